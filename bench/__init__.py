@@ -1,0 +1,1 @@
+"""Benchmarks of smpp-engine: each compares contenders in one run and prints ratios."""
