@@ -1,0 +1,555 @@
+"""The engine's configuration: one validated object loaded from TOML, secrets from the environment.
+
+A bad value stops start-up with a :class:`ConfigError` that names the key path and the
+fix, e.g. ``smscs[0].binds[1].window: must be an integer from 1 to 10000, got "ten"``.
+Unknown keys are errors too (a typo must not silently fall back to a default).
+
+Layout of the file (see ``config/carrier-example.toml`` for a documented example)::
+
+    [redis]    url, password_env, ...            -> RedisConfig
+    [metrics]  host, port, enabled               -> MetricsConfig
+    [engine]   stream names, batch sizes, ...    -> EngineConfig
+    [[smscs]]  one table per SMSC                -> SmscConfig
+      every bind setting may be given here as the SMSC-wide default ...
+      [[smscs.binds]]  ... and overridden per bind (count = N repeats a bind)
+      [smscs.source_ton_npi]  TON/NPI rules for source addresses
+
+Passwords are never in the file: ``password_env`` names the environment variable that
+holds them. The value lives in a :class:`Secret`, whose repr and str hide it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "Secret",
+    "TlsConfig",
+    "BackoffConfig",
+    "SourceTonNpi",
+    "BindConfig",
+    "SmscConfig",
+    "RedisConfig",
+    "MetricsConfig",
+    "EngineConfig",
+    "Config",
+    "load_config",
+    "parse_config",
+    "BIND_TYPES",
+    "CONCAT_METHODS",
+    "MESSAGE_ID_FORMATS",
+]
+
+# --- named limits -----------------------------------------------------------------
+
+# Window: SMSCs grant 1..a few hundred; 10000 is far above any carrier's and keeps a
+# typo (100000) from allocating a huge in-flight table.
+MAX_WINDOW = 10_000
+# SMPP 3.4 §5.2.1: system_id is a C-Octet String of at most 16 octets (incl. NUL).
+MAX_SYSTEM_ID = 15
+# §5.2.2: password at most 9 octets including NUL.
+MAX_PASSWORD = 8
+# §5.2.3: system_type at most 13 octets including NUL.
+MAX_SYSTEM_TYPE = 12
+# More than one hour for any single SMPP timeout is a misconfiguration, not a choice.
+MAX_TIMEOUT_S = 3600.0
+# A bind repeated more than this many times per table is almost surely a typo.
+MAX_BIND_COUNT = 64
+
+BIND_TYPES = ("tx", "rx", "trx")
+CONCAT_METHODS = ("udh8", "udh16", "sar", "payload")
+MESSAGE_ID_FORMATS = ("auto", "hex", "dec", "str")
+_NATIONAL_LANGUAGES = ("turkish", "spanish", "portuguese")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the key and the fix."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+class Secret:
+    """A password: ``repr``/``str`` never show it; ``.reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value", "_source")
+
+    def __init__(self, value: str, source: str = "") -> None:
+        self._value = value
+        self._source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        where = f" from ${self._source}" if self._source else ""
+        return f"Secret('***'{where})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self):  # pickling would be a way to leak it into logs or files
+        raise TypeError("Secret values are not picklable")
+
+
+# --- sections --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS towards the SMSC. ``verify=False`` is for test SMSCs only."""
+
+    enabled: bool = False
+    ca_file: str | None = None
+    verify: bool = True
+    server_hostname: str | None = None
+
+    def ssl_context(self):
+        """An ``ssl.SSLContext`` for ``asyncio.open_connection``, or None when TLS is off."""
+        if not self.enabled:
+            return None
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffConfig:
+    """Reconnect delays: initial, doubled up to ``max``, each multiplied by 1 ± ``jitter``."""
+
+    initial: float = 0.5
+    max: float = 30.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTonNpi:
+    """TON/NPI given to a source address, by the kind of address it is.
+
+    alphanumeric sender (any non-digit) -> ``alphanumeric``; ``+`` followed by digits or
+    more than ``short_code_max_digits`` digits -> ``international``; at most that many
+    digits -> ``short_code``. Destinations use ``destination``.
+    """
+
+    alphanumeric: tuple[int, int] = (5, 0)
+    international: tuple[int, int] = (1, 1)
+    short_code: tuple[int, int] = (3, 0)
+    national: tuple[int, int] = (2, 1)
+    destination: tuple[int, int] = (1, 1)
+    short_code_max_digits: int = 8
+
+    def for_source(self, addr: str, *, national: bool = False) -> tuple[str, int, int]:
+        """``(address as sent, ton, npi)`` for a source address (a leading ``+`` is dropped)."""
+        if addr.startswith("+") and addr[1:].isdigit():
+            return addr[1:], *self.international
+        if addr.isdigit() and addr.isascii():
+            if len(addr) <= self.short_code_max_digits:
+                return addr, *self.short_code
+            if national:
+                return addr, *self.national
+            return addr, *self.international
+        return addr, *self.alphanumeric
+
+    def for_destination(self, addr: str, *, national: bool = False) -> tuple[str, int, int]:
+        addr = addr[1:] if addr.startswith("+") else addr
+        if national:
+            return addr, *self.national
+        return addr, *self.destination
+
+
+@dataclass(frozen=True, slots=True)
+class BindConfig:
+    """Everything one SMPP connection needs. ``name`` is ``<smsc>/<index>``."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: Secret = field(repr=True)
+    system_type: str = ""
+    bind_type: str = "trx"
+    tls: TlsConfig = TlsConfig()
+    window: int = 10
+    # Segments (submit_sm PDUs) per second; 0 means no limit.
+    rate: float = 0.0
+    connect_timeout: float = 5.0
+    bind_timeout: float = 5.0
+    response_timeout: float = 10.0
+    enquire_link_interval: float = 30.0
+    # Unbind on shutdown waits this long for the window to drain.
+    drain_timeout: float = 10.0
+    reconnect: BackoffConfig = BackoffConfig()
+    # Pause after ESME_RTHROTTLED / ESME_RMSGQFUL before retrying (doubles while it repeats).
+    throttle_pause: float = 0.2
+    concat: str = "udh8"
+    gsm_packed: bool = False
+    gsm_data_coding: int = 0x00
+    message_id_format: str = "auto"
+    registered_delivery: int = 1
+    national: tuple[str, ...] = ()
+    addr: SourceTonNpi = SourceTonNpi()
+    interface_version: int = 0x34
+
+    @property
+    def can_transmit(self) -> bool:
+        return self.bind_type in ("tx", "trx")
+
+    @property
+    def can_receive(self) -> bool:
+        return self.bind_type in ("rx", "trx")
+
+
+@dataclass(frozen=True, slots=True)
+class SmscConfig:
+    name: str
+    binds: tuple[BindConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    url: str = "redis://127.0.0.1:6379/0"
+    password: Secret | None = None
+    tls_ca_file: str | None = None
+    # Entries in one XREADGROUP / pipeline round trip.
+    batch_size: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+
+def _default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Names and limits of the Redis-side service (issue 4)."""
+
+    stream: str = "smpp:outbound"
+    priority_stream: str = "smpp:outbound:priority"
+    group: str = "smpp-engine"
+    consumer: str = field(default_factory=_default_consumer)
+    status_stream: str = "smpp:status"
+    key_prefix: str = "smpp:"
+    # Pending entries idle this long belong to a dead consumer and are reclaimed.
+    claim_idle_seconds: float = 60.0
+    # How long a submitted message waits for its receipt before correlation is dropped.
+    correlation_ttl_seconds: float = 3 * 24 * 3600.0
+    default_region: str = "US"
+    # Which SMSC gets a message that does not name one.
+    default_smsc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    smscs: tuple[SmscConfig, ...] = ()
+    redis: RedisConfig = RedisConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    path: str | None = None
+
+    def smsc(self, name: str) -> SmscConfig:
+        for s in self.smscs:
+            if s.name == name:
+                return s
+        raise KeyError(f"no SMSC named {name!r}; configured: {[s.name for s in self.smscs]}")
+
+
+# --- validation helpers -------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def _int(key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(key, f"must be an integer from {lo} to {hi}, got {_show(value)}")
+    return value
+
+
+def _number(key: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and value <= hi
+    if not ok:
+        low = f"greater than {lo:g}" if lo_open else f"at least {lo:g}"
+        raise ConfigError(key, f"must be a number {low} and at most {hi:g}, got {_show(value)}")
+    return float(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _str(key: str, value: Any, *, max_len: int | None = None, empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a string, got {_show(value)}")
+    if not empty and not value:
+        raise ConfigError(key, "must not be empty")
+    if max_len is not None and len(value.encode("ascii", "replace")) > max_len:
+        raise ConfigError(key, f"must be at most {max_len} characters (SMPP 3.4 limit), got {_show(value)}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(key, f"must be one of {', '.join(choices)}, got {_show(value)}")
+    return value
+
+
+def _table(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, f"must be a table, got {_show(value)}")
+    return value
+
+
+def _check_keys(key: str, table: Mapping[str, Any], allowed: set[str] | frozenset[str]) -> None:
+    for k in table:
+        if k not in allowed:
+            where = f"{key}.{k}" if key else k
+            raise ConfigError(where, f"unknown key; known keys here: {', '.join(sorted(allowed))}")
+
+
+def _ton_npi(key: str, value: Any) -> tuple[int, int]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255 for v in value)
+    ):
+        raise ConfigError(key, f"must be a pair [ton, npi] of integers from 0 to 255, got {_show(value)}")
+    return (value[0], value[1])
+
+
+def _secret(key: str, value: Any, env: Mapping[str, str], *, required: bool, max_len: int | None) -> Secret | None:
+    name = _str(key, value, empty=False)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigError(key, f"must name an environment variable (letters, digits, _), got {_show(name)}")
+    if name not in env:
+        if required:
+            raise ConfigError(key, f"environment variable {name} is not set; export {name}=<password> before starting")
+        return None
+    secret = env[name]
+    if max_len is not None and len(secret.encode("latin-1", "replace")) > max_len:
+        # Never echo the value itself.
+        raise ConfigError(key, f"the password in ${name} is longer than {max_len} characters (SMPP 3.4 limit)")
+    return Secret(secret, name)
+
+
+# Bind settings, accepted at the SMSC level (defaults for its binds) and per bind.
+_BIND_KEYS = frozenset(
+    {
+        "host", "port", "tls", "system_id", "password_env", "system_type", "bind_type",
+        "window", "rate", "connect_timeout", "bind_timeout", "response_timeout",
+        "enquire_link_interval", "drain_timeout", "reconnect", "throttle_pause", "concat",
+        "gsm_packed", "gsm_data_coding", "message_id_format", "registered_delivery",
+        "national", "source_ton_npi", "interface_version",
+    }
+)
+_SMSC_KEYS = _BIND_KEYS | {"name", "binds"}
+_BIND_ONLY_KEYS = _BIND_KEYS | {"count"}
+
+
+def _bind(key: str, name: str, s: Mapping[str, Any], env: Mapping[str, str]) -> BindConfig:
+    """``s`` is the merged settings (SMSC defaults overlaid by the bind's own)."""
+    for required in ("host", "port", "system_id", "password_env"):
+        if required not in s:
+            raise ConfigError(f"{key}.{required}", "is required (set it on the SMSC or on the bind)")
+    tls = TlsConfig()
+    if "tls" in s:
+        t = s["tls"]
+        if isinstance(t, bool):
+            tls = TlsConfig(enabled=t)
+        else:
+            t = _table(f"{key}.tls", t)
+            _check_keys(f"{key}.tls", t, {"enabled", "ca_file", "verify", "server_hostname"})
+            ca = t.get("ca_file")
+            if ca is not None:
+                ca = _str(f"{key}.tls.ca_file", ca, empty=False)
+                if not Path(ca).is_file():
+                    raise ConfigError(f"{key}.tls.ca_file", f"file {ca} does not exist; give the path of a PEM CA bundle")
+            tls = TlsConfig(
+                enabled=_bool(f"{key}.tls.enabled", t.get("enabled", True)),
+                ca_file=ca,
+                verify=_bool(f"{key}.tls.verify", t.get("verify", True)),
+                server_hostname=(
+                    _str(f"{key}.tls.server_hostname", t["server_hostname"]) if "server_hostname" in t else None
+                ),
+            )
+    backoff = BackoffConfig()
+    if "reconnect" in s:
+        r = _table(f"{key}.reconnect", s["reconnect"])
+        _check_keys(f"{key}.reconnect", r, {"initial", "max", "jitter"})
+        initial = _number(f"{key}.reconnect.initial", r.get("initial", backoff.initial), 0, MAX_TIMEOUT_S, lo_open=True)
+        mx = _number(f"{key}.reconnect.max", r.get("max", backoff.max), 0, MAX_TIMEOUT_S, lo_open=True)
+        if mx < initial:
+            raise ConfigError(f"{key}.reconnect.max", f"must be at least reconnect.initial ({initial:g}), got {mx:g}")
+        backoff = BackoffConfig(initial, mx, _number(f"{key}.reconnect.jitter", r.get("jitter", backoff.jitter), 0, 1))
+    addr = SourceTonNpi()
+    if "source_ton_npi" in s:
+        a = _table(f"{key}.source_ton_npi", s["source_ton_npi"])
+        names = {"alphanumeric", "international", "short_code", "national", "destination"}
+        _check_keys(f"{key}.source_ton_npi", a, names | {"short_code_max_digits"})
+        kwargs: dict[str, Any] = {n: _ton_npi(f"{key}.source_ton_npi.{n}", a[n]) for n in names if n in a}
+        if "short_code_max_digits" in a:
+            kwargs["short_code_max_digits"] = _int(f"{key}.source_ton_npi.short_code_max_digits", a["short_code_max_digits"], 1, 15)
+        addr = SourceTonNpi(**kwargs)
+    national: tuple[str, ...] = ()
+    if "national" in s:
+        n = s["national"]
+        if not isinstance(n, list) or any(x not in _NATIONAL_LANGUAGES for x in n):
+            raise ConfigError(f"{key}.national", f"must be a list of {', '.join(_NATIONAL_LANGUAGES)}, got {_show(n)}")
+        national = tuple(n)
+    d = BindConfig.__dataclass_fields__
+    return BindConfig(
+        name=name,
+        host=_str(f"{key}.host", s["host"], empty=False),
+        port=_int(f"{key}.port", s["port"], 1, 65535),
+        system_id=_str(f"{key}.system_id", s["system_id"], max_len=MAX_SYSTEM_ID, empty=False),
+        password=_secret(f"{key}.password_env", s["password_env"], env, required=True, max_len=MAX_PASSWORD),  # type: ignore[arg-type]
+        system_type=_str(f"{key}.system_type", s.get("system_type", ""), max_len=MAX_SYSTEM_TYPE),
+        bind_type=_choice(f"{key}.bind_type", s.get("bind_type", d["bind_type"].default), BIND_TYPES),
+        tls=tls,
+        window=_int(f"{key}.window", s.get("window", d["window"].default), 1, MAX_WINDOW),
+        rate=_number(f"{key}.rate", s.get("rate", 0.0), 0, 1_000_000),
+        connect_timeout=_number(f"{key}.connect_timeout", s.get("connect_timeout", d["connect_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        bind_timeout=_number(f"{key}.bind_timeout", s.get("bind_timeout", d["bind_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        response_timeout=_number(f"{key}.response_timeout", s.get("response_timeout", d["response_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        enquire_link_interval=_number(f"{key}.enquire_link_interval", s.get("enquire_link_interval", d["enquire_link_interval"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        drain_timeout=_number(f"{key}.drain_timeout", s.get("drain_timeout", d["drain_timeout"].default), 0, MAX_TIMEOUT_S),
+        reconnect=backoff,
+        throttle_pause=_number(f"{key}.throttle_pause", s.get("throttle_pause", d["throttle_pause"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        concat=_choice(f"{key}.concat", s.get("concat", "udh8"), CONCAT_METHODS),
+        gsm_packed=_bool(f"{key}.gsm_packed", s.get("gsm_packed", False)),
+        gsm_data_coding=_int(f"{key}.gsm_data_coding", s.get("gsm_data_coding", 0), 0, 0xFF),
+        message_id_format=_choice(f"{key}.message_id_format", s.get("message_id_format", "auto"), MESSAGE_ID_FORMATS),
+        registered_delivery=_int(f"{key}.registered_delivery", s.get("registered_delivery", 1), 0, 0xFF),
+        national=national,
+        addr=addr,
+        interface_version=_int(f"{key}.interface_version", s.get("interface_version", 0x34), 0, 0xFF),
+    )
+
+
+def _smsc(key: str, raw: Any, env: Mapping[str, str], index: int) -> SmscConfig:
+    t = _table(key, raw)
+    _check_keys(key, t, _SMSC_KEYS)
+    name = _str(f"{key}.name", t.get("name", f"smsc{index}"), empty=False)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ConfigError(f"{key}.name", f"must be letters, digits, '_', '.' or '-' (it names metrics), got {_show(name)}")
+    defaults = {k: v for k, v in t.items() if k in _BIND_KEYS}
+    raw_binds = t.get("binds")
+    if raw_binds is None:
+        raw_binds = [{}]  # one bind with the SMSC-level settings
+    if not isinstance(raw_binds, list) or not raw_binds:
+        raise ConfigError(f"{key}.binds", f"must be a non-empty array of tables ([[smscs.binds]]), got {_show(raw_binds)}")
+    binds: list[BindConfig] = []
+    for j, rb in enumerate(raw_binds):
+        bkey = f"{key}.binds[{j}]"
+        bt = _table(bkey, rb)
+        _check_keys(bkey, bt, _BIND_ONLY_KEYS)
+        count = _int(f"{bkey}.count", bt.get("count", 1), 1, MAX_BIND_COUNT)
+        merged = {**defaults, **{k: v for k, v in bt.items() if k != "count"}}
+        for _ in range(count):
+            binds.append(_bind(bkey, f"{name}/{len(binds)}", merged, env))
+    return SmscConfig(name=name, binds=tuple(binds))
+
+
+def _section(key: str, raw: Any, cls: type, env: Mapping[str, str]) -> Any:
+    t = _table(key, raw)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if cls is RedisConfig:
+        names = (names - {"password"}) | {"password_env"}
+    _check_keys(key, t, names)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in t and not (f.name == "password" and "password_env" in t):
+            continue
+        k = f"{key}.{f.name}"
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if f.name == "password":
+            kwargs["password"] = _secret(f"{key}.password_env", t["password_env"], env, required=True, max_len=None)
+        elif f.name == "port":
+            kwargs[f.name] = _int(k, t[f.name], 0, 65535)
+        elif isinstance(default, bool):
+            kwargs[f.name] = _bool(k, t[f.name])
+        elif isinstance(default, int):
+            kwargs[f.name] = _int(k, t[f.name], 1, 1_000_000)
+        elif isinstance(default, float):
+            kwargs[f.name] = _number(k, t[f.name], 0, 10 * 365 * 24 * 3600.0, lo_open=True)
+        else:
+            kwargs[f.name] = _str(k, t[f.name], empty=False)
+    if cls is RedisConfig and "url" in kwargs and not re.match(r"^(redis|rediss|unix)://", kwargs["url"]):
+        raise ConfigError(f"{key}.url", f"must start with redis://, rediss:// or unix://, got {_show(kwargs['url'])}")
+    if cls is RedisConfig and "tls_ca_file" in kwargs and not Path(kwargs["tls_ca_file"]).is_file():
+        raise ConfigError(f"{key}.tls_ca_file", f"file {kwargs['tls_ca_file']} does not exist")
+    return cls(**kwargs)
+
+
+_TOP_KEYS = ("smscs", "redis", "metrics", "engine")
+
+
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None, *, path: str | None = None) -> Config:
+    """Validate an already-parsed TOML document (a dict). Raises :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    _check_keys("", data, set(_TOP_KEYS))
+    raw_smscs = data.get("smscs", [])
+    if not isinstance(raw_smscs, list):
+        raise ConfigError("smscs", "must be an array of tables: write [[smscs]] (double brackets)")
+    smscs = tuple(_smsc(f"smscs[{i}]", s, env, i) for i, s in enumerate(raw_smscs))
+    seen: set[str] = set()
+    for i, s in enumerate(smscs):
+        if s.name in seen:
+            raise ConfigError(f"smscs[{i}].name", f"duplicate SMSC name {_show(s.name)}; names must be unique")
+        seen.add(s.name)
+    cfg = Config(
+        smscs=smscs,
+        redis=_section("redis", data.get("redis", {}), RedisConfig, env),
+        metrics=_section("metrics", data.get("metrics", {}), MetricsConfig, env),
+        engine=_section("engine", data.get("engine", {}), EngineConfig, env),
+        path=path,
+    )
+    if cfg.engine.default_smsc is not None and cfg.engine.default_smsc not in seen:
+        raise ConfigError("engine.default_smsc", f"names no configured SMSC ({', '.join(sorted(seen)) or 'none'}), got {_show(cfg.engine.default_smsc)}")
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML file. Raises :class:`ConfigError` (also for unreadable files)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("", f"config file {p} not found; pass --config PATH (see config/carrier-example.toml)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{p} is not valid TOML: {exc}") from None
+    return parse_config(data, env, path=str(p))
