@@ -1,1 +1,679 @@
 //! GSM-7 / UCS-2 encoding, segmentation and UDH (3GPP TS 23.038 / 23.040).
+//!
+//! Plain Rust, no PyO3: `docs/encoding.md` is the contract. An [`Encoder`] first
+//! *plans* a message (chooses the alphabet and tables, counts units and segments,
+//! finds the part boundaries), then writes each part into a buffer whose length it
+//! computed first. The caller decides between the two steps whether a concatenation
+//! reference is needed, so a reference counter is consulted only when it must be.
+
+pub mod decode;
+mod error;
+pub mod septets;
+pub mod tables;
+
+pub use decode::{decode, Decoded, Udh};
+pub use error::{DecodeError, EncodeError};
+pub use tables::Language;
+
+use tables::{charmap, Charmap, CR, ESC, EXT, NONE};
+
+/// TP-User-Data holds at most 140 octets (TS 23.040 §9.2.3.24); every limit derives from it.
+pub const USER_DATA_OCTETS: usize = 140;
+/// The concatenation IE carries the part count in one octet (TS 23.040 §9.2.3.24.1).
+pub const MAX_PARTS_LIMIT: usize = 255;
+
+pub const IEI_CONCAT8: u8 = 0x00;
+pub const IEI_CONCAT16: u8 = 0x08;
+pub const IEI_SINGLE_SHIFT: u8 = 0x24;
+pub const IEI_LOCKING_SHIFT: u8 = 0x25;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alphabet {
+    Gsm7,
+    Ucs2,
+    Latin1,
+    Binary,
+}
+
+impl Alphabet {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Alphabet::Gsm7 => "gsm7",
+            Alphabet::Ucs2 => "ucs2",
+            Alphabet::Latin1 => "latin1",
+            Alphabet::Binary => "binary",
+        }
+    }
+
+    /// SMPP 3.4 §5.2.19 data_coding.
+    pub const fn data_coding(self) -> u8 {
+        match self {
+            Alphabet::Gsm7 => 0x00,
+            Alphabet::Ucs2 => 0x08,
+            Alphabet::Latin1 => 0x03,
+            Alphabet::Binary => 0x04,
+        }
+    }
+
+    /// Units that fit after a UDH of `udh_len` octets.
+    pub const fn capacity(self, udh_len: usize) -> usize {
+        let octets = USER_DATA_OCTETS - udh_len;
+        match self {
+            Alphabet::Gsm7 => octets * 8 / 7,
+            Alphabet::Ucs2 => octets / 2,
+            Alphabet::Latin1 | Alphabet::Binary => octets,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requested {
+    Auto,
+    Gsm7,
+    Ucs2,
+    Latin1,
+    Binary,
+}
+
+impl Requested {
+    pub fn from_name(name: &str) -> Result<Requested, EncodeError> {
+        Ok(match name {
+            "auto" => Requested::Auto,
+            "gsm7" => Requested::Gsm7,
+            "ucs2" => Requested::Ucs2,
+            "latin1" => Requested::Latin1,
+            "binary" => Requested::Binary,
+            _ => {
+                return Err(EncodeError::InvalidOption {
+                    option: "encoding",
+                    reason: format!("unknown encoding {name:?} (auto, gsm7, ucs2, latin1, binary)"),
+                })
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concat {
+    Udh8,
+    Udh16,
+    Sar,
+    Payload,
+}
+
+impl Concat {
+    pub fn from_name(name: &str) -> Result<Concat, EncodeError> {
+        Ok(match name {
+            "udh8" => Concat::Udh8,
+            "udh16" => Concat::Udh16,
+            "sar" => Concat::Sar,
+            "payload" => Concat::Payload,
+            _ => {
+                return Err(EncodeError::InvalidOption {
+                    option: "concat",
+                    reason: format!("unknown concat method {name:?} (udh8, udh16, sar, payload)"),
+                })
+            }
+        })
+    }
+
+    /// Width of the reference: 8 bits for udh8, 16 for udh16 and SAR (sar_msg_ref_num is
+    /// an Integer(2)); payload has none but accepts a 16-bit value.
+    pub const fn ref_bits(self) -> u8 {
+        match self {
+            Concat::Udh8 => 8,
+            _ => 16,
+        }
+    }
+
+    /// Octets of the concatenation IE that limit each part. `sar` and `payload` are
+    /// limited as for udh8 because the SMSC adds that UDH on the air.
+    const fn limit_ie_len(self) -> usize {
+        match self {
+            Concat::Udh16 => 6,
+            _ => 5,
+        }
+    }
+
+    /// Octets of the concatenation IE written into each part of a multi-part message.
+    const fn written_ie_len(self) -> usize {
+        match self {
+            Concat::Udh8 => 5,
+            Concat::Udh16 => 6,
+            Concat::Sar | Concat::Payload => 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub encoding: Requested,
+    pub concat: Concat,
+    pub max_parts: usize,
+    pub packed: bool,
+    /// Enabled national languages, in order of preference, without repeats.
+    pub national: Vec<Language>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { encoding: Requested::Auto, concat: Concat::Udh8, max_parts: MAX_PARTS_LIMIT, packed: false, national: Vec::new() }
+    }
+}
+
+impl Options {
+    pub fn check_max_parts(max_parts: i64) -> Result<usize, EncodeError> {
+        if (1..=MAX_PARTS_LIMIT as i64).contains(&max_parts) {
+            Ok(max_parts as usize)
+        } else {
+            Err(EncodeError::InvalidOption {
+                option: "max_parts",
+                reason: format!("must be within 1..{MAX_PARTS_LIMIT} (the concatenation IE counts parts in one octet), got {max_parts}"),
+            })
+        }
+    }
+
+    /// Adds a language by name; a repeat keeps the first position (preference order).
+    pub fn add_language(&mut self, name: &str) -> Result<(), EncodeError> {
+        let lang = Language::from_name(name).ok_or_else(|| EncodeError::InvalidOption {
+            option: "national",
+            reason: format!("unknown national language {name:?} (turkish, spanish, portuguese)"),
+        })?;
+        if !self.national.contains(&lang) {
+            self.national.push(lang);
+        }
+        Ok(())
+    }
+
+    /// Checks that an explicit reference fits the width the concat method sends.
+    pub fn check_ref(&self, value: i64) -> Result<u16, EncodeError> {
+        let bits = self.concat.ref_bits();
+        if value < 0 || value >= (1i64 << bits) {
+            return Err(EncodeError::InvalidOption {
+                option: "ref",
+                reason: format!("{value} does not fit the {bits}-bit reference of concat={:?}", self.concat),
+            });
+        }
+        Ok(value as u16)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// What [`Encoder::plan`] decided about one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub alphabet: Alphabet,
+    pub locking: Option<Language>,
+    pub single: Option<Language>,
+    /// Septets (ESC pairs count 2) / UTF-16 units / octets of the whole text.
+    pub units: usize,
+    /// Code points of the text (octets for binary).
+    pub chars: usize,
+    pub segments: usize,
+    /// Units per segment for this message: the single-part or the multi-part limit.
+    pub per_segment: usize,
+    pub concat: Concat,
+    pub packed: bool,
+}
+
+impl Plan {
+    pub fn multi(&self) -> bool {
+        self.segments > 1
+    }
+
+    /// A reference is needed for a multi-part udh8/udh16/sar message, never otherwise.
+    pub fn needs_ref(&self) -> bool {
+        self.multi() && self.concat != Concat::Payload
+    }
+
+    pub fn shift_ies(&self) -> usize {
+        self.locking.is_some() as usize + self.single.is_some() as usize
+    }
+
+    /// Parts emitted: one for a single segment and for `payload`.
+    pub fn part_count(&self) -> usize {
+        if self.multi() && self.concat != Concat::Payload {
+            self.segments
+        } else {
+            1
+        }
+    }
+
+    /// Whether the emitted parts carry a UDH (esm_class UDHI).
+    pub fn udhi(&self) -> bool {
+        self.shift_ies() > 0 || (self.multi() && self.concat.written_ie_len() > 0)
+    }
+
+    fn emitted_udh_len(&self) -> usize {
+        let concat = if self.multi() { self.concat.written_ie_len() } else { 0 };
+        udh_len(concat, self.shift_ies())
+    }
+}
+
+/// UDHL octet plus the IEs; 0 when there is no IE (TS 23.040 §9.2.3.24).
+const fn udh_len(concat_ie: usize, shift_ies: usize) -> usize {
+    let ies = concat_ie + 3 * shift_ies;
+    if ies == 0 {
+        0
+    } else {
+        1 + ies
+    }
+}
+
+/// Fill bits after a UDH of `udh_len` octets so that packed text starts on a septet
+/// boundary (TS 23.040 §9.2.3.24).
+pub const fn fill_bits(udh_len: usize) -> usize {
+    (7 - (udh_len * 8) % 7) % 7
+}
+
+/// Packed only: a part whose text ends with CR exactly on an octet boundary gets one
+/// more CR (TS 23.038 §6.1.2.3.1), else the receiver would take it for padding.
+#[inline]
+fn extra_cr(septets: &[u8], fill: usize, packed: bool) -> usize {
+    (packed && septets.last() == Some(&CR) && (fill + 7 * septets.len()) % 8 == 0) as usize
+}
+
+/// Splitting limits of one message.
+#[derive(Clone, Copy)]
+struct Limits {
+    single: usize,
+    multi: usize,
+    fill_single: usize,
+    fill_multi: usize,
+    packed: bool,
+}
+
+fn limits(alphabet: Alphabet, concat: Concat, shift_ies: usize, packed: bool) -> Limits {
+    let single_u = udh_len(0, shift_ies);
+    let multi_u = udh_len(concat.limit_ie_len(), shift_ies);
+    // The CR rule looks at the UDH the part really carries (sar/payload parts carry
+    // only the shift IEs).
+    let written_u = udh_len(concat.written_ie_len(), shift_ies);
+    Limits {
+        single: alphabet.capacity(single_u),
+        multi: alphabet.capacity(multi_u),
+        fill_single: fill_bits(single_u),
+        fill_multi: fill_bits(written_u),
+        packed: packed && alphabet == Alphabet::Gsm7,
+    }
+}
+
+/// Greedy split of GSM septets: never separates ESC from its character. Returns the
+/// number of parts; records each part's end offset when `bounds` is given.
+fn split_gsm(s: &[u8], lim: Limits, mut bounds: Option<&mut Vec<u32>>) -> usize {
+    let n = s.len();
+    if n + extra_cr(s, lim.fill_single, lim.packed) <= lim.single {
+        if let Some(b) = bounds {
+            b.push(n as u32);
+        }
+        return 1;
+    }
+    let cap = lim.multi;
+    let mut start = 0;
+    let mut parts = 0;
+    while start < n {
+        let mut end = (start + cap).min(n);
+        if end < n && s[end - 1] == ESC {
+            end -= 1;
+        }
+        if end - start == cap && extra_cr(&s[start..end], lim.fill_multi, lim.packed) == 1 {
+            end -= 1; // the CR moves to the next part, which has room for it
+        }
+        parts += 1;
+        if let Some(b) = bounds.as_deref_mut() {
+            b.push(end as u32);
+        }
+        start = end;
+    }
+    parts
+}
+
+/// Greedy split of UTF-16: never separates a surrogate pair.
+fn split_ucs2(s: &[u16], lim: Limits, mut bounds: Option<&mut Vec<u32>>) -> usize {
+    let n = s.len();
+    if n <= lim.single {
+        if let Some(b) = bounds {
+            b.push(n as u32);
+        }
+        return 1;
+    }
+    let cap = lim.multi;
+    let mut start = 0;
+    let mut parts = 0;
+    while start < n {
+        let mut end = (start + cap).min(n);
+        if end < n && (0xD800..0xDC00).contains(&s[end - 1]) {
+            end -= 1;
+        }
+        parts += 1;
+        if let Some(b) = bounds.as_deref_mut() {
+            b.push(end as u32);
+        }
+        start = end;
+    }
+    parts
+}
+
+fn split_octets(n: usize, lim: Limits, bounds: Option<&mut Vec<u32>>) -> usize {
+    if n <= lim.single {
+        if let Some(b) = bounds {
+            b.push(n as u32);
+        }
+        return 1;
+    }
+    let parts = n.div_ceil(lim.multi);
+    if let Some(b) = bounds {
+        b.extend((1..=parts).map(|i| (i * lim.multi).min(n) as u32));
+    }
+    parts
+}
+
+/// Maps text to septets with one charmap. Err carries the first unencodable
+/// character and its code-point index.
+fn fill_gsm(s: &str, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, char)> {
+    out.clear();
+    out.reserve(s.len() * 2);
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let mut index = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (v, c) = if b < 0x80 {
+            i += 1;
+            (map.get_ascii(b), b as char)
+        } else {
+            let c = decode_utf8_at(bytes, &mut i);
+            (map.get(c), c)
+        };
+        if v == NONE {
+            return Err((index, c));
+        }
+        if v & EXT != 0 {
+            out.push(ESC);
+        }
+        out.push(v as u8);
+        index += 1;
+    }
+    Ok(index)
+}
+
+/// Decodes the (multi-byte) UTF-8 sequence at `*i` of a valid `str`'s bytes.
+#[inline(always)]
+fn decode_utf8_at(bytes: &[u8], i: &mut usize) -> char {
+    let b = bytes[*i] as u32;
+    let (len, init) = if b < 0xE0 { (2, b & 0x1F) } else if b < 0xF0 { (3, b & 0x0F) } else { (4, b & 0x07) };
+    let mut cp = init;
+    for k in 1..len {
+        cp = (cp << 6) | (bytes[*i + k] as u32 & 0x3F);
+    }
+    *i += len;
+    char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+fn fill_ucs2(s: &str, out: &mut Vec<u16>) -> usize {
+    out.clear();
+    out.reserve(s.len());
+    let mut chars = 0;
+    for c in s.chars() {
+        let mut buf = [0u16; 2];
+        out.extend_from_slice(c.encode_utf16(&mut buf));
+        chars += 1;
+    }
+    chars
+}
+
+/// Reusable buffers: one `Encoder` per thread or batch keeps allocation off the hot path.
+#[derive(Default)]
+pub struct Encoder {
+    /// GSM septets, or Latin-1 / binary octets, of the planned message.
+    octets: Vec<u8>,
+    /// UTF-16 units of the planned message.
+    ucs2: Vec<u16>,
+    /// Scratch septets while national candidates are compared.
+    scratch: Vec<u8>,
+    /// End offset (in units) of each part.
+    bounds: Vec<u32>,
+}
+
+struct Candidate {
+    locking: Option<Language>,
+    single: Option<Language>,
+    segments: usize,
+    key: (usize, usize, usize, usize, usize),
+}
+
+impl Encoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chooses the encoding and tables, counts, and finds the part boundaries.
+    pub fn plan(&mut self, input: Input<'_>, opts: &Options) -> Result<Plan, EncodeError> {
+        let (alphabet, locking, single, chars) = match (opts.encoding, input) {
+            (Requested::Binary, Input::Bytes(b)) => {
+                self.octets.clear();
+                self.octets.extend_from_slice(b);
+                (Alphabet::Binary, None, None, b.len())
+            }
+            (Requested::Binary, Input::Text(_)) => {
+                return Err(EncodeError::WrongInputType { encoding: "binary", expected: "bytes" })
+            }
+            (req, Input::Bytes(_)) => {
+                let encoding = match req {
+                    Requested::Auto => "auto",
+                    Requested::Gsm7 => "gsm7",
+                    Requested::Ucs2 => "ucs2",
+                    _ => "latin1",
+                };
+                return Err(EncodeError::WrongInputType { encoding, expected: "str" });
+            }
+            (Requested::Latin1, Input::Text(s)) => {
+                self.octets.clear();
+                let mut n = 0;
+                for c in s.chars() {
+                    if c as u32 > 0xFF {
+                        return Err(EncodeError::Unencodable { ch: c, index: n });
+                    }
+                    self.octets.push(c as u8);
+                    n += 1;
+                }
+                (Alphabet::Latin1, None, None, n)
+            }
+            (Requested::Ucs2, Input::Text(s)) => {
+                let n = fill_ucs2(s, &mut self.ucs2);
+                (Alphabet::Ucs2, None, None, n)
+            }
+            (req, Input::Text(s)) => match fill_gsm(s, charmap(None, None), &mut self.octets) {
+                Ok(n) => (Alphabet::Gsm7, None, None, n),
+                Err(default_fail) => self.choose_national(s, req, opts, default_fail)?,
+            },
+        };
+        let shift_ies = locking.is_some() as usize + single.is_some() as usize;
+        let lim = limits(alphabet, opts.concat, shift_ies, opts.packed);
+        self.bounds.clear();
+        let (units, segments) = match alphabet {
+            Alphabet::Gsm7 => (self.octets.len(), split_gsm(&self.octets, lim, Some(&mut self.bounds))),
+            Alphabet::Ucs2 => (self.ucs2.len(), split_ucs2(&self.ucs2, lim, Some(&mut self.bounds))),
+            _ => (self.octets.len(), split_octets(self.octets.len(), lim, Some(&mut self.bounds))),
+        };
+        if segments > opts.max_parts {
+            return Err(EncodeError::TooManyParts { actual: segments, max: opts.max_parts });
+        }
+        Ok(Plan {
+            alphabet,
+            locking,
+            single,
+            units,
+            chars,
+            segments,
+            per_segment: if segments > 1 { lim.multi } else { lim.single },
+            concat: opts.concat,
+            packed: opts.packed && alphabet == Alphabet::Gsm7,
+        })
+    }
+
+    /// Rule 2 of docs/encoding.md: the cheapest national table combination, used by
+    /// `auto` only when strictly cheaper than UCS-2; `gsm7` uses it regardless.
+    fn choose_national(
+        &mut self,
+        s: &str,
+        req: Requested,
+        opts: &Options,
+        default_fail: (usize, char),
+    ) -> Result<(Alphabet, Option<Language>, Option<Language>, usize), EncodeError> {
+        // The first point at which no candidate can carry the text so far.
+        let mut last_fail = default_fail;
+        let mut best: Option<Candidate> = None;
+        let mut chars = 0;
+        let national = &opts.national;
+        let lockings = std::iter::once(None)
+            .chain(national.iter().enumerate().filter(|(_, l)| l.locking().is_some()).map(Some));
+        for lock in lockings {
+            for sing in std::iter::once(None).chain(national.iter().enumerate().map(Some)) {
+                if lock.is_none() && sing.is_none() {
+                    continue;
+                }
+                let (locking, single) = (lock.map(|(_, &l)| l), sing.map(|(_, &l)| l));
+                match fill_gsm(s, charmap(locking, single), &mut self.scratch) {
+                    Err(fail) => {
+                        if fail.0 > last_fail.0 {
+                            last_fail = fail;
+                        }
+                    }
+                    Ok(n) => {
+                        chars = n;
+                        let shift = locking.is_some() as usize + single.is_some() as usize;
+                        let lim = limits(Alphabet::Gsm7, opts.concat, shift, opts.packed);
+                        let segments = split_gsm(&self.scratch, lim, None);
+                        // Fewest segments; then one table before two; then single-shift
+                        // only before locking only; then preference order.
+                        let kind = (shift == 1 && locking.is_some()) as usize;
+                        let key = (segments, shift, kind, lock.map_or(0, |(i, _)| i), sing.map_or(0, |(i, _)| i));
+                        if best.as_ref().is_none_or(|b| key < b.key) {
+                            std::mem::swap(&mut self.octets, &mut self.scratch);
+                            best = Some(Candidate { locking, single, segments, key });
+                        }
+                    }
+                }
+            }
+        }
+        match best {
+            None if req == Requested::Gsm7 => Err(EncodeError::Unencodable { ch: last_fail.1, index: last_fail.0 }),
+            None => {
+                let n = fill_ucs2(s, &mut self.ucs2);
+                Ok((Alphabet::Ucs2, None, None, n))
+            }
+            Some(b) => {
+                if req == Requested::Auto {
+                    let n = fill_ucs2(s, &mut self.ucs2);
+                    let lim = limits(Alphabet::Ucs2, opts.concat, 0, false);
+                    if b.segments >= split_ucs2(&self.ucs2, lim, None) {
+                        return Ok((Alphabet::Ucs2, None, None, n));
+                    }
+                }
+                Ok((Alphabet::Gsm7, b.locking, b.single, chars))
+            }
+        }
+    }
+
+    /// The planned units (range `start..end`) of part `i`.
+    fn part_range(&self, plan: &Plan, i: usize) -> (usize, usize) {
+        if plan.part_count() == 1 {
+            return (0, plan.units);
+        }
+        let start = if i == 0 { 0 } else { self.bounds[i - 1] as usize };
+        (start, self.bounds[i] as usize)
+    }
+
+    /// Octets of part `i` (UDH included).
+    pub fn part_len(&self, plan: &Plan, i: usize) -> usize {
+        let u = plan.emitted_udh_len();
+        let (start, end) = self.part_range(plan, i);
+        let n = end - start;
+        u + match plan.alphabet {
+            Alphabet::Gsm7 if plan.packed => {
+                let k = n + extra_cr(&self.octets[start..end], fill_bits(u), true);
+                (fill_bits(u) + 7 * k).div_ceil(8)
+            }
+            Alphabet::Ucs2 => 2 * n,
+            _ => n,
+        }
+    }
+
+    /// Writes part `i` into `out`, which must be `part_len(plan, i)` octets long.
+    pub fn write_part(&self, plan: &Plan, i: usize, reference: u16, out: &mut [u8]) {
+        let u = plan.emitted_udh_len();
+        if u > 0 {
+            out[0] = (u - 1) as u8;
+            let mut p = 1;
+            let total = plan.part_count() as u8;
+            let seq = (i + 1) as u8;
+            if plan.multi() {
+                match plan.concat {
+                    Concat::Udh8 => {
+                        out[p..p + 5].copy_from_slice(&[IEI_CONCAT8, 3, reference as u8, total, seq]);
+                        p += 5;
+                    }
+                    Concat::Udh16 => {
+                        let r = reference.to_be_bytes();
+                        out[p..p + 6].copy_from_slice(&[IEI_CONCAT16, 4, r[0], r[1], total, seq]);
+                        p += 6;
+                    }
+                    Concat::Sar | Concat::Payload => {}
+                }
+            }
+            if let Some(l) = plan.locking {
+                out[p..p + 3].copy_from_slice(&[IEI_LOCKING_SHIFT, 1, l.id()]);
+                p += 3;
+            }
+            if let Some(l) = plan.single {
+                out[p..p + 3].copy_from_slice(&[IEI_SINGLE_SHIFT, 1, l.id()]);
+                p += 3;
+            }
+            debug_assert_eq!(p, u);
+        }
+        let (start, end) = self.part_range(plan, i);
+        let body = &mut out[u..];
+        match plan.alphabet {
+            Alphabet::Gsm7 if plan.packed => {
+                let text = &self.octets[start..end];
+                let fill = fill_bits(u);
+                septets::pack_into(text, fill, extra_cr(text, fill, true) == 1, body);
+            }
+            Alphabet::Ucs2 => {
+                for (dst, &unit) in body.chunks_exact_mut(2).zip(&self.ucs2[start..end]) {
+                    dst.copy_from_slice(&unit.to_be_bytes());
+                }
+            }
+            _ => body.copy_from_slice(&self.octets[start..end]),
+        }
+    }
+
+    /// All parts as owned vectors (tests and Rust callers; the binding writes straight
+    /// into Python bytes).
+    pub fn parts(&self, plan: &Plan, reference: u16) -> Vec<Vec<u8>> {
+        (0..plan.part_count())
+            .map(|i| {
+                let mut v = vec![0u8; self.part_len(plan, i)];
+                self.write_part(plan, i, reference, &mut v);
+                v
+            })
+            .collect()
+    }
+}
+
+/// One-shot convenience: plan and build with a fixed reference.
+pub fn encode(input: Input<'_>, opts: &Options, reference: u16) -> Result<(Plan, Vec<Vec<u8>>), EncodeError> {
+    let mut e = Encoder::new();
+    let plan = e.plan(input, opts)?;
+    let parts = e.parts(&plan, reference);
+    Ok((plan, parts))
+}
+
+#[cfg(test)]
+mod tests;
