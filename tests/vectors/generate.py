@@ -627,29 +627,34 @@ def check_generated(text, options, m) -> None:
 def generated_encode_vectors() -> list[dict]:
     rng = random.Random(20261122)
     out = []
-    lengths = [0, 1, 66, 67, 68, 69, 70, 71, 72, 133, 134, 135, 140, 141, 151, 152, 153, 154, 155, 159, 160, 161, 162, 305, 306, 307, 400]
-    mixes = [("gsm",), ("gsm", "ext"), ("cyr",), ("gsm", "emoji"), ("cyr", "emoji"), ("gsm", "tr"), ("gsm", "es"), ("gsm", "pt"), ("gsm", "cjk"), ("gsm", "ext", "tr", "pt")]
-    option_sets = [
-        {},
-        {"concat": "udh16"},
-        {"concat": "sar"},
-        {"concat": "payload"},
-        {"packed": True},
-        {"packed": True, "concat": "udh16"},
-        {"national": ["turkish"]},
-        {"national": ["spanish"]},
-        {"national": ["portuguese"]},
-        {"national": ["turkish", "spanish", "portuguese"]},
-        {"national": ["portuguese", "turkish"], "packed": True},
-        {"encoding": "ucs2"},
+    lengths = [0, 1, 66, 67, 68, 69, 70, 71, 72, 133, 134, 135, 140, 141, 146, 149, 151, 152, 153, 154, 155, 159, 160, 161, 162, 298, 305, 306, 307, 400]
+    common = [{}, {"concat": "udh16"}, {"concat": "sar"}, {"concat": "payload"}, {"packed": True}, {"packed": True, "concat": "udh16"}, {"encoding": "ucs2"}]
+    tr = [{"national": ["turkish"]}, {"national": ["turkish"], "packed": True}, {"national": ["turkish"], "concat": "udh16"}, {"national": ["spanish", "turkish"], "concat": "sar"}, {"national": ["turkish"], "encoding": "gsm7"}]
+    es = [{"national": ["spanish"]}, {"national": ["spanish"], "packed": True}, {"national": ["spanish"], "concat": "udh16", "packed": True}, {"national": ["portuguese", "spanish"]}, {"national": ["spanish"], "encoding": "gsm7"}]
+    pt = [{"national": ["portuguese"]}, {"national": ["portuguese"], "packed": True}, {"national": ["portuguese"], "concat": "payload"}, {"national": ["turkish", "spanish", "portuguese"]}, {"national": ["portuguese"], "encoding": "gsm7", "concat": "udh16"}]
+    mixes = [
+        (("gsm",), common),
+        (("gsm", "ext"), common),
+        (("cyr",), common),
+        (("gsm", "emoji"), common),
+        (("cyr", "emoji"), common),
+        (("gsm", "cjk"), common),
+        (("gsm", "tr"), tr),
+        (("gsm", "ext", "tr"), tr),
+        (("gsm", "es"), es),
+        (("gsm", "pt"), pt),
+        (("gsm", "ext", "pt"), pt),
+        (("gsm", "ext", "tr", "es", "pt"), tr + es + pt),
+        (("tr", "gsm"), tr),
+        (("pt", "gsm"), pt),
     ]
     n = 0
-    for mix in mixes:
-        for length in rng.sample(lengths, 6):
-            weights = [8 if m == "gsm" else 1 for m in mix]
+    for mix, option_sets in mixes:
+        for i, length in enumerate(rng.sample(lengths, 10)):
+            weights = [8 if j == 0 else 1 for j in range(len(mix))]
             chars = [rng.choice(POOLS[rng.choices(mix, weights)[0]]) for _ in range(length)]
             text = "".join(chars)
-            options = dict(rng.choice(option_sets))
+            options = dict(option_sets[i % len(option_sets)])
             options["ref"] = rng.randrange(256)
             try:
                 m = reference.encode(text, **options)
