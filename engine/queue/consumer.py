@@ -1,0 +1,519 @@
+"""Reading the intake streams through a consumer group: batches, priorities, per-campaign
+rate limits, reclaiming a dead consumer's entries, hand-off records and acknowledgement.
+
+The life of an entry, for the caller (the engine's submit loop)::
+
+    entries = await consumer.read()          # transactional first, rate limits applied
+    await consumer.begin(entries)            # just before handing them to SMPP
+    for e in entries:
+        if not e.sendable:                   # ALREADY_ACKED / CLAIMED_ELSEWHERE: someone
+            continue                         # else owns it now; do not send, do not ack
+        if e.attempt is Attempt.OUTCOME_UNKNOWN:
+            # handed to SMPP before by a consumer that never recorded the outcome: the
+            # earlier submit may have gone out. Either record "unknown" without sending,
+            # or send again with the status saying it may be a duplicate.
+        ...                                  # Attempt.FIRST: never handed before
+    ...record each submit_sm_resp or final failure...
+    await consumer.ack(done_entries)         # only now does the entry leave the stream
+
+Entries never handed (shutdown before submit) can be given back with ``release``;
+another consumer (or this one) reclaims them after ``claim_idle_ms`` as FIRST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Iterable
+
+from redis.exceptions import ResponseError
+
+from engine.queue.keys import Keys
+from engine.queue.message import MalformedEntry, Message
+
+__all__ = ["Attempt", "Consumer", "Entry", "READ_COUNT", "CLAIM_IDLE_MS"]
+
+# Entries per XREADGROUP / XAUTOCLAIM: hundreds amortise the round trip (issue 4 asks
+# for >= 20,000 msg/s) while one batch still fits a typical SMPP window several times.
+READ_COUNT = 500
+# A consumer that has not touched its pending entries for a minute is taken as dead:
+# far above any submit_sm round trip (seconds), short enough that a crash delays
+# its messages by about a minute.
+CLAIM_IDLE_MS = 60_000
+# How long to wait in XREADGROUP BLOCK when there is nothing to do: short enough for a
+# responsive shutdown, long enough not to spin.
+BLOCK_MS = 1000
+# An attempt record must outlive any entry still pending in the stream: a week covers
+# an engine left down over a long weekend.
+ATTEMPT_TTL_S = 7 * 24 * 3600
+# Entries held back by a campaign's rate limit, per consumer; above this the consumer
+# stops reading the bulk stream (transactional is still read).
+HOLD_MAX = 5000
+# Lua scripts take this many keys per call, to keep one call short (Redis is single
+# threaded: a call over 100k keys would stall every other client).
+SCRIPT_CHUNK = 1000
+
+
+class Attempt(Enum):
+    """What ``Consumer.begin`` found for an entry."""
+
+    FIRST = "first"  # never handed to SMPP before: send it
+    OUTCOME_UNKNOWN = "outcome_unknown"  # handed before, outcome never recorded: may have gone out
+    ALREADY_ACKED = "acked"  # its outcome was recorded meanwhile: do not send, do not ack
+    CLAIMED_ELSEWHERE = "claimed"  # another consumer reclaimed it: do not send, do not ack
+
+
+_VERDICTS = {a.value: a for a in Attempt}
+
+
+def _by_stream(entries: Iterable["Entry"]) -> dict[str, list["Entry"]]:
+    out: dict[str, list[Entry]] = {}
+    for e in entries:
+        out.setdefault(e.stream, []).append(e)
+    return out
+
+
+@dataclass(slots=True)
+class Entry:
+    stream: str
+    entry_id: str
+    message: Message
+    reclaimed: bool = False
+    attempt: Attempt | None = None
+    attempts: int = 0
+    read_at: float = 0.0
+
+    @property
+    def sendable(self) -> bool:
+        """After ``begin``: True for FIRST and OUTCOME_UNKNOWN (the latter only with a
+        status that says the message may be a duplicate)."""
+        return self.attempt is Attempt.FIRST or self.attempt is Attempt.OUTCOME_UNKNOWN
+
+
+# Attempt records are strings "state:n:consumer" (state handed | released), one per
+# entry that is pending AND has been handed to SMPP; ack deletes it in the same call
+# that XACKs, so their number is bounded by what is in flight, not by traffic.
+#
+# KEYS[1]: stream, KEYS[2..]: attempt keys. ARGV: group, consumer, ttl_s, then the
+# entry ids in the order of the attempt keys. Per entry returns {verdict, n}:
+#   acked    - no longer pending: someone recorded its outcome; do not send
+#   claimed  - pending under another consumer (it reclaimed it): do not send
+#   first    - never handed before: send
+#   outcome_unknown - handed before with no recorded outcome: it may have gone out
+_BEGIN = """
+local out = {}
+for i = 2, #KEYS do
+  local id = ARGV[i + 2]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if #p == 0 then
+    out[i - 1] = {'acked', 0}
+  elseif p[1][2] ~= ARGV[2] then
+    out[i - 1] = {'claimed', 0}
+  else
+    local v = redis.call('GET', KEYS[i])
+    local state, n = 'none', 0
+    if v then
+      local s1, s2 = string.find(v, ':', 1, true)
+      state = string.sub(v, 1, s1 - 1)
+      local rest = string.sub(v, s2 + 1)
+      local s3 = string.find(rest, ':', 1, true)
+      n = tonumber(string.sub(rest, 1, s3 - 1))
+    end
+    n = n + 1
+    redis.call('SET', KEYS[i], 'handed:' .. n .. ':' .. ARGV[2], 'EX', ARGV[3])
+    if state == 'handed' then out[i - 1] = {'outcome_unknown', n} else out[i - 1] = {'first', n} end
+  end
+end
+return out
+"""
+
+# KEYS[1]: stream, KEYS[2..]: attempt keys. ARGV: group, delete(0/1), then the entry
+# ids in the order of the attempt keys. Returns how many were still pending.
+_ACK = """
+local ids = {}
+for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+if ARGV[2] == '1' then redis.call('XDEL', KEYS[1], unpack(ids)) end
+local keys = {}
+for i = 2, #KEYS do keys[#keys + 1] = KEYS[i] end
+redis.call('UNLINK', unpack(keys))
+return acked
+"""
+
+# KEYS: attempt keys. ARGV: consumer. Gives back entries this consumer marked handed
+# but never sent: the next hand-off counts as first.
+_RELEASE = """
+local n = 0
+local mine = ':' .. ARGV[1]
+for _, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if v and string.sub(v, 1, 7) == 'handed:' and string.sub(v, -#mine) == mine then
+    redis.call('SET', key, 'released' .. string.sub(v, 7), 'KEEPTTL')
+    n = n + 1
+  end
+end
+return n
+"""
+
+# Token bucket per campaign, its rate read from the campaign record so that every
+# engine process shares one limit. KEYS: campaign hash, bucket hash. ARGV: wanted.
+# Returns {granted, ms until the next token (0 when all granted or no limit)}.
+_TAKE = """
+local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or '0') or 0
+local want = tonumber(ARGV[1])
+if rate <= 0 then return {want, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap = math.max(rate, 1)
+local b = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then tokens = cap ts = now end
+if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate / 1000) end
+local grant = math.min(want, math.floor(tokens))
+tokens = tokens - grant
+redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[2], 86400000)
+local wait = 0
+if grant < want then wait = math.ceil((1 - tokens) * 1000 / rate) end
+return {grant, wait}
+"""
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+class Consumer:
+    """One member of the consumer group on both intake streams."""
+
+    def __init__(
+        self,
+        redis: Any,
+        keys: Keys | None = None,
+        *,
+        name: str | None = None,
+        count: int = READ_COUNT,
+        block_ms: int = BLOCK_MS,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+        claim_interval_ms: int | None = None,
+        attempt_ttl_s: int = ATTEMPT_TTL_S,
+        hold_max: int = HOLD_MAX,
+        delete_acked: bool = True,
+    ) -> None:
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        if claim_idle_ms < 1:
+            raise ValueError(f"claim_idle_ms must be at least 1, got {claim_idle_ms}")
+        self.redis = redis
+        self.keys = keys or Keys()
+        self.name = name or _default_name()
+        self.count = count
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        # Scanning for dead consumers' entries twice per idle period bounds the extra
+        # delay to half the timeout without scanning on every read.
+        self.claim_interval_ms = claim_interval_ms if claim_interval_ms is not None else max(claim_idle_ms // 2, 100)
+        self.attempt_ttl_s = attempt_ttl_s
+        self.hold_max = hold_max
+        # With XDEL after XACK the stream holds only unread and pending entries, so its
+        # memory stays flat and lag = XLEN - pending. Only correct with one group per
+        # stream, which is how the engine uses them.
+        self.delete_acked = delete_acked
+        self._groups_ready = False
+        self._next_claim = 0.0
+        self._claim_cursor = {s: "0-0" for s in self.keys.streams}
+        self._held: dict[str, deque[Entry]] = {}
+        self._held_count = 0
+        self._next_token_at = 0.0
+        self._scripts: dict[str, Any] = {}
+        self.reclaimed_total = 0
+        self.dead_lettered_total = 0
+
+    # --- set-up ---------------------------------------------------------------------
+
+    async def ensure_groups(self) -> None:
+        """Create the group on both streams (and the streams) if missing."""
+        for stream in self.keys.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.keys.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        self._groups_ready = True
+
+    def _script(self, name: str, source: str) -> Any:
+        s = self._scripts.get(name)
+        if s is None:
+            s = self._scripts[name] = self.redis.register_script(source)
+        return s
+
+    # --- reading ----------------------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """Entries read but held back by a campaign's rate limit."""
+        return self._held_count
+
+    async def read(self, count: int | None = None, block_ms: int | None = None) -> list[Entry]:
+        """Up to about ``count`` entries: held entries whose campaign has tokens again,
+        entries reclaimed from dead consumers, then new ones, transactional first.
+
+        Blocks up to ``block_ms`` only when there is nothing to return.
+        """
+        if not self._groups_ready:
+            await self.ensure_groups()
+        want = count or self.count
+        block = self.block_ms if block_ms is None else block_ms
+        out: list[Entry] = []
+        now = time.monotonic()
+        if self._held_count and now >= self._next_token_at:
+            out.extend(await self._release_held(want))
+        if now * 1000 >= self._next_claim:
+            self._next_claim = now * 1000 + self.claim_interval_ms
+            claimed = await self._autoclaim(want - len(out))
+            out.extend(await self._rate_limit(claimed))
+        if len(out) < want:
+            fresh = await self._read_new(want - len(out), 0 if out else block)
+            out.extend(await self._rate_limit(fresh))
+        await self._refresh_held()
+        return out
+
+    async def _read_new(self, n: int, block: int) -> list[Entry]:
+        streams = {self.keys.transactional_stream: ">"}
+        if self._held_count < self.hold_max:
+            streams[self.keys.bulk_stream] = ">"
+        if block and self._held_count:
+            # Wake up in time for the next token of a held campaign.
+            wait_ms = max(int((self._next_token_at - time.monotonic()) * 1000), 1)
+            block = min(block, wait_ms)
+        reply = await self.redis.xreadgroup(self.keys.group, self.name, streams, count=n,
+                                            block=block or None)
+        if not reply:
+            return []
+        entries: list[Entry] = []
+        bad: list[tuple[str, str, dict[str, Any], str]] = []
+        now = time.monotonic()
+        # The reply lists streams in the order asked: transactional first.
+        by_name = {(s if isinstance(s, str) else s.decode()): items for s, items in reply}
+        for stream in self.keys.streams:
+            for entry_id, fields in by_name.get(stream, ()):
+                self._parse(stream, entry_id, fields, False, now, entries, bad)
+        if bad:
+            await self._dead_letter(bad)
+        return entries
+
+    def _parse(self, stream: str, entry_id: str, fields: Any, reclaimed: bool, now: float,
+               entries: list[Entry], bad: list[tuple[str, str, dict[str, Any], str]]) -> None:
+        if fields is None:
+            return  # deleted while pending (Redis 6.2 XAUTOCLAIM); nothing to send
+        try:
+            message = Message.from_fields(fields, entry_id)
+        except MalformedEntry as exc:
+            bad.append((stream, entry_id, dict(fields), exc.reason))
+            return
+        entries.append(Entry(stream, entry_id, message, reclaimed, read_at=now))
+
+    async def _dead_letter(self, bad: list[tuple[str, str, dict[str, Any], str]]) -> None:
+        """Move entries that are not message records to the dead-letter stream, with the
+        reason, so that they are visible instead of retried forever or dropped."""
+        pipe = self.redis.pipeline(transaction=True)
+        for stream, entry_id, fields, reason in bad:
+            pipe.xadd(self.keys.dead, {"stream": stream, "entry": entry_id, "reason": reason,
+                                       "fields": json.dumps(fields, ensure_ascii=False)})
+            pipe.xack(stream, self.keys.group, entry_id)
+            if self.delete_acked:
+                pipe.xdel(stream, entry_id)
+        await pipe.execute()
+        self.dead_lettered_total += len(bad)
+
+    async def _autoclaim(self, n: int) -> list[Entry]:
+        """XAUTOCLAIM entries idle longer than ``claim_idle_ms`` (their consumer is dead)."""
+        if n <= 0:
+            return []
+        entries: list[Entry] = []
+        bad: list[tuple[str, str, dict[str, Any], str]] = []
+        now = time.monotonic()
+        for stream in self.keys.streams:
+            if len(entries) >= n:
+                break
+            start = self._claim_cursor[stream]
+            reply = await self.redis.xautoclaim(stream, self.keys.group, self.name, self.claim_idle_ms,
+                                                start_id=start, count=n - len(entries))
+            cursor, items = reply[0], reply[1]
+            self._claim_cursor[stream] = cursor if isinstance(cursor, str) else cursor.decode()
+            for entry_id, fields in items:
+                self._parse(stream, entry_id, fields, True, now, entries, bad)
+        if bad:
+            await self._dead_letter(bad)
+        self.reclaimed_total += len(entries)
+        return entries
+
+    # --- per-campaign rate limit --------------------------------------------------------
+
+    async def _rate_limit(self, entries: list[Entry]) -> list[Entry]:
+        """Entries whose campaign has tokens (or no limit); the rest are held, in order."""
+        if not entries:
+            return entries
+        by_campaign: dict[str, list[Entry]] = {}
+        for e in entries:
+            c = e.message.campaign
+            if c:
+                by_campaign.setdefault(c, []).append(e)
+        if not by_campaign:
+            return entries
+        # A campaign that already has held entries must not overtake them.
+        for c, group in by_campaign.items():
+            if c in self._held:
+                self._held[c].extend(group)
+                self._held_count += len(group)
+        fresh = {c: g for c, g in by_campaign.items() if c not in self._held}
+        grants = await self._take({c: len(g) for c, g in fresh.items()})
+        passed: set[int] = set()
+        for c, group in fresh.items():
+            granted = grants[c]
+            for e in group[:granted]:
+                passed.add(id(e))
+            if granted < len(group):
+                self._held[c] = deque(group[granted:])
+                self._held_count += len(group) - granted
+        return [e for e in entries if not e.message.campaign or id(e) in passed]
+
+    async def _take(self, wants: dict[str, int]) -> dict[str, int]:
+        if not wants:
+            return {}
+        take = self._script("take", _TAKE)
+        pipe = self.redis.pipeline(transaction=False)
+        order = list(wants)
+        for c in order:
+            await take(keys=[self.keys.campaign(c), self.keys.campaign_bucket(c)], args=[wants[c]], client=pipe)
+        results = await pipe.execute()
+        grants: dict[str, int] = {}
+        wait_ms = None
+        for c, (granted, wait) in zip(order, results):
+            grants[c] = int(granted)
+            if int(wait) > 0:
+                wait_ms = int(wait) if wait_ms is None else min(wait_ms, int(wait))
+        if wait_ms is not None:
+            self._next_token_at = time.monotonic() + wait_ms / 1000
+        return grants
+
+    async def _release_held(self, want: int) -> list[Entry]:
+        grants = await self._take({c: min(len(q), want) for c, q in self._held.items()})
+        out: list[Entry] = []
+        for c, granted in grants.items():
+            q = self._held[c]
+            for _ in range(min(granted, len(q))):
+                out.append(q.popleft())
+            if not q:
+                del self._held[c]
+        self._held_count = sum(len(q) for q in self._held.values())
+        return out
+
+    async def _refresh_held(self) -> None:
+        """Held entries stay ours: XCLAIM them to ourselves before they look abandoned,
+        so no other consumer reclaims (and flags) an entry that is only waiting for tokens."""
+        if not self._held_count:
+            return
+        limit = time.monotonic() - self.claim_idle_ms / 2000
+        stale: dict[str, list[Entry]] = {}
+        for q in self._held.values():
+            for e in q:
+                if e.read_at < limit:
+                    stale.setdefault(e.stream, []).append(e)
+        if stale:
+            await self.touch([e for group in stale.values() for e in group])
+
+    async def touch(self, entries: Iterable[Entry]) -> None:
+        """Reset the idle time of entries this consumer still works on (XCLAIM JUSTID to
+        itself), so that a long wait (a throttled SMSC, a full window) is not taken for a
+        dead consumer. Call it for in-flight entries older than half ``claim_idle_ms``."""
+        by_stream = _by_stream(entries)
+        if not by_stream:
+            return
+        now = time.monotonic()
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, group in by_stream.items():
+            for i in range(0, len(group), SCRIPT_CHUNK):
+                pipe.xclaim(stream, self.keys.group, self.name, 0,
+                            [e.entry_id for e in group[i : i + SCRIPT_CHUNK]], justid=True)
+            for e in group:
+                e.read_at = now
+        await pipe.execute()
+
+    # --- hand-off and acknowledgement -----------------------------------------------------
+
+    async def begin(self, entries: Iterable[Entry]) -> list[Entry]:
+        """Record that these entries are being handed to SMPP, atomically learning whether
+        an earlier hand-off happened; sets ``entry.attempt`` and ``entry.attempts``.
+
+        Entries that are no longer ours (``ALREADY_ACKED``, ``CLAIMED_ELSEWHERE``) must
+        not be sent; ``Entry.sendable`` says which may go.
+        """
+        entries = list(entries)
+        script = self._script("begin", _BEGIN)
+        for stream, group in _by_stream(entries).items():
+            for i in range(0, len(group), SCRIPT_CHUNK):
+                chunk = group[i : i + SCRIPT_CHUNK]
+                results = await script(
+                    keys=[stream] + [self.keys.attempt(e.message.id) for e in chunk],
+                    args=[self.keys.group, self.name, self.attempt_ttl_s] + [e.entry_id for e in chunk],
+                )
+                for e, (verdict, n) in zip(chunk, results):
+                    e.attempt = _VERDICTS[verdict if isinstance(verdict, str) else verdict.decode()]
+                    e.attempts = int(n)
+        return entries
+
+    async def ack(self, entries: Iterable[Entry]) -> int:
+        """Acknowledge entries whose outcome the caller has recorded (submit_sm_resp or
+        final failure): XACK, XDEL and delete their attempt records in one atomic call
+        per stream. Returns how many entries were still pending."""
+        by_stream = _by_stream(entries)
+        if not by_stream:
+            return 0
+        script = self._script("ack", _ACK)
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, group in by_stream.items():
+            for i in range(0, len(group), SCRIPT_CHUNK):
+                chunk = group[i : i + SCRIPT_CHUNK]
+                await script(
+                    keys=[stream] + [self.keys.attempt(e.message.id) for e in chunk],
+                    args=[self.keys.group, "1" if self.delete_acked else "0"] + [e.entry_id for e in chunk],
+                    client=pipe,
+                )
+        return sum(int(x) for x in await pipe.execute())
+
+    async def release(self, entries: Iterable[Entry]) -> int:
+        """Give back entries marked handed by ``begin`` but certainly never sent (for
+        example at shutdown before submit): the next consumer gets them as FIRST.
+        They stay pending and are reclaimed after ``claim_idle_ms``."""
+        keys = [self.keys.attempt(e.message.id) for e in entries]
+        if not keys:
+            return 0
+        script = self._script("release", _RELEASE)
+        n = 0
+        for i in range(0, len(keys), SCRIPT_CHUNK):
+            n += int(await script(keys=keys[i : i + SCRIPT_CHUNK], args=[self.name]))
+        return n
+
+    # --- inspection -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Leave the group cleanly when nothing of ours is pending (a name per process
+        would otherwise pile up in XINFO CONSUMERS)."""
+        if self._held_count:
+            return
+        for stream in self.keys.streams:
+            try:
+                pending = await self.redis.xpending_range(stream, self.keys.group, "-", "+", 1,
+                                                          consumername=self.name)
+                if not pending:
+                    await self.redis.xgroup_delconsumer(stream, self.keys.group, self.name)
+            except ResponseError:
+                pass

@@ -1,0 +1,58 @@
+"""Queue lag and pending counts for status displays and metrics; campaign rate settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from engine.queue.keys import Keys
+
+__all__ = ["StreamStats", "stream_stats", "set_campaign_rate"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    stream: str
+    length: int
+    pending: int
+    lag: int
+    consumers: int
+    oldest_pending_idle_ms: int
+
+
+async def stream_stats(redis: Any, keys: Keys) -> list[StreamStats]:
+    """One row per intake stream (transactional first). ``lag`` = entries not yet read
+    by the group (from XINFO GROUPS when Redis gives it, else XLEN - pending, which
+    holds because acked entries are deleted)."""
+    out = []
+    for stream in keys.streams:
+        length = await redis.xlen(stream)
+        pending = consumers = idle = 0
+        lag = None
+        try:
+            groups = await redis.xinfo_groups(stream)
+        except ResponseError:
+            groups = []
+        for g in groups:
+            if g.get("name") == keys.group:
+                pending = int(g.get("pending") or 0)
+                consumers = int(g.get("consumers") or 0)
+                if g.get("lag") is not None:
+                    lag = int(g["lag"])
+        if pending:
+            oldest = await redis.xpending_range(stream, keys.group, "-", "+", 1)
+            if oldest:
+                idle = int(oldest[0].get("time_since_delivered") or 0)
+        if lag is None:
+            lag = max(length - pending, 0)
+        out.append(StreamStats(stream, length, pending, lag, consumers, idle))
+    return out
+
+
+async def set_campaign_rate(redis: Any, keys: Keys, campaign_id: str, rate: float) -> None:
+    """Messages per second for a campaign, shared by every consumer (0 = no limit)."""
+    if rate < 0:
+        raise ValueError(f"rate must be >= 0 messages per second, got {rate}")
+    await redis.hset(keys.campaign(campaign_id), "rate", repr(float(rate)))
