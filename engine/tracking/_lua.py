@@ -210,6 +210,7 @@ elseif op == 'unknown' then
     if not (prev and FINAL[prev]) then
       redis.call('HSET', mk, pf .. 'st', 'outcome_unknown', pf .. 'uk', now, pf .. 'b', bind)
       redis.call('HINCRBY', mk, 'n.unknown', 1)
+      redis.call('HINCRBY', mk, pf .. 'n', 1)
       settle(mk, id, part, nil, nil)
       n = n + 1
     end
@@ -256,8 +257,10 @@ elseif op == 'receipts' then
       local cs = {}
       for i, c in ipairs(cands) do cs[i] = c[1] end
       local member = cjson.encode({a = acct, c = cs, s = state, e = err, r = raw, x = stat, t = now})
+      -- The same receipt sent again replaces the held one. Another receipt may
+      -- share a candidate key (hex "10" is decimal "16"): that one stays held.
       local old = redis.call('GET', ekey(acct, cs[1]))
-      if old then redis.call('ZREM', IDX, old) end
+      if old and cjson.decode(old).r == raw then redis.call('ZREM', IDX, old) end
       for _, c in ipairs(cs) do
         redis.call('SET', ekey(acct, c), member, 'PX', cfg.early_key_ms)
       end

@@ -1,0 +1,364 @@
+"""Delivery tracking against a real redis-server: correlation, aggregation, events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+import redis.asyncio as aredis
+
+from engine.tracking import (
+    Failed,
+    FormatDetector,
+    OutcomeUnknown,
+    Queued,
+    Receipt,
+    Submitted,
+    Tracker,
+    candidates,
+    canonical,
+)
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+
+
+def run(redis_url, body, **tracker_kw):
+    """Run ``body(tracker, redis)`` with a tracker on a fresh key prefix."""
+
+    async def main():
+        r = aredis.from_url(redis_url)
+        try:
+            t = Tracker(r, f"test:{uuid.uuid4().hex[:10]}:", **tracker_kw)
+            return await body(t, r)
+        finally:
+            await r.aclose()
+
+    return asyncio.run(main())
+
+
+# --- id normalisation (pure) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [("00AB12", "ab12"), ("ab12", "ab12"), (" 0042 ", "42"), ("0000", "0"), ("0", "0"), ("", "")],
+)
+def test_canonical(raw, expected):
+    assert canonical(raw) == expected
+
+
+def test_candidates_order_and_dedup():
+    assert candidates("AB12", ("same", "hex2dec", "dec2hex")) == [("ab12", "same"), ("43794", "hex2dec")]
+    assert candidates("43794", ("same", "hex2dec", "dec2hex")) == [
+        ("43794", "same"),
+        ("276372", "hex2dec"),
+        ("ab12", "dec2hex"),
+    ]
+    # A one-digit id is the same number in every spelling: tried once.
+    assert candidates("7", ("same", "hex2dec", "dec2hex")) == [("7", "same")]
+    assert candidates("", ("same",)) == []
+
+
+def test_detector_locks_after_dominant_matches_and_rejects_bad_profile():
+    d = FormatDetector("auto")
+    assert d.kinds() == ("same", "hex2dec", "dec2hex")
+    for _ in range(4):
+        d.matched("hex2dec")
+    assert d.locked is None
+    d.matched("hex2dec")
+    assert d.kinds() == ("hex2dec",)
+    mixed = FormatDetector("auto", {"same": 50, "hex2dec": 10})
+    assert mixed.locked is None  # a genuinely mixed SMSC is never narrowed
+    assert FormatDetector("str").kinds() == ("same",)
+    with pytest.raises(ValueError, match="message_id_format"):
+        FormatDetector("base64")
+
+
+# --- correlation, table-driven ---------------------------------------------------------
+
+CORRELATION_CASES = [
+    # (submit_sm_resp id, receipt id, SMSC profile, matches?, kind)
+    ("1a2b3c", "1A2B3C", "auto", True, "same"),  # letter case
+    ("0001A2B3C", "1a2b3c", "auto", True, "same"),  # leading zeros in the response
+    ("1A2B3C", "00001a2b3c", "auto", True, "same"),  # leading zeros in the receipt
+    ("1A2B3C", "1715004", "auto", True, "dec2hex"),  # response hex, receipt decimal
+    ("1715004", "1A2B3C", "auto", True, "hex2dec"),  # response decimal, receipt hex
+    ("0000001715004", "01a2b3c", "auto", True, "hex2dec"),  # both, with zeros
+    ("ff", "255", "dec", True, "dec2hex"),  # profile: receipts spell decimal
+    ("255", "FF", "hex", True, "hex2dec"),  # profile: receipts spell hex
+    ("000123", "123", "str", True, "same"),
+    ("1A2B3C", "1715004", "str", False, None),  # profile forbids the conversion
+    ("1715004", "1A2B3C", "dec", False, None),
+    ("abc-123-XYZ", "ABC-123-xyz", "auto", True, "same"),  # non-numeric ids
+    ("12345", "54321", "auto", False, None),
+]
+
+
+@pytest.mark.parametrize("resp_id, receipt_id, profile, matches, kind", CORRELATION_CASES)
+def test_correlation_table(redis_url, resp_id, receipt_id, profile, matches, kind):
+    async def body(t, r):
+        await t.record_queued([Queued("m1", 1, "", "acct")])
+        await t.record_submitted([Submitted("m1", 1, resp_id, "acct", "bind-0")])
+        res = await t.apply_receipts([Receipt(id=receipt_id, stat="DELIVRD", err="000")], "acct")
+        return res, await t.status("m1")
+
+    res, st = run(redis_url, body, id_formats={"acct": profile})
+    if matches:
+        assert [(m.msg_id, m.part, m.state, m.kind) for m in res.matched] == [("m1", 1, "delivered", kind)]
+        assert res.held == 0
+        assert st.state == "delivered"
+        assert st.part_detail[0].smsc_message_id == resp_id
+        assert st.part_detail[0].error == "000"
+    else:
+        assert res.matched == []
+        assert res.held == 1
+        assert st.state == "submitted"
+
+
+def test_tlv_preferred_over_text(redis_url):
+    async def body(t, r):
+        await t.record_submitted([Submitted("a", 1, "111", "acct"), Submitted("b", 1, "222", "acct")])
+        # Text says 111 and DELIVRD; the TLVs say 222 and UNDELIVERABLE (5): TLVs win.
+        res = await t.apply_receipts(
+            [Receipt(id="111", stat="DELIVRD", receipted_message_id="222", message_state=5)], "acct"
+        )
+        return res, await t.status("a"), await t.status("b")
+
+    res, a, b = run(redis_url, body)
+    assert [(m.msg_id, m.state) for m in res.matched] == [("b", "undeliverable")]
+    assert a.state == "submitted"
+    assert b.state == "undeliverable"
+
+
+def test_receipt_before_submit_resp_is_held_then_applied(redis_url):
+    async def body(t, r):
+        await t.record_queued([Queued("m1", 1, "c", "acct")])
+        res = await t.apply_receipts([Receipt(id="0BEEF", stat="DELIVRD")], "acct")
+        before = await t.status("m1")
+        held = await t.held_count()
+        late = await t.record_submitted([Submitted("m1", 1, "beef", "acct", "tx-1")])
+        after = await t.status("m1")
+        return res, before, held, late, after, await t.held_count(), await t.stats()
+
+    res, before, held, late, after, held_after, stats = run(redis_url, body)
+    assert (res.held, res.matched, res.unmatched) == (1, [], 0)
+    assert before.state == "queued" and held == 1
+    assert [(m.msg_id, m.part, m.state, m.kind) for m in late] == [("m1", 1, "delivered", "held")]
+    assert after.state == "delivered"
+    assert held_after == 0
+    assert stats["held"] == 1 and stats["held_applied"] == 1 and stats.get("unmatched", 0) == 0
+
+
+def test_match_across_binds_of_one_account_but_not_other_accounts(redis_url):
+    async def body(t, r):
+        await t.record_submitted(
+            [Submitted("m1", 1, "A1", "acme", "tx-0"), Submitted("m2", 1, "A2", "acme", "tx-1")]
+        )
+        await t.record_submitted([Submitted("m3", 1, "A1", "other", "tx-9")])
+        # Both receipts arrive on the receiver bind of account "acme".
+        res = await t.apply_receipts([Receipt(id="a1", stat="DELIVRD"), Receipt(id="a2", stat="EXPIRED")], "acme")
+        return res, [await t.status(m) for m in ("m1", "m2", "m3")]
+
+    res, (m1, m2, m3) = run(redis_url, body)
+    assert sorted((m.msg_id, m.state) for m in res.matched) == [("m1", "delivered"), ("m2", "expired")]
+    assert (m1.part_detail[0].bind, m2.part_detail[0].bind) == ("tx-0", "tx-1")
+    assert m3.state == "submitted"  # same SMSC id, other account: untouched
+
+
+def test_correlation_ttl_expiry_then_unmatched_kept_and_counted(redis_url):
+    async def body(t, r):
+        await t.record_submitted([Submitted("m1", 1, "77", "acct")])
+        await asyncio.sleep(0.5)  # correlation_ttl 0.3 s has passed
+        res = await t.apply_receipts([Receipt(id="77", stat="DELIVRD", err="000")], "acct")
+        await asyncio.sleep(0.3)  # early_hold 0.2 s has passed
+        swept = await t.sweep()
+        return res, swept, await t.unmatched(), await t.stats(), await t.status("m1")
+
+    res, swept, unmatched, stats, st = run(
+        redis_url, body, ttl=10, correlation_ttl=0.3, early_hold=0.2
+    )
+    assert res.matched == [] and res.held == 1
+    assert swept == 1
+    assert len(unmatched) == 1
+    u = unmatched[0]
+    assert (u["account"], u["id"], u["state"], u["err"], u["stat"]) == ("acct", "77", "delivered", "000", "DELIVRD")
+    assert u["reason"] == "no submit_sm_resp with this id"
+    assert stats["unmatched"] == 1
+    assert st.state == "submitted"
+
+
+def test_unmatched_stream_is_capped_but_all_are_counted(redis_url):
+    async def body(t, r):
+        await t.apply_receipts([Receipt(id=f"{i:x}", stat="DELIVRD") for i in range(1, 1501)], "acct")
+        # The hold ends: a sweep moves all of them (in several script calls).
+        n = await t.sweep(now=time.time() + 5)
+        return n, await t.stats(), await r.xlen(t.prefix + "unmatched"), await t.held_count()
+
+    n, stats, xlen, held = run(redis_url, body, early_hold=1, unmatched_maxlen=100)
+    assert n == 1500
+    assert stats["unmatched"] == 1500
+    assert 100 <= xlen < 1500  # MAXLEN ~ trims in whole nodes: at least the cap is kept
+    assert held == 0
+
+
+def test_empty_receipt_id_goes_straight_to_unmatched(redis_url):
+    async def body(t, r):
+        res = await t.apply_receipts([Receipt(id="", stat="DELIVRD")], "acct")
+        return res, await t.unmatched()
+
+    res, unmatched = run(redis_url, body)
+    assert res.unmatched == 1 and res.held == 0
+    assert unmatched[0]["reason"] == "empty message id"
+
+
+def test_duplicate_receipt_counted_not_unmatched(redis_url):
+    async def body(t, r):
+        await t.record_submitted([Submitted("m1", 1, "5", "acct")])
+        a = await t.apply_receipts([Receipt(id="5", stat="DELIVRD")], "acct")
+        b = await t.apply_receipts([Receipt(id="5", stat="UNDELIV")], "acct")
+        return a, b, await t.status("m1"), await t.stats()
+
+    a, b, st, stats = run(redis_url, body)
+    assert len(a.matched) == 1
+    assert (b.matched, b.duplicates, b.held) == ([], 1, 0)
+    assert st.state == "delivered"
+    assert stats["duplicates"] == 1 and stats.get("unmatched", 0) == 0
+
+
+def test_detection_locks_and_then_avoids_coincidental_match(redis_url):
+    """An SMSC answering in decimal and receipting in hex: after the first receipts
+    the tracker tries only hex->dec, so receipt "123" (hex for 291) reaches the message
+    whose id is 291, not the one whose id happens to be "123"."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted(f"w{i}", 1, str(1000 + i), "acct") for i in range(6)])
+        warm = await t.apply_receipts([Receipt(id=format(1000 + i, "X"), stat="DELIVRD") for i in range(6)], "acct")
+        kind = t.id_kind("acct")
+        await t.record_submitted([Submitted("x", 1, "291", "acct"), Submitted("y", 1, "123", "acct")])
+        res = await t.apply_receipts([Receipt(id="123", stat="DELIVRD")], "acct")
+        # A new tracker (restart, or another engine process) starts from what was learned.
+        t2 = Tracker(r, t.prefix)
+        await t2.apply_receipts([], "acct")
+        return warm, kind, res, t2.id_kind("acct"), await t.status("x"), await t.status("y")
+
+    warm, kind, res, kind2, x, y = run(redis_url, body)
+    assert {m.kind for m in warm.matched} == {"hex2dec"} and len(warm.matched) == 6
+    assert kind == "hex2dec" and kind2 == "hex2dec"
+    assert [m.msg_id for m in res.matched] == ["x"]
+    assert x.state == "delivered" and y.state == "submitted"
+
+
+# --- aggregated status of multi-part messages -------------------------------------------
+
+# Each step: ("resp", part) submit ok | ("fail", part, status) | ("unknown", part) |
+# ("rcpt", part, stat). The SMSC id of part p is f"{p:x}0".
+AGGREGATION_CASES = [
+    ("all delivered", [("resp", 1), ("resp", 2), ("resp", 3), ("rcpt", 1, "DELIVRD"), ("rcpt", 2, "DELIVRD"), ("rcpt", 3, "DELIVRD")], "delivered"),
+    ("one undeliverable", [("resp", 1), ("resp", 2), ("resp", 3), ("rcpt", 1, "DELIVRD"), ("rcpt", 2, "UNDELIV"), ("rcpt", 3, "DELIVRD")], "undeliverable"),
+    ("some pending", [("resp", 1), ("resp", 2), ("rcpt", 1, "DELIVRD")], "submitted"),
+    ("intermediate receipt", [("resp", 1), ("resp", 2), ("resp", 3), ("rcpt", 1, "ENROUTE"), ("rcpt", 2, "ACCEPTD")], "submitted"),
+    ("first failure sticks", [("resp", 1), ("resp", 2), ("resp", 3), ("rcpt", 2, "EXPIRED"), ("rcpt", 1, "REJECTD"), ("rcpt", 3, "DELIVRD")], "expired"),
+    ("submit error", [("resp", 1), ("fail", 2, 0x45), ("resp", 3), ("rcpt", 1, "DELIVRD"), ("rcpt", 3, "DELIVRD")], "failed"),
+    ("outcome unknown", [("resp", 1), ("unknown", 2), ("resp", 3)], "outcome_unknown"),
+    ("unknown then resubmitted", [("resp", 1), ("unknown", 2), ("resp", 3), ("resp", 2), ("rcpt", 1, "DELIVRD"), ("rcpt", 2, "DELIVRD"), ("rcpt", 3, "DELIVRD")], "delivered"),
+    ("queued only", [], "queued"),
+]
+
+
+@pytest.mark.parametrize("name, steps, expected", AGGREGATION_CASES, ids=[c[0] for c in AGGREGATION_CASES])
+def test_aggregated_status(redis_url, name, steps, expected):
+    async def body(t, r):
+        await t.record_queued([Queued("m", 3, "camp", "acct")])
+        for step in steps:
+            kind, part = step[0], step[1]
+            if kind == "resp":
+                await t.record_submitted([Submitted("m", part, f"{part:x}0", "acct", "b", 3)])
+            elif kind == "fail":
+                await t.record_failed([Failed("m", part, step[2], "acct", "b", 3)])
+            elif kind == "unknown":
+                await t.record_outcome_unknown([OutcomeUnknown("m", part, "acct", "b", 3)])
+            else:
+                await t.apply_receipts([Receipt(id=f"{part:x}0", stat=step[2])], "acct")
+        return await t.status("m"), await t.campaign_counts("camp")
+
+    st, counts = run(redis_url, body)
+    assert st.state == expected
+    assert st.parts == 3 and len(st.part_detail) == 3
+    assert counts == {"total": 1, "segments": 3, expected: 1}
+    assert st.history[0][0] == "queued" and st.history[-1][0] == expected
+    if name == "submit error":
+        assert st.part_detail[1].command_status == 0x45 and st.error == "0x00000045"
+    if name == "unknown then resubmitted":
+        assert st.outcome_unknown == 1
+        assert [s for s, _ in st.history] == ["queued", "submitted", "outcome_unknown", "submitted", "delivered"]
+        assert st.part_detail[1].tries == 2
+    if name == "intermediate receipt":
+        assert [p.state for p in st.part_detail] == ["enroute", "accepted", "submitted"]
+
+
+def test_status_events_on_stream(redis_url):
+    async def body(t, r):
+        await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
+        await t.record_submitted(
+            [Submitted("m1", 1, "a", "acct", "b", 2), Submitted("m1", 2, "b", "acct", "b", 2), Submitted("m2", 1, "c", "acct", "b")]
+        )
+        await t.apply_receipts(
+            [Receipt(id="a", stat="DELIVRD"), Receipt(id="b", stat="DELIVRD"), Receipt(id="c", stat="UNDELIV", err="011")],
+            "acct",
+        )
+        return await r.xrange(t.events_stream)
+
+    events = run(redis_url, body, events_stream=f"test-events-{uuid.uuid4().hex[:8]}")
+    rows = [{k.decode(): v.decode() for k, v in f.items()} for _, f in events]
+    assert [(e["msg_id"], e["state"]) for e in rows] == [
+        ("m1", "submitted"),
+        ("m2", "submitted"),
+        ("m1", "delivered"),
+        ("m2", "undeliverable"),
+    ]
+    assert rows[0]["smsc_id"] == "a" and rows[0]["campaign"] == "c9"
+    assert rows[3]["err"] == "011"
+    assert all(float(e["ts"]) > 1e9 for e in rows)
+
+
+def test_status_of_unknown_message_is_none_and_records_have_ttl(redis_url):
+    async def body(t, r):
+        await t.record_queued([Queued("m1")])
+        await t.record_submitted([Submitted("m1", 1, "x1", "acct")])
+        ttl_msg = await r.pttl(t.prefix + "track:m1")
+        ttl_corr = await r.pttl(t.prefix + "corr:acct:x1")
+        return await t.status("nope"), ttl_msg, ttl_corr
+
+    none, ttl_msg, ttl_corr = run(redis_url, body, ttl=100, correlation_ttl=50)
+    assert none is None
+    assert 90_000 < ttl_msg <= 100_000
+    assert 40_000 < ttl_corr <= 50_000
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda t: t.record_submitted([Submitted("m", 0, "x", "a")]), "part must be an integer from 1"),
+        (lambda t: t.record_submitted([Submitted("m", 3, "x", "a", "", 2)]), "part must be an integer from 1 to parts=2"),
+        (lambda t: t.record_submitted([Submitted("m", 1, "", "a")]), "smsc_message_id must be a non-empty"),
+        (lambda t: t.record_queued([Queued("m", 256)]), "parts must be an integer from 1 to 255"),
+        (lambda t: t.record_queued([Queued("", 1)]), "msg_id must be a non-empty string"),
+        (lambda t: t.apply_receipts([], ""), "account must be a non-empty"),
+    ],
+)
+def test_bad_input_names_the_problem(redis_url, call, message):
+    async def body(t, r):
+        with pytest.raises(ValueError, match=message):
+            await call(t)
+        return True
+
+    assert run(redis_url, body)
+
+
+def test_bad_configuration_names_the_key():
+    with pytest.raises(ValueError, match="ttl .* must be at least correlation_ttl"):
+        Tracker(None, ttl=10, correlation_ttl=20)
+    with pytest.raises(ValueError, match="early_hold must be a positive"):
+        Tracker(None, early_hold=0)
