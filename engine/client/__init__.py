@@ -1,0 +1,75 @@
+"""The asyncio SMPP client: binds with a window, a rate limit, throttling, keep-alive and reconnect.
+
+Use it like this (the API the Redis service calls)::
+
+    from engine.config import load_config
+    from engine.client import Engine, OutboundMessage, Outcome
+
+    engine = Engine(load_config("config/engine.toml"), observer, on_receipt=cb_r, on_mo=cb_mo)
+    await engine.start()                      # binds every SMSC (NotBound if one cannot)
+    result = await engine.submit(OutboundMessage(
+        source="ACME", destination="+4915112345678", text="Hello",
+        registered_delivery=1, priority=0, reference="my-id-42"), smsc=None)
+    result.outcome          # Outcome.OK | REJECTED | UNKNOWN | FAILED (worst part)
+    result.parts            # [PartResult(index, outcome, command_status, message_id, latency, attempts, bind, error)]
+    result.segments, result.encoding, result.data_coding, result.error
+    await engine.close()                      # drains every window, unbinds
+
+One SMSC only: ``SmscClient(config.smscs[0], observer)`` has the same ``start/submit/close``
+and ``async with``. ``submit`` never raises for a bad message (encoding error, a field
+too long): it returns outcome FAILED with ``error`` naming the problem; it raises
+``ClientClosed`` after close. It waits (backpressure) while the chosen bind's window
+and queue are full, so a caller that runs N submits concurrently gets at most
+window + queue of them on the wire.
+
+Outcomes: OK (accepted, ``message_id`` set), REJECTED (error status, not accepted),
+UNKNOWN (written, never answered: connection lost or response timeout; the client
+never resends it; whoever resends must record that), FAILED (never sent).
+ESME_RTHROTTLED / ESME_RMSGQFUL are never outcomes: the part is retried in order.
+
+Inbound: ``on_receipt(Receipt)`` / ``on_mo(MoMessage)`` callbacks (called on the loop,
+keep them quick), or ``async for event in client.inbound()``. ``Receipt.message_id``
+is the receipted_message_id TLV when present, else the text's ``id:``; normalising it
+against the submit_sm_resp id is the caller's job (``engine.smpp.receipts``).
+
+Metrics: subclass ``Observer`` (``engine/client/observer.py``): on_submit, on_response,
+on_unknown, on_throttle, on_in_flight, on_bind_state, on_reconnect, on_receipt, on_mo,
+on_enquire_link. Default no-op.
+
+Event loop: ``engine.client.loop.run(main())`` runs on uvloop when installed.
+"""
+
+from engine.client.bind import Bind, BindError, BindState
+from engine.client.observer import NULL_OBSERVER, MultiObserver, Observer
+from engine.client.smsc import Engine, SmscClient, build_submits, parse_deliver
+from engine.client.types import (
+    ClientClosed,
+    MoMessage,
+    NotBound,
+    OutboundMessage,
+    Outcome,
+    PartResult,
+    Receipt,
+    SubmitResult,
+)
+
+__all__ = [
+    "Engine",
+    "SmscClient",
+    "Bind",
+    "BindError",
+    "BindState",
+    "Observer",
+    "MultiObserver",
+    "NULL_OBSERVER",
+    "OutboundMessage",
+    "Outcome",
+    "PartResult",
+    "SubmitResult",
+    "Receipt",
+    "MoMessage",
+    "ClientClosed",
+    "NotBound",
+    "build_submits",
+    "parse_deliver",
+]

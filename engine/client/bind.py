@@ -1,0 +1,674 @@
+"""One SMPP connection to an SMSC: connect, bind, window, rate, throttling, keep-alive, reconnect.
+
+The protocol bytes are made and read by ``engine.smpp`` (``pdu.encode`` / ``pdu.Framer``);
+this module only moves them, keeps time and decides what to do on silence, loss and
+throttling.
+
+Hot path (see ``_pump`` and ``data_received``): a submit_sm is encoded once, before it
+is queued, with sequence number 0; when it leaves, its sequence number is written into
+the copy that goes out (offset 12). Everything that can go in one event-loop turn is
+joined into one ``transport.write``: the pump drains the queue as far as the window and
+the rate allow, and the responses of one ``data_received`` chunk free their slots
+together before the pump runs once.
+
+Guarantees:
+- at most ``window`` submit_sm outstanding (a submit waits for a free slot);
+- a part answered ESME_RTHROTTLED / ESME_RMSGQFUL is retried, never failed: the bind
+  pauses, halves its rate, and resends throttled parts before any newer part, in
+  their original order;
+- a part written but not answered (connection lost, response timeout) is handed back
+  with outcome ``unknown`` and never resent by the bind; parts not yet written when a
+  connection drops wait for the rebind and then go (they were never sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from engine.client.backoff import Backoff
+from engine.client.observer import NULL_OBSERVER, Observer
+from engine.client.ratelimit import AdaptiveRate
+from engine.client.types import ClientClosed, Outcome, PartResult
+from engine.config import BindConfig
+from engine.smpp import pdu as P
+from engine.smpp.constants import MAX_SEQUENCE_NUMBER, CommandId, CommandStatus
+from engine.smpp.errors import PduError
+
+__all__ = ["Bind", "BindError", "SubmitJob", "BindState"]
+
+log = logging.getLogger("engine.client.bind")
+
+_SEQ = struct.Struct(">I")
+_THROTTLE_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+# Throttle pauses double while throttling repeats, up to this many seconds.
+MAX_THROTTLE_PAUSE = 10.0
+# Parts that may wait in the bind's queue beyond the window before submit() itself
+# waits: enough to refill the window in one pump, small enough that a lost connection
+# leaves little queued.
+QUEUE_FACTOR = 2
+# A response that arrives after its part was reported unknown is counted, not applied.
+
+
+class BindState:
+    CLOSED = "closed"
+    CONNECTING = "connecting"
+    BINDING = "binding"
+    BOUND = "bound"
+    UNBINDING = "unbinding"
+
+
+class BindError(ConnectionError):
+    """The SMSC refused the bind (``status``) or could not be reached (``status`` None)."""
+
+    def __init__(self, bind: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{bind}: {message}")
+        self.status = status
+
+
+class SubmitJob:
+    """One submit_sm on its way: encoded octets, its place in the order, its callback."""
+
+    __slots__ = ("data", "ordinal", "callback", "attempts", "sent_at", "index", "seq", "priority")
+
+    def __init__(self, data: bytes, callback: Callable[[PartResult], Any], index: int = 0, priority: int = 0) -> None:
+        self.data = bytearray(data)
+        self.callback = callback
+        self.index = index
+        self.priority = priority
+        self.ordinal = 0
+        self.attempts = 0
+        self.sent_at = 0.0
+        self.seq = 0
+
+    def __lt__(self, other: SubmitJob) -> bool:  # the retry heap orders by first enqueue
+        return self.ordinal < other.ordinal
+
+
+class _Control:
+    """A non-submit request (bind, enquire_link, unbind) waiting for its response."""
+
+    __slots__ = ("future", "sent_at")
+
+    def __init__(self, future: asyncio.Future, sent_at: float) -> None:
+        self.future = future
+        self.sent_at = sent_at
+
+
+_BIND_PDUS = {"tx": P.BindTransmitter, "rx": P.BindReceiver, "trx": P.BindTransceiver}
+
+
+class Bind(asyncio.Protocol):
+    """One connection. ``start()`` keeps it bound (reconnecting) until ``close()``.
+
+    ``on_deliver(bind, pdu)`` is called for every deliver_sm / data_sm from the SMSC,
+    after its response has been queued (the SMPP client answers at once; what the
+    callback does with it cannot delay the SMSC).
+    """
+
+    def __init__(
+        self,
+        config: BindConfig,
+        observer: Observer | None = None,
+        on_deliver: Callable[[Bind, Any], None] | None = None,
+        *,
+        rng=None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.observer = observer or NULL_OBSERVER
+        self.on_deliver = on_deliver
+        self.state = BindState.CLOSED
+        self.window = config.window
+        self.rate = AdaptiveRate(config.rate)
+        self.backoff = Backoff(config.reconnect, rng)
+        self.last_error: str | None = None
+        self.late_responses = 0
+        self.bound_count = 0
+        # queue[0] holds priority (transactional) parts, queue[1] the rest.
+        self._queues: tuple[deque[SubmitJob], deque[SubmitJob]] = (deque(), deque())
+        self._queued = 0
+        self._retry: list[SubmitJob] = []
+        self._pending: dict[int, SubmitJob] = {}
+        self._control: dict[int, _Control] = {}
+        self._seq = 0
+        self._ordinal = 0
+        self._transport: asyncio.Transport | None = None
+        self._framer = P.Framer()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wbuf: list[bytes] = []
+        self._write_paused = False
+        self._pause_until = 0.0
+        self._throttle_pause = config.throttle_pause
+        self._wake_handle: asyncio.TimerHandle | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._last_rx = 0.0
+        self._last_tx = 0.0
+        self._enquire_sent: float | None = None
+        # submit() callers waiting for queue room, woken one per free place (FIFO):
+        # an Event would wake all of them for every freed slot.
+        self._waiters: deque[asyncio.Future] = deque()
+        self._drained: asyncio.Event | None = None
+        self._lost: asyncio.Future | None = None
+        self._bound_event = asyncio.Event()
+        self._supervisor: asyncio.Task | None = None
+        self._closing = False
+
+    # --- public -----------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def queued(self) -> int:
+        return self._queued + len(self._retry)
+
+    @property
+    def load(self) -> int:
+        """Parts waiting or outstanding on this bind (for choosing the least loaded)."""
+        return self._queued + len(self._retry) + len(self._pending)
+
+    @property
+    def is_bound(self) -> bool:
+        return self.state == BindState.BOUND
+
+    async def open(self) -> None:
+        """Connect and bind once; raises :class:`BindError` (or TimeoutError) on failure."""
+        self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        self._set_state(BindState.CONNECTING)
+        ssl = cfg.tls.ssl_context()
+        try:
+            await asyncio.wait_for(
+                self._loop.create_connection(
+                    lambda: self, cfg.host, cfg.port, ssl=ssl,
+                    server_hostname=(cfg.tls.server_hostname or cfg.host) if ssl else None,
+                ),
+                cfg.connect_timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            self._set_state(BindState.CLOSED)
+            what = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+            raise BindError(self.name, f"connect to {cfg.host}:{cfg.port} failed: {what}") from None
+        self._set_state(BindState.BINDING)
+        bind_pdu = _BIND_PDUS[cfg.bind_type](
+            system_id=cfg.system_id,
+            password=cfg.password.reveal(),
+            system_type=cfg.system_type,
+            interface_version=cfg.interface_version,
+        )
+        try:
+            resp = await self._request(bind_pdu, cfg.bind_timeout)
+        except asyncio.TimeoutError:
+            self._abort("bind timeout")
+            raise BindError(self.name, f"no bind response within {cfg.bind_timeout:g} s (bind_timeout)") from None
+        except ConnectionError as exc:
+            raise BindError(self.name, f"connection lost while binding: {exc}") from None
+        if resp.command_status != CommandStatus.ESME_ROK:
+            self._abort("bind refused")
+            raise BindError(self.name, f"bind refused: {_status_name(resp.command_status)}", resp.command_status)
+        self.backoff.reset()
+        self._throttle_pause = cfg.throttle_pause
+        self.bound_count += 1
+        self.last_error = None
+        self._set_state(BindState.BOUND)
+        self._bound_event.set()
+        self._schedule_tick()
+        self._pump()
+
+    def start(self) -> asyncio.Task:
+        """Keep the bind up in the background (connect, bind, reconnect with backoff)."""
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name=f"bind {self.name}")
+        return self._supervisor
+
+    async def wait_bound(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._bound_event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def enqueue(self, job: SubmitJob) -> None:
+        """Queue one encoded submit_sm; its callback gets the PartResult. Never blocks."""
+        if self._closing:
+            job.callback(PartResult(job.index, Outcome.FAILED, bind=self.name, error="bind is shutting down"))
+            return
+        self._ordinal += 1
+        job.ordinal = self._ordinal
+        self._queues[0 if job.priority > 0 else 1].append(job)
+        self._queued += 1
+        if self.state == BindState.BOUND:
+            self._pump()
+
+    def has_space(self) -> bool:
+        return self._queued < self.window * QUEUE_FACTOR and not self._waiters
+
+    async def wait_space(self) -> None:
+        """Backpressure: returns when the bind's queue has room (window x QUEUE_FACTOR)."""
+        if self._closing:
+            raise ClientClosed(f"{self.name} is shutting down")
+        if self._queued < self.window * QUEUE_FACTOR and not self._waiters:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            try:
+                self._waiters.remove(fut)
+            except ValueError:
+                self._wake_waiters()  # it had been woken: pass the place on
+            raise
+        if self._closing:
+            raise ClientClosed(f"{self.name} is shutting down")
+
+    def _wake_waiters(self) -> None:
+        room = self.window * QUEUE_FACTOR - self._queued
+        waiters = self._waiters
+        while room > 0 and waiters:
+            w = waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+                room -= 1
+
+    async def close(self, *, drain: bool = True) -> None:
+        """Graceful shutdown: stop taking parts, let the window drain, unbind, close."""
+        self._closing = True
+        for w in self._waiters:
+            if not w.done():
+                w.set_result(None)
+        self._waiters.clear()
+        loop = asyncio.get_running_loop()
+        if drain and self.state == BindState.BOUND and (self.load > 0):
+            self._drained = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._drained), self.config.drain_timeout)
+            except asyncio.TimeoutError:
+                log.warning("%s: window not drained after %.1f s (drain_timeout)", self.name, self.config.drain_timeout)
+            except ConnectionError:
+                pass
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        self._fail_queued("bind closed before the part could be sent")
+        if self.state == BindState.BOUND and self._transport is not None:
+            self._set_state(BindState.UNBINDING)
+            try:
+                await self._request(P.Unbind(), self.config.response_timeout)
+            except (asyncio.TimeoutError, ConnectionError, PduError):
+                pass
+        self._abort("closed")
+        if self._supervisor is not None:
+            try:
+                await self._supervisor
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    # --- supervisor ----------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            if self.state != BindState.BOUND:
+                try:
+                    await self.open()
+                except (BindError, ConnectionError, asyncio.TimeoutError) as exc:
+                    self.last_error = str(exc)
+                    delay = self.backoff.next()
+                    log.warning("%s: %s; reconnecting in %.2f s", self.name, exc, delay)
+                    self.observer.on_reconnect(self.name, self.backoff.attempts, delay, str(exc))
+                    await asyncio.sleep(delay)
+                    continue
+            self._lost = asyncio.get_running_loop().create_future()
+            reason = await self._lost
+            if self._closing:
+                return
+            self.last_error = reason
+            delay = self.backoff.next()
+            log.warning("%s: connection lost (%s); reconnecting in %.2f s", self.name, reason, delay)
+            self.observer.on_reconnect(self.name, self.backoff.attempts, delay, reason)
+            await asyncio.sleep(delay)
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._framer = P.Framer()
+        self._write_paused = False
+        self._last_rx = self._last_tx = time.monotonic()
+        self._enquire_sent = None
+        self._seq_reset()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        reason = f"connection lost: {exc}" if exc else "connection closed by peer"
+        self._on_lost(reason)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        self._last_rx = now
+        try:
+            items = self._framer.feed(data)
+        except PduError as exc:  # a framer that raises instead of yielding errors
+            items = [exc]
+        pending = self._pending
+        freed = False
+        for item in items:
+            if isinstance(item, PduError):
+                self._on_malformed(item)
+                continue
+            cid = item.command_id
+            if cid == CommandId.SUBMIT_SM_RESP:
+                job = pending.pop(item.sequence_number, None)
+                if job is None:
+                    self.late_responses += 1
+                    continue
+                freed = True
+                self._on_submit_resp(job, item, now)
+            elif cid == CommandId.DELIVER_SM or cid == CommandId.DATA_SM:
+                self._wbuf.append(P.encode(_resp_for(item)))
+                if self.on_deliver is not None:
+                    try:
+                        self.on_deliver(self, item)
+                    except Exception:  # a handler's bug must not take the bind down
+                        log.exception("%s: deliver handler failed", self.name)
+            elif cid == CommandId.ENQUIRE_LINK:
+                self._wbuf.append(P.encode(P.EnquireLinkResp(sequence_number=item.sequence_number)))
+                self.observer.on_enquire_link(self.name, None)
+            elif cid == CommandId.GENERIC_NACK:
+                job = pending.pop(item.sequence_number, None)
+                if job is not None:
+                    freed = True
+                    self._on_submit_resp(job, item, now)
+                else:
+                    self._complete_control(item)
+            elif cid == CommandId.UNBIND:
+                self._wbuf.append(P.encode(P.UnbindResp(sequence_number=item.sequence_number)))
+                self._flush()
+                self._abort("unbound by the SMSC")
+                return
+            elif cid & 0x80000000:
+                self._complete_control(item)
+            else:
+                # A request we do not serve (query_sm from an SMSC, outbind...): say so.
+                self._wbuf.append(
+                    P.encode(P.GenericNack(sequence_number=item.sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
+                )
+        if freed:
+            self.observer.on_in_flight(self.name, len(pending), self.window)
+            self._pump()  # flushes too
+        else:
+            self._flush()
+
+    # --- internals --------------------------------------------------------------------
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.observer.on_bind_state(self.name, state)
+
+    def _seq_reset(self) -> None:
+        self._seq = 0
+
+    def _next_seq(self) -> int:
+        s = self._seq + 1
+        if s > MAX_SEQUENCE_NUMBER:
+            s = 1
+        self._seq = s
+        return s
+
+    def _request(self, pdu: Any, timeout: float) -> Any:
+        """Send a control PDU and wait for its response (raises TimeoutError)."""
+        if self._transport is None:
+            raise ConnectionError("not connected")
+        seq = self._next_seq()
+        fut = self._loop.create_future()  # type: ignore[union-attr]
+        self._control[seq] = _Control(fut, time.monotonic())
+        data = bytearray(P.encode(pdu))
+        _SEQ.pack_into(data, 12, seq)
+        self._wbuf.append(bytes(data))
+        self._flush()
+        return asyncio.wait_for(fut, timeout)
+
+    def _complete_control(self, pdu: Any) -> None:
+        ctl = self._control.pop(pdu.sequence_number, None)
+        if ctl is None:
+            self.late_responses += 1
+            return
+        if pdu.command_id == CommandId.ENQUIRE_LINK_RESP:
+            self._enquire_sent = None
+            self.observer.on_enquire_link(self.name, time.monotonic() - ctl.sent_at)
+        if not ctl.future.done():
+            ctl.future.set_result(pdu)
+
+    def _flush(self) -> None:
+        if self._wbuf and self._transport is not None:
+            buf = self._wbuf
+            self._wbuf = []
+            self._transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
+            self._last_tx = time.monotonic()
+
+    def _pump(self) -> None:
+        """Move parts from the queues into the window and write them in one go."""
+        if self.state != BindState.BOUND or self._transport is None or self._write_paused:
+            self._flush()
+            return
+        pending = self._pending
+        window = self.window
+        if len(pending) >= window:
+            self._flush()
+            return
+        now = time.monotonic()
+        if now < self._pause_until:
+            self._flush()
+            self._wake_at(self._pause_until - now)
+            return
+        retry = self._retry
+        queues = self._queues
+        rate = self.rate
+        limited = rate.limit is not None
+        out = self._wbuf
+        sent = 0
+        seq = self._seq
+        while len(pending) < window:
+            if retry:
+                job = retry[0]
+                src = None
+            elif queues[0]:
+                src = queues[0]
+                job = src[0]
+            elif queues[1]:
+                src = queues[1]
+                job = src[0]
+            else:
+                break
+            if limited:
+                wait = rate.delay(1, now)
+                if wait > 0:
+                    self._wake_at(wait)
+                    break
+            if src is None:
+                heapq.heappop(retry)
+            else:
+                src.popleft()
+                self._queued -= 1
+            seq += 1
+            if seq > MAX_SEQUENCE_NUMBER:
+                seq = 1
+            data = job.data
+            _SEQ.pack_into(data, 12, seq)
+            out.append(bytes(data))
+            job.seq = seq
+            job.sent_at = now
+            job.attempts += 1
+            pending[seq] = job
+            sent += 1
+        self._seq = seq
+        if sent:
+            if not limited:
+                rate.delay(sent, now)  # keeps the measured rate for the first throttle
+            self.observer.on_submit(self.name, sent)
+            self.observer.on_in_flight(self.name, len(pending), window)
+            if self._waiters:
+                self._wake_waiters()
+        self._flush()
+        if self._drained is not None and not pending and not self.queued and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _wake_at(self, delay: float) -> None:
+        if self._wake_handle is None:
+            self._wake_handle = self._loop.call_later(max(delay, 0.0005), self._wake)  # type: ignore[union-attr]
+
+    def _wake(self) -> None:
+        self._wake_handle = None
+        self._pump()
+
+    def _on_submit_resp(self, job: SubmitJob, resp: Any, now: float) -> None:
+        status = resp.command_status
+        latency = now - job.sent_at
+        self.observer.on_response(self.name, status, latency)
+        if status in _THROTTLE_STATUSES and resp.command_id == CommandId.SUBMIT_SM_RESP:
+            # Not accepted: retry before anything newer, after a pause that doubles while
+            # throttling repeats, at a halved rate.
+            heapq.heappush(self._retry, job)
+            self.rate.on_throttle(now)
+            until = now + self._throttle_pause
+            if until > self._pause_until:
+                self._pause_until = until
+                self._throttle_pause = min(self._throttle_pause * 2, MAX_THROTTLE_PAUSE)
+            self.observer.on_throttle(self.name, status, self.rate.limit)
+            return
+        if status == CommandStatus.ESME_ROK:
+            if self._throttle_pause != self.config.throttle_pause and now >= self._pause_until:
+                self._throttle_pause = self.config.throttle_pause
+            mid = getattr(resp, "message_id", None)
+            job.callback(PartResult(job.index, Outcome.OK, status, mid, latency, job.attempts, self.name))
+        else:
+            job.callback(
+                PartResult(job.index, Outcome.REJECTED, status, getattr(resp, "message_id", None) or None,
+                           latency, job.attempts, self.name, _status_name(status))
+            )
+
+    def _on_malformed(self, err: PduError) -> None:
+        log.warning("%s: malformed PDU from the SMSC: %s", self.name, err)
+        self._wbuf.append(
+            P.encode(P.GenericNack(sequence_number=err.sequence_number or 0, command_status=int(err.status)))
+        )
+        if err.fatal:
+            self._flush()
+            self._abort(f"unrecoverable framing error: {err}")
+
+    def _schedule_tick(self) -> None:
+        interval = min(1.0, self.config.response_timeout / 4, self.config.enquire_link_interval / 2)
+        self._tick_handle = self._loop.call_later(interval, self._tick)  # type: ignore[union-attr]
+
+    def _tick(self) -> None:
+        """Response deadlines, enquire_link schedule and silent-peer detection."""
+        self._tick_handle = None
+        if self.state not in (BindState.BOUND, BindState.UNBINDING) or self._transport is None:
+            return
+        now = time.monotonic()
+        cfg = self.config
+        deadline = now - cfg.response_timeout
+        expired: list[SubmitJob] = []
+        for seq, job in self._pending.items():  # insertion order = send order
+            if job.sent_at > deadline:
+                break
+            expired.append(job)
+        if expired:
+            for job in expired:
+                del self._pending[job.seq]
+            self.observer.on_unknown(self.name, len(expired), "response timeout")
+            for job in expired:
+                job.callback(PartResult(job.index, Outcome.UNKNOWN, None, None, None, job.attempts, self.name,
+                                        f"no submit_sm_resp within {cfg.response_timeout:g} s (response_timeout)"))
+        if self._enquire_sent is not None and now - self._enquire_sent > cfg.response_timeout:
+            self._abort(f"peer silent: no enquire_link_resp within {cfg.response_timeout:g} s")
+            return
+        if self._enquire_sent is None and now - max(self._last_rx, self._last_tx) >= cfg.enquire_link_interval or (
+            self._enquire_sent is None and expired
+        ):
+            self._enquire_sent = now
+            fut = self._request(P.EnquireLink(), cfg.response_timeout + 1)
+            fut_task = asyncio.ensure_future(fut)
+            fut_task.add_done_callback(_ignore_result)
+        if expired:
+            self._pump()
+        self._schedule_tick()
+
+    def _abort(self, reason: str) -> None:
+        t = self._transport
+        if t is not None:
+            self._transport = None
+            t.abort() if reason != "closed" else t.close()
+            self._on_lost(reason)
+
+    def _on_lost(self, reason: str) -> None:
+        """Everything written and unanswered gets outcome unknown; queued parts stay."""
+        if self.state == BindState.CLOSED and not self._pending and not self._control:
+            return
+        self._set_state(BindState.CLOSED)
+        self._bound_event.clear()
+        for h in (self._wake_handle, self._tick_handle):
+            if h is not None:
+                h.cancel()
+        self._wake_handle = self._tick_handle = None
+        self._wbuf = []
+        pending = self._pending
+        self._pending = {}
+        if pending:
+            self.observer.on_unknown(self.name, len(pending), reason)
+            for job in pending.values():
+                job.callback(PartResult(job.index, Outcome.UNKNOWN, None, None, None, job.attempts, self.name,
+                                        f"outcome unknown: {reason}"))
+        control = self._control
+        self._control = {}
+        for ctl in control.values():
+            if not ctl.future.done():
+                ctl.future.set_exception(ConnectionError(reason))
+                ctl.future.exception()  # mark retrieved: the waiter may be gone
+        if self._drained is not None and not self._drained.done() and not self.queued:
+            self._drained.set_result(None)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(reason)
+
+    def _fail_queued(self, reason: str) -> None:
+        jobs = list(self._retry) + list(self._queues[0]) + list(self._queues[1])
+        self._retry.clear()
+        self._queues[0].clear()
+        self._queues[1].clear()
+        self._queued = 0
+        for job in jobs:
+            # A throttled part was refused by the SMSC, so it is "failed", not unknown.
+            job.callback(PartResult(job.index, Outcome.FAILED, None, None, None, job.attempts, self.name, reason))
+
+
+def _ignore_result(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _resp_for(pdu: Any) -> Any:
+    if pdu.command_id == CommandId.DATA_SM:
+        return P.DataSmResp(sequence_number=pdu.sequence_number)
+    return P.DeliverSmResp(sequence_number=pdu.sequence_number)
+
+
+def _status_name(status: int) -> str:
+    try:
+        return f"{CommandStatus(status).name} (0x{status:08X})"
+    except ValueError:
+        return f"0x{status:08X}"

@@ -1,0 +1,400 @@
+"""Several binds of one SMSC (``SmscClient``) and several SMSCs (``Engine``).
+
+A message is encoded with its bind's settings (concatenation method, GSM packing,
+GSM data_coding, national tables, TON/NPI rules), all its parts go through that one
+bind (in order, one concatenation reference), and ``submit`` returns when every part
+has its outcome. Inbound deliver_sm become ``Receipt`` and ``MoMessage`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from engine.client.bind import Bind, BindError, SubmitJob
+from engine.client.observer import NULL_OBSERVER, Observer
+from engine.client.types import (
+    ClientClosed,
+    MoMessage,
+    NotBound,
+    OutboundMessage,
+    Outcome,
+    PartResult,
+    Receipt,
+    SubmitResult,
+)
+from engine.config import BindConfig, Config, SmscConfig
+from engine.encoding import EncodingError
+from engine.encoding.refs import RefCounter
+from engine.smpp import pdu as P
+from engine.smpp.constants import EsmClass, Tag
+from engine.smpp.errors import PduError
+from engine.smpp.tlv import Tlv, int_tlv, sar_tlvs
+
+__all__ = ["SmscClient", "Engine", "build_submits", "parse_deliver"]
+
+log = logging.getLogger("engine.client")
+
+
+def _encoder():
+    """``engine.encoding.encode`` (Rust) when it is there, else the Python reference."""
+    import engine.encoding as enc
+
+    fn = getattr(enc, "encode", None)
+    if fn is None:
+        from engine.encoding import reference
+
+        fn = reference.encode
+    return fn
+
+
+def _decoder():
+    import engine.encoding as enc
+
+    fn = getattr(enc, "decode", None)
+    if fn is None:
+        from engine.encoding import reference
+
+        fn = reference.decode
+    return fn
+
+
+def _optional(module: str):
+    """An ``engine.smpp`` module that may not exist yet (receipts, reassembly): looked up once."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"engine.smpp.{module}")
+    except ImportError:
+        return None
+
+
+_RECEIPTS = _optional("receipts")
+
+
+_MESSAGE_STATE_WORDS = {
+    1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD",
+}
+
+
+def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -> tuple[list[bytes], str | None, int]:
+    """The encoded submit_sm PDUs (sequence number 0) for one message, with the
+    encoding name and data_coding used. Raises ``EncodingError``/``ValueError``/``PduError``
+    naming the problem (unencodable text, too many parts, a field the wire cannot carry).
+    """
+    concat = message.concat or cfg.concat
+    src, src_ton, src_npi = cfg.addr.for_source(message.source, national=message.national)
+    dst, dst_ton, dst_npi = cfg.addr.for_destination(message.destination, national=message.national)
+    extra: tuple[Tlv, ...] = tuple(message.tlvs)
+    esm = message.esm_class
+    if message.parts is not None:
+        if message.data_coding is None:
+            raise ValueError("pre-encoded parts need their data_coding")
+        parts = list(message.parts)
+        data_coding = message.data_coding
+        encoding = None
+        udhi = message.udhi
+        sar = message.sar
+        payload = False
+    else:
+        if message.text is None:
+            raise ValueError("a message needs text or pre-encoded parts")
+        enc = _encoder()(
+            message.text,
+            encoding=message.encoding,
+            concat=concat,
+            packed=cfg.gsm_packed,
+            national=cfg.national,
+            **({"ref": refs} if refs is not None else {}),
+        )
+        parts = list(enc.parts)
+        encoding = enc.encoding
+        data_coding = cfg.gsm_data_coding if enc.encoding == "gsm7" else enc.data_coding
+        udhi = enc.udhi
+        sar = enc.sar
+        payload = concat == "payload"
+    if udhi:
+        esm |= EsmClass.UDHI
+    rd = cfg.registered_delivery if message.registered_delivery is None else message.registered_delivery
+    out: list[bytes] = []
+    total = len(parts)
+    for i, body in enumerate(parts):
+        tlvs = extra
+        if sar is not None and total > 1:
+            tlvs = tlvs + sar_tlvs(*sar[i])
+        if payload:
+            tlvs = tlvs + (Tlv(Tag.MESSAGE_PAYLOAD, bytes(body)),)
+            body = b""
+        pdu = P.SubmitSm(
+            service_type=message.service_type,
+            source_addr_ton=src_ton,
+            source_addr_npi=src_npi,
+            source_addr=src,
+            dest_addr_ton=dst_ton,
+            dest_addr_npi=dst_npi,
+            destination_addr=dst,
+            esm_class=esm,
+            protocol_id=message.protocol_id,
+            priority_flag=message.priority,
+            schedule_delivery_time=message.schedule_delivery_time,
+            validity_period=message.validity_period,
+            registered_delivery=rd,
+            data_coding=data_coding,
+            short_message=bytes(body),
+            tlvs=tlvs,
+        )
+        out.append(P.encode(pdu))
+    return out, encoding, data_coding
+
+
+def _receipt_fields(text: str) -> dict[str, str]:
+    """Fallback parse of the SMPP 3.4 appendix B text when engine.smpp.receipts is absent."""
+    out: dict[str, str] = {}
+    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
+    low = text.lower()
+    positions = []
+    for k in keys:
+        i = low.find(k + ":")
+        if i >= 0:
+            positions.append((i, k))
+    positions.sort()
+    for n, (i, k) in enumerate(positions):
+        end = positions[n + 1][0] if n + 1 < len(positions) else len(text)
+        out[k] = text[i + len(k) + 1 : end].strip()
+    return out
+
+
+def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
+    """A deliver_sm / data_sm as a ``Receipt`` (esm_class receipt bits) or ``MoMessage``."""
+    esm = getattr(pdu, "esm_class", 0)
+    payload = pdu.payload if hasattr(pdu, "payload") else (pdu.message_payload or b"")
+    if (esm & 0x3C) in (0x04, 0x20):
+        text = payload.decode("latin-1", "replace")
+        parsed = None
+        try:
+            if _RECEIPTS is not None and hasattr(_RECEIPTS, "parse_receipt"):
+                parsed = _RECEIPTS.parse_receipt(pdu)
+        except Exception as exc:  # a receipt that does not parse is still a receipt
+            log.debug("%s: receipt parse failed: %s", bind, exc)
+        fields = _receipt_fields(text)
+        try:
+            mid = pdu.receipted_message_id
+        except PduError:
+            mid = None
+        try:
+            mstate = pdu.message_state
+        except PduError:
+            mstate = None
+        state = fields.get("stat") or (_MESSAGE_STATE_WORDS.get(mstate) if mstate else None)
+        return Receipt(
+            bind=bind,
+            message_id=mid or fields.get("id"),
+            state=state.upper() if state else None,
+            message_state=mstate,
+            error=fields.get("err"),
+            text=text,
+            source=pdu.source_addr,
+            destination=pdu.destination_addr,
+            parsed=parsed,
+            pdu=pdu,
+        )
+    udhi = bool(esm & EsmClass.UDHI)
+    try:
+        decoded = _decoder()(payload, pdu.data_coding, udhi)
+        text = decoded.text
+        data = decoded.data
+    except (ValueError, EncodingError):
+        text, data = None, payload
+    return MoMessage(bind, pdu.source_addr, pdu.destination_addr, text, data, pdu.data_coding, 1, pdu)
+
+
+class SmscClient:
+    """All binds of one SMSC. ``await start()``, ``await submit(msg)``, ``await close()``.
+
+    Inbound events go to ``on_receipt`` / ``on_mo`` callbacks when given, and to the
+    async iterator ``inbound()`` when someone iterates it.
+    """
+
+    def __init__(
+        self,
+        config: SmscConfig,
+        observer: Observer | None = None,
+        *,
+        on_receipt: Callable[[Receipt], Any] | None = None,
+        on_mo: Callable[[MoMessage], Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.observer = observer or NULL_OBSERVER
+        self.on_receipt = on_receipt
+        self.on_mo = on_mo
+        self.binds = [Bind(b, self.observer, self._on_deliver) for b in config.binds]
+        self._tx = [b for b in self.binds if b.config.can_transmit]
+        self._refs: dict[str, RefCounter] = {}
+        self._inbound: asyncio.Queue | None = None
+        self._closed = False
+        self._reassembler = None
+        try:
+            from engine.smpp import reassembly  # type: ignore[attr-defined]
+
+            self._reassembly = reassembly
+        except ImportError:
+            self._reassembly = None
+
+    async def start(self, *, timeout: float | None = None) -> None:
+        """Open every bind once (raising :class:`NotBound` when none binds), then keep them up.
+
+        A bind that fails its first attempt keeps retrying in the background.
+        """
+        results = await asyncio.gather(*(b.open() for b in self.binds), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if len(errors) == len(self.binds):
+            first = errors[0]
+            raise NotBound(f"{self.name}: no bind could be established: {first}") from (
+                first if isinstance(first, Exception) else None
+            )
+        for b in self.binds:
+            b.start()
+
+    def _pick(self) -> Bind:
+        best = None
+        for b in self._tx:
+            if b.is_bound and (best is None or b.load < best.load):
+                best = b
+        if best is None:
+            if not self._tx:
+                raise NotBound(f"{self.name}: no transmitter or transceiver bind is configured")
+            best = min(self._tx, key=lambda b: b.load)
+        return best
+
+    def _ref_for(self, destination: str) -> RefCounter:
+        r = self._refs.get(destination)
+        if r is None:
+            if len(self._refs) > 100_000:  # bounded: old destinations' counters are dropped
+                self._refs.clear()
+            r = self._refs[destination] = RefCounter()
+        return r
+
+    async def submit(self, message: OutboundMessage) -> SubmitResult:
+        """Encode and send every part; returns when each part has its outcome.
+
+        Never raises for a bad message: an encoding error comes back as a result with
+        outcome ``failed`` and ``error`` naming the problem. Raises ``ClientClosed`` after
+        ``close()``.
+        """
+        if self._closed:
+            raise ClientClosed(f"{self.name} is closed")
+        bind = self._pick()
+        try:
+            datas, encoding, data_coding = build_submits(message, bind.config, self._ref_for(message.destination))
+        except (ValueError, TypeError) as exc:  # EncodingError and PduError are ValueErrors
+            return SubmitResult(
+                message.reference, [PartResult(0, Outcome.FAILED, error=str(exc))], 0, error=f"{type(exc).__name__}: {exc}"
+            )
+        await bind.wait_space()
+        return await self._send(bind, message, datas, encoding, data_coding)
+
+    def _send(self, bind: Bind, message: OutboundMessage, datas: list[bytes], encoding, data_coding) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        n = len(datas)
+        results: list[PartResult | None] = [None] * n
+        left = [n]
+
+        def done(r: PartResult) -> None:
+            results[r.index] = r
+            left[0] -= 1
+            if left[0] == 0 and not fut.done():
+                fut.set_result(SubmitResult(message.reference, results, n, encoding, data_coding))  # type: ignore[arg-type]
+
+        for i, d in enumerate(datas):
+            bind.enqueue(SubmitJob(d, done, i, message.priority))
+        return fut
+
+    def _on_deliver(self, bind: Bind, pdu: Any) -> None:
+        event = parse_deliver(bind.name, pdu)
+        if isinstance(event, Receipt):
+            self.observer.on_receipt(bind.name, event)
+            if self.on_receipt is not None:
+                self.on_receipt(event)
+        else:
+            self.observer.on_mo(bind.name, event)
+            if self.on_mo is not None:
+                self.on_mo(event)
+        if self._inbound is not None:
+            self._inbound.put_nowait(event)
+
+    async def inbound(self) -> AsyncIterator[Receipt | MoMessage]:
+        """Receipts and MO messages as they arrive (events start queueing on first call)."""
+        if self._inbound is None:
+            self._inbound = asyncio.Queue()
+        while True:
+            yield await self._inbound.get()
+
+    def enable_inbound_queue(self) -> asyncio.Queue:
+        """Start queueing inbound events now (before iterating), and return the queue."""
+        if self._inbound is None:
+            self._inbound = asyncio.Queue()
+        return self._inbound
+
+    async def close(self, *, drain: bool = True) -> None:
+        """Drain every bind's window, unbind, close."""
+        self._closed = True
+        await asyncio.gather(*(b.close(drain=drain) for b in self.binds), return_exceptions=True)
+
+    @property
+    def bound(self) -> int:
+        return sum(1 for b in self.binds if b.is_bound)
+
+    async def __aenter__(self) -> SmscClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Engine:
+    """Routes messages to SMSCs by name; ``engine.default_smsc`` (or the only SMSC) otherwise."""
+
+    def __init__(
+        self,
+        config: Config,
+        observer: Observer | None = None,
+        *,
+        on_receipt: Callable[[Receipt], Any] | None = None,
+        on_mo: Callable[[MoMessage], Any] | None = None,
+    ) -> None:
+        if not config.smscs:
+            raise ValueError("the configuration has no [[smscs]]: nothing to send through")
+        self.config = config
+        self.smscs = {
+            s.name: SmscClient(s, observer, on_receipt=on_receipt, on_mo=on_mo) for s in config.smscs
+        }
+        self.default = config.engine.default_smsc or config.smscs[0].name
+
+    async def start(self) -> None:
+        """Start every SMSC; raises NotBound if one of them cannot bind at all."""
+        await asyncio.gather(*(c.start() for c in self.smscs.values()))
+
+    def client(self, smsc: str | None = None) -> SmscClient:
+        name = smsc or self.default
+        try:
+            return self.smscs[name]
+        except KeyError:
+            raise KeyError(f"no SMSC named {name!r}; configured: {sorted(self.smscs)}") from None
+
+    async def submit(self, message: OutboundMessage, smsc: str | None = None) -> SubmitResult:
+        return await self.client(smsc).submit(message)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.smscs.values()), return_exceptions=True)
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
