@@ -318,6 +318,34 @@ def hand_encode_vectors() -> list[dict]:
             ref=4,
         )
     )
+    # Part 1 of a udh8 message: 1 fill bit + 153 septets end on an octet boundary, so a
+    # CR there would need a 154th septet: the CR moves to part 2.
+    V.append(
+        ok(
+            "packed_udh8_cr_at_153_moves_to_part_2",
+            A * 152 + "\r" + "b" * 10,
+            {"packed": True, "ref": 6},
+            "gsm7",
+            2,
+            163,
+            ["050003060201" + bitpack(sept(A * 152), 1), "050003060202" + bitpack(sept("\r" + "b" * 10), 1)],
+            udhi=True,
+            ref=6,
+        )
+    )
+    V.append(
+        ok(
+            "unpacked_udh8_cr_at_153_stays",
+            A * 152 + "\r" + "b" * 10,
+            {"ref": 6},
+            "gsm7",
+            2,
+            163,
+            ["050003060201" + hx(A * 152 + "\r"), "050003060202" + hx("b" * 10)],
+            udhi=True,
+            ref=6,
+        )
+    )
     V.append(ok("unpacked_160_ending_cr_one_segment", A * 159 + "\r", {"ref": 4}, "gsm7", 1, 160, [hx(A * 159 + "\r")]))
     # National language tables (TS 23.038 annex A; UDH IEs 0x25 locking, 0x24 single).
     V.append(
