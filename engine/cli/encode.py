@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("file", nargs="?", help="read texts from this file instead of stdin")
     p.add_argument("--jsonl", action="store_true", help='lines are JSON objects {"text": ...} (or "text_hex" for binary) with optional per-line options')
-    p.add_argument("--encoding", default="auto", help="auto (default), gsm7, ucs2, latin1, binary")
+    p.add_argument("--encoding", default="auto", help="auto (default), gsm7, ucs2, latin1, binary (lines are then hex)")
     p.add_argument("--concat", default="udh8", help="udh8 (default), udh16, sar, payload")
     p.add_argument("--packed", action="store_true", help="pack GSM septets (default: one septet per octet)")
     p.add_argument("--national", default="", help="national shift tables to allow, in order of preference: tr,es,pt")
@@ -83,6 +83,11 @@ def _parse_line(raw: bytes, jsonl: bool, base: dict[str, Any]) -> tuple[Any, dic
     except UnicodeDecodeError as exc:
         raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not jsonl:
+        if base["encoding"] == "binary":  # a binary text cannot be a line of text: hex
+            try:
+                return bytes.fromhex(line), dict(base)
+            except ValueError:
+                raise ValueError("with --encoding binary each line is hex, and this one is not") from None
         return line, dict(base)
     try:
         obj = json.loads(line)
