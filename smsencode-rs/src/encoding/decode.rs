@@ -8,7 +8,7 @@ use super::{fill_bits, IEI_CONCAT16, IEI_CONCAT8, IEI_LOCKING_SHIFT, IEI_SINGLE_
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Udh {
-    /// (ref, total, seq) of the first concatenation IE.
+    /// (ref, total, seq) of the concatenation IE (the last one when repeated, TS 23.040 §9.2.3.24).
     pub concat: Option<(u16, u8, u8)>,
     pub ref_bits: Option<u8>,
     pub locking: Option<Language>,
@@ -83,19 +83,15 @@ pub fn parse_udh(payload: &[u8]) -> Result<(Udh, usize), DecodeError> {
                 if body.len() != 3 {
                     return Err(DecodeError::BadIeLength { iei, len: body.len(), expected: 3 });
                 }
-                if udh.concat.is_none() {
-                    udh.concat = Some((body[0] as u16, body[1], body[2]));
-                    udh.ref_bits = Some(8);
-                }
+                udh.concat = Some((body[0] as u16, body[1], body[2]));
+                udh.ref_bits = Some(8);
             }
             IEI_CONCAT16 => {
                 if body.len() != 4 {
                     return Err(DecodeError::BadIeLength { iei, len: body.len(), expected: 4 });
                 }
-                if udh.concat.is_none() {
-                    udh.concat = Some((u16::from_be_bytes([body[0], body[1]]), body[2], body[3]));
-                    udh.ref_bits = Some(16);
-                }
+                udh.concat = Some((u16::from_be_bytes([body[0], body[1]]), body[2], body[3]));
+                udh.ref_bits = Some(16);
             }
             IEI_SINGLE_SHIFT => udh.single = Some(language(iei, body)?),
             IEI_LOCKING_SHIFT => {

@@ -173,14 +173,25 @@ impl Options {
         }
     }
 
-    /// Adds a language by name; a repeat keeps the first position (preference order).
+    /// Adds a language by name, in order of preference.
     pub fn add_language(&mut self, name: &str) -> Result<(), EncodeError> {
         let lang = Language::from_name(name).ok_or_else(|| EncodeError::InvalidOption {
             option: "national",
             reason: format!("unknown national language {name:?} (turkish, spanish, portuguese)"),
         })?;
-        if !self.national.contains(&lang) {
-            self.national.push(lang);
+        self.national.push(lang);
+        Ok(())
+    }
+
+    /// A language named twice is a caller's mistake (its preference is ambiguous).
+    pub fn check_no_repeats(&self) -> Result<(), EncodeError> {
+        for (i, l) in self.national.iter().enumerate() {
+            if self.national[..i].contains(l) {
+                return Err(EncodeError::InvalidOption {
+                    option: "national",
+                    reason: format!("names {:?} twice", l.name()),
+                });
+            }
         }
         Ok(())
     }
@@ -291,14 +302,13 @@ struct Limits {
 fn limits(alphabet: Alphabet, concat: Concat, shift_ies: usize, packed: bool) -> Limits {
     let single_u = udh_len(0, shift_ies);
     let multi_u = udh_len(concat.limit_ie_len(), shift_ies);
-    // The CR rule looks at the UDH the part really carries (sar/payload parts carry
-    // only the shift IEs).
-    let written_u = udh_len(concat.written_ie_len(), shift_ies);
+    // The splitter's CR rule uses the limiting UDH's fill bits (udh8's for sar and
+    // payload), as the reference does; the bytes use the UDH really written.
     Limits {
         single: alphabet.capacity(single_u),
         multi: alphabet.capacity(multi_u),
         fill_single: fill_bits(single_u),
-        fill_multi: fill_bits(written_u),
+        fill_multi: fill_bits(multi_u),
         packed: packed && alphabet == Alphabet::Gsm7,
     }
 }
@@ -548,7 +558,8 @@ impl Encoder {
                     Ok(n) => {
                         chars = n;
                         let shift = locking.is_some() as usize + single.is_some() as usize;
-                        let lim = limits(Alphabet::Gsm7, opts.concat, shift, opts.packed);
+                        // Chosen on unpacked counts (what count() sees); packing comes after.
+                        let lim = limits(Alphabet::Gsm7, opts.concat, shift, false);
                         let segments = split_gsm(&self.scratch, lim, None);
                         // Fewest segments; then one table before two; then single-shift
                         // only before locking only; then preference order.
@@ -563,7 +574,20 @@ impl Encoder {
             }
         }
         match best {
-            None if req == Requested::Gsm7 => Err(EncodeError::Unencodable { ch: last_fail.1, index: last_fail.0 }),
+            None if req == Requested::Gsm7 => {
+                // A character that no table at all carries is named first; else the
+                // end of the longest prefix that one candidate carries.
+                let maps: Vec<&Charmap> = std::iter::once(None)
+                    .chain(national.iter().copied().filter(|l| l.locking().is_some()).map(Some))
+                    .flat_map(|l| std::iter::once(None).chain(national.iter().copied().map(Some)).map(move |s| charmap(l, s)))
+                    .collect();
+                let (index, ch) = s
+                    .chars()
+                    .enumerate()
+                    .find(|&(_, c)| maps.iter().all(|m| m.get(c) == NONE))
+                    .unwrap_or(last_fail);
+                Err(EncodeError::Unencodable { ch, index })
+            }
             None => {
                 let n = fill_ucs2(s, &mut self.ucs2);
                 Ok((Alphabet::Ucs2, None, None, n))

@@ -1,7 +1,759 @@
-//! Python binding of the encoding codec.
+//! Python binding of the encoding codec: argument checking, reference taking and
+//! result objects. All logic is in `crate::encoding`; errors are converted to the
+//! classes of `engine.encoding.errors` in one place (`encode_err` / `decode_err`).
+//!
+//! Argument checks follow `engine.encoding.reference` exactly (same order, same
+//! exception classes), because the differential tests hold both backends to it.
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{intern, IntoPyObjectExt};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::encoding::{self as core, Alphabet, Concat, EncodeError, Encoder, Input, Language, Options, Plan, Requested};
+
+// --- errors: the one place where core errors become Python exceptions ---------------
+
+static UNENCODABLE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TOO_MANY_PARTS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DECODE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DEFAULT_REFS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+const ERRORS: &str = "engine.encoding.errors";
+
+fn raise_instance<'py>(py: Python<'py>, cls: &PyOnceLock<Py<PyType>>, name: &str, args: impl pyo3::call::PyCallArgs<'py>) -> PyErr {
+    match cls.import(py, ERRORS, name).and_then(|c| c.call1(args)) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+fn encode_err(py: Python<'_>, e: EncodeError) -> PyErr {
+    match e {
+        EncodeError::Unencodable { ch, index } => raise_instance(py, &UNENCODABLE, "UnencodableCharacter", (ch, index)),
+        EncodeError::TooManyParts { actual, max } => raise_instance(py, &TOO_MANY_PARTS, "TooManyParts", (actual, max)),
+        EncodeError::WrongInputType { .. } | EncodeError::InvalidOption { .. } => PyValueError::new_err(e.to_string()),
+    }
+}
+
+fn decode_err(py: Python<'_>, e: core::DecodeError) -> PyErr {
+    raise_instance(py, &DECODE_ERROR, "DecodeError", (e.to_string(),))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+// --- options -------------------------------------------------------------------------
+
+fn check_str<'a>(obj: &'a Bound<'_, PyAny>, option: &str) -> PyResult<&'a Bound<'a, PyString>> {
+    obj.cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{option} must be a str, got {}", type_name(obj))))
+}
+
+/// An int option as i128 (a Python int too large for that is out of every range anyway).
+fn int_value(obj: &Bound<'_, PyAny>) -> Option<i128> {
+    if !obj.is_instance_of::<PyInt>() {
+        return None;
+    }
+    Some(obj.extract::<i128>().unwrap_or(i128::MAX))
+}
+
+fn to_i64_clamped(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+fn parse_options(
+    encoding: &Bound<'_, PyAny>,
+    concat: &Bound<'_, PyAny>,
+    max_parts: &Bound<'_, PyAny>,
+    packed: Option<&Bound<'_, PyAny>>,
+    national: &Bound<'_, PyAny>,
+) -> PyResult<Options> {
+    let map = |e: EncodeError| PyValueError::new_err(e.to_string());
+    let encoding = Requested::from_name(check_str(encoding, "encoding")?.to_str()?).map_err(map)?;
+    let concat = Concat::from_name(check_str(concat, "concat")?.to_str()?).map_err(map)?;
+    let max_parts = int_value(max_parts)
+        .ok_or_else(|| PyTypeError::new_err(format!("max_parts must be an int, got {}", type_name(max_parts))))?;
+    let max_parts = Options::check_max_parts(to_i64_clamped(max_parts)).map_err(map)?;
+    let packed = match packed {
+        None => false,
+        Some(p) => {
+            if !p.is_instance_of::<PyBool>() {
+                return Err(PyTypeError::new_err(format!("packed must be a bool, got {}", type_name(p))));
+            }
+            p.is_truthy()?
+        }
+    };
+    let mut opts = Options { encoding, concat, max_parts, packed, national: Vec::new() };
+    if !national.is_none() {
+        let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = national.cast::<PyList>() {
+            list.iter().collect()
+        } else if let Ok(tuple) = national.cast::<PyTuple>() {
+            tuple.iter().collect()
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "national must be a list or tuple of language names, got {}",
+                type_name(national)
+            )));
+        };
+        for item in &items {
+            let name = item
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("national languages must be str, got {}", type_name(item))))?;
+            opts.add_language(name.to_str()?).map_err(map)?;
+        }
+        opts.check_no_repeats().map_err(map)?;
+    }
+    Ok(opts)
+}
+
+/// Where concatenation references come from.
+enum RefSource<'py> {
+    Fixed(u16),
+    /// An object with `next_ref(bits)`; None means `engine.encoding.refs.DEFAULT_REFS`.
+    Counter(Option<Bound<'py, PyAny>>),
+}
+
+fn check_int_ref(value: i128, opts: &Options) -> PyResult<u16> {
+    opts.check_ref(to_i64_clamped(value)).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn parse_ref<'py>(r: &Bound<'py, PyAny>, opts: &Options) -> PyResult<RefSource<'py>> {
+    if r.is_none() {
+        return Ok(RefSource::Counter(None));
+    }
+    if let Some(v) = int_value(r) {
+        return Ok(RefSource::Fixed(check_int_ref(v, opts)?));
+    }
+    let py = r.py();
+    if let Ok(m) = r.getattr(intern!(py, "next_ref")) {
+        if m.is_callable() {
+            return Ok(RefSource::Counter(Some(r.clone())));
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "ref must be an int, an object with next_ref(bits), or None; got {}",
+        type_name(r)
+    )))
+}
+
+fn take_ref(py: Python<'_>, source: &RefSource<'_>, opts: &Options) -> PyResult<u16> {
+    match source {
+        RefSource::Fixed(v) => Ok(*v),
+        RefSource::Counter(obj) => {
+            let counter = match obj {
+                Some(o) => o.clone(),
+                None => DEFAULT_REFS.import(py, "engine.encoding.refs", "DEFAULT_REFS")?.clone(),
+            };
+            let value = counter.call_method1(intern!(py, "next_ref"), (opts.concat.ref_bits(),))?;
+            let v = int_value(&value)
+                .ok_or_else(|| PyValueError::new_err(format!("ref.next_ref() returned {}, not an int", value.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+            check_int_ref(v, opts)
+        }
+    }
+}
+
+// --- texts ---------------------------------------------------------------------------
+
+/// Borrow the text of a str / bytes argument, or raise what the reference raises.
+fn text_input<'a>(py: Python<'_>, obj: &'a Bound<'_, PyAny>, opts: &Options) -> PyResult<Input<'a>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        if opts.encoding == Requested::Binary {
+            return Err(PyValueError::new_err("encoding='binary' needs bytes, got a str"));
+        }
+        return match s.to_str() {
+            Ok(t) => Ok(Input::Text(t)),
+            Err(_) => Err(lone_surrogate(py, s)),
+        };
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        if opts.encoding != Requested::Binary {
+            return Err(PyValueError::new_err(format!(
+                "encoding={:?} needs a str, got bytes (use encoding='binary')",
+                requested_name(opts.encoding)
+            )));
+        }
+        return Ok(Input::Bytes(b.as_bytes()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "text must be a str (or bytes for encoding='binary'), got {}",
+        type_name(obj)
+    )))
+}
+
+/// A str that is not valid Unicode text (a lone surrogate) cannot be encoded in any
+/// alphabet; name the first offending code point.
+fn lone_surrogate(py: Python<'_>, s: &Bound<'_, PyString>) -> PyErr {
+    let found = s
+        .call_method1(intern!(py, "encode"), ("utf-32-le", "surrogatepass"))
+        .ok()
+        .and_then(|b| b.cast::<PyBytes>().ok().map(|b| b.as_bytes().to_vec()))
+        .and_then(|raw| {
+            raw.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .enumerate()
+                .find(|(_, cp)| (0xD800..0xE000).contains(cp))
+        });
+    match found {
+        // A surrogate is not a Rust char: make the one-character str with chr().
+        Some((index, cp)) => match py
+            .import(intern!(py, "builtins"))
+            .and_then(|b| b.getattr(intern!(py, "chr")))
+            .and_then(|chr| chr.call1((cp,)))
+            .and_then(|c| UNENCODABLE.import(py, ERRORS, "UnencodableCharacter")?.call1((c, index)))
+        {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(e) => e,
+        },
+        None => PyValueError::new_err("text is not valid Unicode"),
+    }
+}
+
+fn requested_name(r: Requested) -> &'static str {
+    match r {
+        Requested::Auto => "auto",
+        Requested::Gsm7 => "gsm7",
+        Requested::Ucs2 => "ucs2",
+        Requested::Latin1 => "latin1",
+        Requested::Binary => "binary",
+    }
+}
+
+fn alphabet_str<'py>(py: Python<'py>, a: Alphabet) -> &'py Bound<'py, PyString> {
+    match a {
+        Alphabet::Gsm7 => intern!(py, "gsm7"),
+        Alphabet::Ucs2 => intern!(py, "ucs2"),
+        Alphabet::Latin1 => intern!(py, "latin1"),
+        Alphabet::Binary => intern!(py, "binary"),
+    }
+}
+
+fn lang_obj<'py>(py: Python<'py>, l: Option<Language>) -> Bound<'py, PyAny> {
+    match l {
+        None => py.None().into_bound(py),
+        Some(Language::Turkish) => intern!(py, "turkish").clone().into_any(),
+        Some(Language::Spanish) => intern!(py, "spanish").clone().into_any(),
+        Some(Language::Portuguese) => intern!(py, "portuguese").clone().into_any(),
+    }
+}
+
+fn national_tuple<'py>(py: Python<'py>, locking: Option<Language>, single: Option<Language>) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, [lang_obj(py, locking), lang_obj(py, single)])
+}
+
+fn lang_repr(l: Option<Language>) -> String {
+    l.map_or("None".into(), |l| format!("'{}'", l.name()))
+}
+
+fn opt_repr<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("None".into(), |v| v.to_string())
+}
+
+// --- result classes ------------------------------------------------------------------
+
+/// The parts of one message and how they were made (docs/encoding.md).
+#[pyclass(frozen, module = "engine._smsencode", name = "EncodedMessage")]
+pub struct EncodedMessage {
+    alphabet: Alphabet,
+    segments: usize,
+    units: usize,
+    parts: Py<PyList>,
+    udhi: bool,
+    sar: bool,
+    reference: Option<u16>,
+    locking: Option<Language>,
+    single: Option<Language>,
+}
+
+#[pymethods]
+impl EncodedMessage {
+    #[getter]
+    fn encoding<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        alphabet_str(py, self.alphabet).clone()
+    }
+    #[getter]
+    fn data_coding(&self) -> u8 {
+        self.alphabet.data_coding()
+    }
+    #[getter]
+    fn segments(&self) -> usize {
+        self.segments
+    }
+    #[getter]
+    fn units(&self) -> usize {
+        self.units
+    }
+    #[getter]
+    fn parts(&self, py: Python<'_>) -> Py<PyList> {
+        self.parts.clone_ref(py)
+    }
+    #[getter]
+    fn udhi(&self) -> bool {
+        self.udhi
+    }
+    /// (sar_msg_ref_num, sar_total_segments, sar_segment_seqnum) per part, or None.
+    #[getter]
+    fn sar(&self) -> Option<Vec<(u16, usize, usize)>> {
+        let r = self.reference?;
+        self.sar.then(|| (1..=self.segments).map(|seq| (r, self.segments, seq)).collect())
+    }
+    #[getter(r#ref)]
+    fn reference(&self) -> Option<u16> {
+        self.reference
+    }
+    #[getter]
+    fn national<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        national_tuple(py, self.locking, self.single)
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, Self>) -> PyResult<bool> {
+        let o = other.get();
+        Ok(self.alphabet == o.alphabet
+            && self.segments == o.segments
+            && self.units == o.units
+            && self.udhi == o.udhi
+            && self.sar == o.sar
+            && self.reference == o.reference
+            && self.locking == o.locking
+            && self.single == o.single
+            && self.parts.bind(py).eq(o.parts.bind(py))?)
+    }
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, Self>) -> PyResult<bool> {
+        Ok(!self.__eq__(py, other)?)
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let sar = self.sar().into_pyobject(py)?.repr()?.to_string();
+        Ok(format!(
+            "EncodedMessage(encoding='{}', data_coding={}, segments={}, units={}, parts={}, udhi={}, sar={}, ref={}, national=({}, {}))",
+            self.alphabet.name(),
+            self.alphabet.data_coding(),
+            self.segments,
+            self.units,
+            self.parts.bind(py).repr()?,
+            if self.udhi { "True" } else { "False" },
+            sar,
+            opt_repr(self.reference),
+            lang_repr(self.locking),
+            lang_repr(self.single),
+        ))
+    }
+}
+
+/// What encode() would choose and cost, without the bytes.
+#[pyclass(frozen, module = "engine._smsencode", name = "Count")]
+pub struct Count {
+    alphabet: Alphabet,
+    segments: usize,
+    units: usize,
+    chars: usize,
+    per_segment: usize,
+    locking: Option<Language>,
+    single: Option<Language>,
+}
+
+impl Count {
+    fn key(&self) -> (Alphabet, usize, usize, usize, usize, Option<Language>, Option<Language>) {
+        (self.alphabet, self.segments, self.units, self.chars, self.per_segment, self.locking, self.single)
+    }
+}
+
+#[pymethods]
+impl Count {
+    #[getter]
+    fn encoding<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        alphabet_str(py, self.alphabet).clone()
+    }
+    #[getter]
+    fn data_coding(&self) -> u8 {
+        self.alphabet.data_coding()
+    }
+    #[getter]
+    fn segments(&self) -> usize {
+        self.segments
+    }
+    #[getter]
+    fn units(&self) -> usize {
+        self.units
+    }
+    #[getter]
+    fn chars(&self) -> usize {
+        self.chars
+    }
+    #[getter]
+    fn per_segment(&self) -> usize {
+        self.per_segment
+    }
+    #[getter]
+    fn national<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        national_tuple(py, self.locking, self.single)
+    }
+    fn __eq__(&self, other: &Bound<'_, Self>) -> bool {
+        self.key() == other.get().key()
+    }
+    fn __ne__(&self, other: &Bound<'_, Self>) -> bool {
+        self.key() != other.get().key()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Count(encoding='{}', data_coding={}, segments={}, units={}, chars={}, per_segment={}, national=({}, {}))",
+            self.alphabet.name(),
+            self.alphabet.data_coding(),
+            self.segments,
+            self.units,
+            self.chars,
+            self.per_segment,
+            lang_repr(self.locking),
+            lang_repr(self.single)
+        )
+    }
+}
+
+/// The parsed user data header of an inbound message.
+#[pyclass(frozen, module = "engine._smsencode", name = "Udh")]
+pub struct Udh {
+    inner: core::Udh,
+}
+
+#[pymethods]
+impl Udh {
+    /// (ref, total, seq) or None.
+    #[getter]
+    fn concat(&self) -> Option<(u16, u8, u8)> {
+        self.inner.concat
+    }
+    #[getter]
+    fn ref_bits(&self) -> Option<u8> {
+        self.inner.ref_bits
+    }
+    #[getter]
+    fn national<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        national_tuple(py, self.inner.locking, self.inner.single)
+    }
+    /// Every information element in order as (iei, bytes).
+    #[getter]
+    fn elements<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.elements.iter().map(|(iei, data)| (*iei, PyBytes::new(py, data))))
+    }
+    fn __eq__(&self, other: &Bound<'_, Self>) -> bool {
+        self.inner == other.get().inner
+    }
+    fn __ne__(&self, other: &Bound<'_, Self>) -> bool {
+        self.inner != other.get().inner
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Udh(concat={}, ref_bits={}, national=({}, {}), elements={})",
+            self.concat().into_pyobject(py)?.repr()?,
+            opt_repr(self.inner.ref_bits),
+            lang_repr(self.inner.locking),
+            lang_repr(self.inner.single),
+            self.elements(py)?.repr()?
+        ))
+    }
+}
+
+/// Text (or data) and UDH of one inbound short_message.
+#[pyclass(frozen, module = "engine._smsencode", name = "Decoded")]
+pub struct Decoded {
+    text: Option<String>,
+    data: Py<PyBytes>,
+    encoding: &'static str,
+    udh: Option<Py<Udh>>,
+}
+
+#[pymethods]
+impl Decoded {
+    #[getter]
+    fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+    #[getter]
+    fn data(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.data.clone_ref(py)
+    }
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        self.encoding
+    }
+    #[getter]
+    fn udh(&self, py: Python<'_>) -> Option<Py<Udh>> {
+        self.udh.as_ref().map(|u| u.clone_ref(py))
+    }
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, Self>) -> bool {
+        let o = other.get();
+        self.text == o.text
+            && self.encoding == o.encoding
+            && self.data.as_bytes(py) == o.data.as_bytes(py)
+            && match (&self.udh, &o.udh) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.get().inner == b.get().inner,
+                _ => false,
+            }
+    }
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, Self>) -> bool {
+        !self.__eq__(py, other)
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let udh = match &self.udh {
+            None => "None".to_string(),
+            Some(u) => u.bind(py).repr()?.to_string(),
+        };
+        Ok(format!(
+            "Decoded(text={}, data={}, encoding='{}', udh={})",
+            self.text().into_pyobject(py)?.repr()?,
+            self.data.bind(py).repr()?,
+            self.encoding,
+            udh
+        ))
+    }
+}
+
+// --- functions -----------------------------------------------------------------------
+
+/// Plan, take a reference if needed, and build the result object.
+fn encode_one(
+    py: Python<'_>,
+    enc: &mut Encoder,
+    text: &Bound<'_, PyAny>,
+    opts: &Options,
+    refs: &RefSource<'_>,
+) -> PyResult<Py<EncodedMessage>> {
+    let input = text_input(py, text, opts)?;
+    let plan = enc.plan(input, opts).map_err(|e| encode_err(py, e))?;
+    let reference = if plan.needs_ref() { Some(take_ref(py, refs, opts)?) } else { None };
+    let parts = build_parts(py, enc, &plan, reference.unwrap_or(0))?;
+    Py::new(
+        py,
+        EncodedMessage {
+            alphabet: plan.alphabet,
+            segments: plan.segments,
+            units: plan.units,
+            parts,
+            udhi: plan.udhi(),
+            sar: plan.concat == Concat::Sar && plan.multi(),
+            reference,
+            locking: plan.locking,
+            single: plan.single,
+        },
+    )
+}
+
+/// Each part is written straight into its Python bytes object (length computed first).
+fn build_parts(py: Python<'_>, enc: &Encoder, plan: &Plan, reference: u16) -> PyResult<Py<PyList>> {
+    let n = plan.part_count();
+    if n == 1 {
+        let b = PyBytes::new_with(py, enc.part_len(plan, 0), |buf| {
+            enc.write_part(plan, 0, reference, buf);
+            Ok(())
+        })?;
+        return Ok(PyList::new(py, [b])?.unbind());
+    }
+    let items = (0..n)
+        .map(|i| {
+            PyBytes::new_with(py, enc.part_len(plan, i), |buf| {
+                enc.write_part(plan, i, reference, buf);
+                Ok(())
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.unbind())
+}
+
+/// Encode one message into its SMS parts (docs/encoding.md).
+#[pyfunction]
+#[pyo3(signature = (text, *, encoding=None, concat=None, r#ref=None, max_parts=None, packed=None, national=None))]
+#[allow(clippy::too_many_arguments)]
+fn encode(
+    py: Python<'_>,
+    text: &Bound<'_, PyAny>,
+    encoding: Option<&Bound<'_, PyAny>>,
+    concat: Option<&Bound<'_, PyAny>>,
+    r#ref: Option<&Bound<'_, PyAny>>,
+    max_parts: Option<&Bound<'_, PyAny>>,
+    packed: Option<&Bound<'_, PyAny>>,
+    national: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<EncodedMessage>> {
+    let d = Defaults::new(py);
+    let opts = parse_options(
+        encoding.unwrap_or(&d.encoding),
+        concat.unwrap_or(&d.concat),
+        max_parts.unwrap_or(&d.max_parts),
+        Some(packed.unwrap_or(&d.packed)),
+        national.unwrap_or(&d.none),
+    )?;
+    let refs = parse_ref(r#ref.unwrap_or(&d.none), &opts)?;
+    ENCODER.with(|e| encode_one(py, &mut e.borrow_mut(), text, &opts, &refs))
+}
+
+thread_local! {
+    /// Reused buffers of single calls (the GIL is held, but threads still differ).
+    static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
+}
+
+/// The contract's defaults as Python objects (checked like explicit arguments).
+struct Defaults<'py> {
+    encoding: Bound<'py, PyAny>,
+    concat: Bound<'py, PyAny>,
+    max_parts: Bound<'py, PyAny>,
+    packed: Bound<'py, PyAny>,
+    none: Bound<'py, PyAny>,
+}
+
+impl<'py> Defaults<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Defaults {
+            encoding: intern!(py, "auto").clone().into_any(),
+            concat: intern!(py, "udh8").clone().into_any(),
+            max_parts: core::MAX_PARTS_LIMIT.into_bound_py_any(py).expect("small int"),
+            packed: PyBool::new(py, false).to_owned().into_any(),
+            none: py.None().into_bound(py),
+        }
+    }
+}
+
+/// encode() for many texts in one crossing; `ref` may also be a sequence of ints.
+#[pyfunction]
+#[pyo3(signature = (texts, *, encoding=None, concat=None, r#ref=None, max_parts=None, packed=None, national=None))]
+#[allow(clippy::too_many_arguments)]
+fn encode_batch<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    encoding: Option<&Bound<'py, PyAny>>,
+    concat: Option<&Bound<'py, PyAny>>,
+    r#ref: Option<&Bound<'py, PyAny>>,
+    max_parts: Option<&Bound<'py, PyAny>>,
+    packed: Option<&Bound<'py, PyAny>>,
+    national: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let d = Defaults::new(py);
+    let opts = parse_options(
+        encoding.unwrap_or(&d.encoding),
+        concat.unwrap_or(&d.concat),
+        max_parts.unwrap_or(&d.max_parts),
+        Some(packed.unwrap_or(&d.packed)),
+        national.unwrap_or(&d.none),
+    )?;
+    // A list is read in place; any other iterable is first collected, as list() would.
+    let collected;
+    let list: &Bound<'py, PyList> = match texts.cast::<PyList>() {
+        Ok(l) => l,
+        Err(_) => {
+            collected = PyList::new(py, texts.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+            &collected
+        }
+    };
+    let n = list.len();
+    let r = r#ref.unwrap_or(&d.none);
+    let per_text: Option<Vec<u16>> = if r.is_instance_of::<PyList>() || r.is_instance_of::<PyTuple>() {
+        let seq: Vec<Bound<'py, PyAny>> = r.try_iter()?.collect::<PyResult<_>>()?;
+        if seq.len() != n {
+            return Err(PyValueError::new_err(format!("ref has {} references for {} texts", seq.len(), n)));
+        }
+        let mut refs = Vec::with_capacity(n);
+        for v in &seq {
+            let value = int_value(v)
+                .ok_or_else(|| PyTypeError::new_err(format!("a ref sequence must hold ints, got {}", type_name(v))))?;
+            refs.push(check_int_ref(value, &opts)?);
+        }
+        Some(refs)
+    } else {
+        None
+    };
+    let shared = match &per_text {
+        Some(_) => RefSource::Fixed(0),
+        None => parse_ref(r, &opts)?,
+    };
+    let mut enc = Encoder::new();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let text = list.get_item(i)?;
+        let item = match &per_text {
+            Some(refs) => encode_one(py, &mut enc, &text, &opts, &RefSource::Fixed(refs[i]))?,
+            None => encode_one(py, &mut enc, &text, &opts, &shared)?,
+        };
+        out.push(item);
+    }
+    PyList::new(py, out)
+}
+
+/// What encode() would choose and cost, without building bytes.
+#[pyfunction]
+#[pyo3(signature = (text, *, encoding=None, concat=None, max_parts=None, national=None))]
+fn count(
+    py: Python<'_>,
+    text: &Bound<'_, PyAny>,
+    encoding: Option<&Bound<'_, PyAny>>,
+    concat: Option<&Bound<'_, PyAny>>,
+    max_parts: Option<&Bound<'_, PyAny>>,
+    national: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Count> {
+    let d = Defaults::new(py);
+    let opts = parse_options(
+        encoding.unwrap_or(&d.encoding),
+        concat.unwrap_or(&d.concat),
+        max_parts.unwrap_or(&d.max_parts),
+        None,
+        national.unwrap_or(&d.none),
+    )?;
+    let input = text_input(py, text, &opts)?;
+    let plan = ENCODER.with(|e| e.borrow_mut().plan(input, &opts)).map_err(|e| encode_err(py, e))?;
+    Ok(Count {
+        alphabet: plan.alphabet,
+        segments: plan.segments,
+        units: plan.units,
+        chars: plan.chars,
+        per_segment: plan.per_segment,
+        locking: plan.locking,
+        single: plan.single,
+    })
+}
+
+/// Text (or data) and parsed UDH of one inbound short_message.
+#[pyfunction]
+#[pyo3(signature = (payload, data_coding, udhi=None, *, packed=None))]
+fn decode(
+    py: Python<'_>,
+    payload: &Bound<'_, PyAny>,
+    data_coding: &Bound<'_, PyAny>,
+    udhi: Option<&Bound<'_, PyAny>>,
+    packed: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Decoded> {
+    let payload = payload
+        .cast::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err(format!("payload must be bytes, got {}", type_name(payload))))?;
+    let dc = int_value(data_coding)
+        .ok_or_else(|| PyTypeError::new_err(format!("data_coding must be an int, got {}", type_name(data_coding))))?;
+    if !(0..=255).contains(&dc) {
+        return Err(PyValueError::new_err(format!("data_coding must be within 0..255, got {}", data_coding)));
+    }
+    let flag = |o: Option<&Bound<'_, PyAny>>| -> PyResult<bool> {
+        match o {
+            None => Ok(false),
+            Some(b) if b.is_instance_of::<PyBool>() => b.is_truthy(),
+            Some(_) => Err(PyTypeError::new_err("udhi and packed must be bools")),
+        }
+    };
+    let (udhi, packed) = (flag(udhi)?, flag(packed)?);
+    let bytes = payload.as_bytes();
+    let d = core::decode(bytes, dc as u8, udhi, packed).map_err(|e| decode_err(py, e))?;
+    let data = if d.data_offset == 0 { payload.clone().unbind() } else { PyBytes::new(py, &bytes[d.data_offset..]).unbind() };
+    let udh = match d.udh {
+        Some(inner) => Some(Py::new(py, Udh { inner })?),
+        None => None,
+    };
+    Ok(Decoded { text: d.text, data, encoding: d.encoding, udh })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<EncodedMessage>()?;
+    m.add_class::<Count>()?;
+    m.add_class::<Decoded>()?;
+    m.add_class::<Udh>()?;
+    m.add_function(wrap_pyfunction!(encode, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(count, m)?)?;
+    m.add_function(wrap_pyfunction!(decode, m)?)?;
     Ok(())
 }
