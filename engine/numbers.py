@@ -41,6 +41,11 @@ NUMERIC_SENDER_MAX = 15
 # Sender short codes in service are 3 to 6 digits in most countries (RU 4, UK 5,
 # US 5-6) and up to 8 in a few; a longer all-digit sender is taken as a full number.
 SHORT_CODE_MAX_DIGITS = 8
+# No country has subscriber numbers of 6 digits or fewer once the area code is
+# included (libphonenumber's shortest national numbers elsewhere are 7+ digits for
+# mobiles), and libphonenumber's short-code metadata misses many commercial SMS
+# short codes (RU 4-digit ones): up to this length, call it a short code.
+_SHORT_CODE_SURE_DIGITS = 6
 # Raw inputs remembered per normaliser: a campaign repeats numbers (households,
 # test rows, retries), and parsing one costs ~30 us. Bounded so that a
 # 10-million-row file cannot grow memory without limit (~150 bytes per entry).
@@ -106,7 +111,9 @@ def _parse(number: str, region: str) -> str:
             parsed = alt
     if phonenumbers.is_valid_number(parsed):
         return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-    if not text.startswith("+") and len(digits) <= SHORT_CODE_MAX_DIGITS and _is_short_code(digits, region):
+    if not text.startswith("+") and len(digits) <= SHORT_CODE_MAX_DIGITS and (
+        len(digits) <= _SHORT_CODE_SURE_DIGITS or _is_short_code(digits, region)
+    ):
         raise InvalidNumber(number, f"a short code ({len(digits)} digits), not a subscriber number")
     reason = phonenumbers.is_possible_number_with_reason(parsed)
     if reason in _POSSIBLE_REASONS:
@@ -208,9 +215,10 @@ def validate_sender(sender: str, region: str = "RU") -> Sender:
     """Check a sender and choose its TON/NPI; raises :class:`InvalidSender` with the reason.
 
     All-digit senders (an optional leading ``+``) up to ``SHORT_CODE_MAX_DIGITS``
-    digits are short codes (3/0); longer ones must be valid phone numbers (written
-    in any form ``normalize_number`` accepts for ``region``) and are sent in
-    international form without the ``+`` (1/1). Anything else must be an
+    digits are short codes (3/0); longer ones must be valid phone numbers, read as
+    international digits first (``447911123456``), else in national form for
+    ``region`` (``89031234567``), and are sent in international form without the
+    ``+`` (1/1). Anything else must be an
     alphanumeric name.
     """
     if not isinstance(sender, str):
@@ -228,10 +236,15 @@ def validate_sender(sender: str, region: str = "RU") -> Sender:
             if digits != compact:
                 raise InvalidSender(sender, "a short code is written without spaces or dashes")
             return Sender(digits, TON_NETWORK_SPECIFIC, NPI_UNKNOWN)
+        # Numeric senders are usually written in international form without the '+'
+        # (the SMPP convention): try that reading first, then the national one.
         try:
-            e164 = normalize_number(sender, region)
-        except InvalidNumber as exc:
-            raise InvalidSender(sender, f"not a valid phone number: {exc.reason}") from None
+            e164 = normalize_number("+" + digits, region)
+        except InvalidNumber:
+            try:
+                e164 = normalize_number(sender, region)
+            except InvalidNumber as exc:
+                raise InvalidSender(sender, f"not a valid phone number: {exc.reason}") from None
         return Sender(e164[1:], TON_INTERNATIONAL, NPI_E164)
     if len(sender) > ALPHANUMERIC_SENDER_MAX:
         raise InvalidSender(
