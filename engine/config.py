@@ -379,8 +379,13 @@ _SMSC_KEYS = _BIND_KEYS | {"name", "binds"}
 _BIND_ONLY_KEYS = _BIND_KEYS | {"count"}
 
 
-def _bind(key: str, name: str, s: Mapping[str, Any], env: Mapping[str, str]) -> BindConfig:
-    """``s`` is the merged settings (SMSC defaults overlaid by the bind's own)."""
+def _bind(key: str, name: str, s: Mapping[str, Any], env: Mapping[str, str], origin: Mapping[str, str]) -> BindConfig:
+    """``s`` is the merged settings (SMSC defaults overlaid by the bind's own); ``origin``
+    says where each was written, so an error names the key the user has to fix."""
+
+    def at(k: str) -> str:
+        return f"{origin.get(k, key)}.{k}"
+
     for required in ("host", "port", "system_id", "password_env"):
         if required not in s:
             raise ConfigError(f"{key}.{required}", "is required (set it on the SMSC or on the bind)")
@@ -390,72 +395,72 @@ def _bind(key: str, name: str, s: Mapping[str, Any], env: Mapping[str, str]) -> 
         if isinstance(t, bool):
             tls = TlsConfig(enabled=t)
         else:
-            t = _table(f"{key}.tls", t)
-            _check_keys(f"{key}.tls", t, {"enabled", "ca_file", "verify", "server_hostname"})
+            t = _table(f"{at('tls')}", t)
+            _check_keys(f"{at('tls')}", t, {"enabled", "ca_file", "verify", "server_hostname"})
             ca = t.get("ca_file")
             if ca is not None:
-                ca = _str(f"{key}.tls.ca_file", ca, empty=False)
+                ca = _str(f"{at('tls')}.ca_file", ca, empty=False)
                 if not Path(ca).is_file():
-                    raise ConfigError(f"{key}.tls.ca_file", f"file {ca} does not exist; give the path of a PEM CA bundle")
+                    raise ConfigError(f"{at('tls')}.ca_file", f"file {ca} does not exist; give the path of a PEM CA bundle")
             tls = TlsConfig(
-                enabled=_bool(f"{key}.tls.enabled", t.get("enabled", True)),
+                enabled=_bool(f"{at('tls')}.enabled", t.get("enabled", True)),
                 ca_file=ca,
-                verify=_bool(f"{key}.tls.verify", t.get("verify", True)),
+                verify=_bool(f"{at('tls')}.verify", t.get("verify", True)),
                 server_hostname=(
-                    _str(f"{key}.tls.server_hostname", t["server_hostname"]) if "server_hostname" in t else None
+                    _str(f"{at('tls')}.server_hostname", t["server_hostname"]) if "server_hostname" in t else None
                 ),
             )
     backoff = BackoffConfig()
     if "reconnect" in s:
-        r = _table(f"{key}.reconnect", s["reconnect"])
-        _check_keys(f"{key}.reconnect", r, {"initial", "max", "jitter"})
-        initial = _number(f"{key}.reconnect.initial", r.get("initial", backoff.initial), 0, MAX_TIMEOUT_S, lo_open=True)
-        mx = _number(f"{key}.reconnect.max", r.get("max", backoff.max), 0, MAX_TIMEOUT_S, lo_open=True)
+        r = _table(f"{at('reconnect')}", s["reconnect"])
+        _check_keys(f"{at('reconnect')}", r, {"initial", "max", "jitter"})
+        initial = _number(f"{at('reconnect')}.initial", r.get("initial", backoff.initial), 0, MAX_TIMEOUT_S, lo_open=True)
+        mx = _number(f"{at('reconnect')}.max", r.get("max", backoff.max), 0, MAX_TIMEOUT_S, lo_open=True)
         if mx < initial:
-            raise ConfigError(f"{key}.reconnect.max", f"must be at least reconnect.initial ({initial:g}), got {mx:g}")
-        backoff = BackoffConfig(initial, mx, _number(f"{key}.reconnect.jitter", r.get("jitter", backoff.jitter), 0, 1))
+            raise ConfigError(f"{at('reconnect')}.max", f"must be at least reconnect.initial ({initial:g}), got {mx:g}")
+        backoff = BackoffConfig(initial, mx, _number(f"{at('reconnect')}.jitter", r.get("jitter", backoff.jitter), 0, 1))
     addr = SourceTonNpi()
     if "source_ton_npi" in s:
-        a = _table(f"{key}.source_ton_npi", s["source_ton_npi"])
+        a = _table(f"{at('source_ton_npi')}", s["source_ton_npi"])
         names = {"alphanumeric", "international", "short_code", "national", "destination"}
-        _check_keys(f"{key}.source_ton_npi", a, names | {"short_code_max_digits"})
-        kwargs: dict[str, Any] = {n: _ton_npi(f"{key}.source_ton_npi.{n}", a[n]) for n in names if n in a}
+        _check_keys(f"{at('source_ton_npi')}", a, names | {"short_code_max_digits"})
+        kwargs: dict[str, Any] = {n: _ton_npi(f"{at('source_ton_npi')}.{n}", a[n]) for n in names if n in a}
         if "short_code_max_digits" in a:
-            kwargs["short_code_max_digits"] = _int(f"{key}.source_ton_npi.short_code_max_digits", a["short_code_max_digits"], 1, 15)
+            kwargs["short_code_max_digits"] = _int(f"{at('source_ton_npi')}.short_code_max_digits", a["short_code_max_digits"], 1, 15)
         addr = SourceTonNpi(**kwargs)
     national: tuple[str, ...] = ()
     if "national" in s:
         n = s["national"]
         if not isinstance(n, list) or any(x not in _NATIONAL_LANGUAGES for x in n):
-            raise ConfigError(f"{key}.national", f"must be a list of {', '.join(_NATIONAL_LANGUAGES)}, got {_show(n)}")
+            raise ConfigError(f"{at('national')}", f"must be a list of {', '.join(_NATIONAL_LANGUAGES)}, got {_show(n)}")
         national = tuple(n)
     d = BindConfig.__dataclass_fields__
     return BindConfig(
         name=name,
-        host=_str(f"{key}.host", s["host"], empty=False),
-        port=_int(f"{key}.port", s["port"], 1, 65535),
-        system_id=_str(f"{key}.system_id", s["system_id"], max_len=MAX_SYSTEM_ID, empty=False),
-        password=_secret(f"{key}.password_env", s["password_env"], env, required=True, max_len=MAX_PASSWORD),  # type: ignore[arg-type]
-        system_type=_str(f"{key}.system_type", s.get("system_type", ""), max_len=MAX_SYSTEM_TYPE),
-        bind_type=_choice(f"{key}.bind_type", s.get("bind_type", d["bind_type"].default), BIND_TYPES),
+        host=_str(f"{at('host')}", s["host"], empty=False),
+        port=_int(f"{at('port')}", s["port"], 1, 65535),
+        system_id=_str(f"{at('system_id')}", s["system_id"], max_len=MAX_SYSTEM_ID, empty=False),
+        password=_secret(f"{at('password_env')}", s["password_env"], env, required=True, max_len=MAX_PASSWORD),  # type: ignore[arg-type]
+        system_type=_str(f"{at('system_type')}", s.get("system_type", ""), max_len=MAX_SYSTEM_TYPE),
+        bind_type=_choice(f"{at('bind_type')}", s.get("bind_type", d["bind_type"].default), BIND_TYPES),
         tls=tls,
-        window=_int(f"{key}.window", s.get("window", d["window"].default), 1, MAX_WINDOW),
-        rate=_number(f"{key}.rate", s.get("rate", 0.0), 0, 1_000_000),
-        connect_timeout=_number(f"{key}.connect_timeout", s.get("connect_timeout", d["connect_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
-        bind_timeout=_number(f"{key}.bind_timeout", s.get("bind_timeout", d["bind_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
-        response_timeout=_number(f"{key}.response_timeout", s.get("response_timeout", d["response_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
-        enquire_link_interval=_number(f"{key}.enquire_link_interval", s.get("enquire_link_interval", d["enquire_link_interval"].default), 0, MAX_TIMEOUT_S, lo_open=True),
-        drain_timeout=_number(f"{key}.drain_timeout", s.get("drain_timeout", d["drain_timeout"].default), 0, MAX_TIMEOUT_S),
+        window=_int(f"{at('window')}", s.get("window", d["window"].default), 1, MAX_WINDOW),
+        rate=_number(f"{at('rate')}", s.get("rate", 0.0), 0, 1_000_000),
+        connect_timeout=_number(f"{at('connect_timeout')}", s.get("connect_timeout", d["connect_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        bind_timeout=_number(f"{at('bind_timeout')}", s.get("bind_timeout", d["bind_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        response_timeout=_number(f"{at('response_timeout')}", s.get("response_timeout", d["response_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        enquire_link_interval=_number(f"{at('enquire_link_interval')}", s.get("enquire_link_interval", d["enquire_link_interval"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        drain_timeout=_number(f"{at('drain_timeout')}", s.get("drain_timeout", d["drain_timeout"].default), 0, MAX_TIMEOUT_S),
         reconnect=backoff,
-        throttle_pause=_number(f"{key}.throttle_pause", s.get("throttle_pause", d["throttle_pause"].default), 0, MAX_TIMEOUT_S, lo_open=True),
-        concat=_choice(f"{key}.concat", s.get("concat", "udh8"), CONCAT_METHODS),
-        gsm_packed=_bool(f"{key}.gsm_packed", s.get("gsm_packed", False)),
-        gsm_data_coding=_int(f"{key}.gsm_data_coding", s.get("gsm_data_coding", 0), 0, 0xFF),
-        message_id_format=_choice(f"{key}.message_id_format", s.get("message_id_format", "auto"), MESSAGE_ID_FORMATS),
-        registered_delivery=_int(f"{key}.registered_delivery", s.get("registered_delivery", 1), 0, 0xFF),
+        throttle_pause=_number(f"{at('throttle_pause')}", s.get("throttle_pause", d["throttle_pause"].default), 0, MAX_TIMEOUT_S, lo_open=True),
+        concat=_choice(f"{at('concat')}", s.get("concat", "udh8"), CONCAT_METHODS),
+        gsm_packed=_bool(f"{at('gsm_packed')}", s.get("gsm_packed", False)),
+        gsm_data_coding=_int(f"{at('gsm_data_coding')}", s.get("gsm_data_coding", 0), 0, 0xFF),
+        message_id_format=_choice(f"{at('message_id_format')}", s.get("message_id_format", "auto"), MESSAGE_ID_FORMATS),
+        registered_delivery=_int(f"{at('registered_delivery')}", s.get("registered_delivery", 1), 0, 0xFF),
         national=national,
         addr=addr,
-        interface_version=_int(f"{key}.interface_version", s.get("interface_version", 0x34), 0, 0xFF),
+        interface_version=_int(f"{at('interface_version')}", s.get("interface_version", 0x34), 0, 0xFF),
     )
 
 
@@ -478,8 +483,9 @@ def _smsc(key: str, raw: Any, env: Mapping[str, str], index: int) -> SmscConfig:
         _check_keys(bkey, bt, _BIND_ONLY_KEYS)
         count = _int(f"{bkey}.count", bt.get("count", 1), 1, MAX_BIND_COUNT)
         merged = {**defaults, **{k: v for k, v in bt.items() if k != "count"}}
+        origin = {k: (bkey if k in bt else key) for k in merged}
         for _ in range(count):
-            binds.append(_bind(bkey, f"{name}/{len(binds)}", merged, env))
+            binds.append(_bind(bkey, f"{name}/{len(binds)}", merged, env, origin))
     return SmscConfig(name=name, binds=tuple(binds))
 
 

@@ -416,6 +416,7 @@ class Simulator:
     receipt_delay: seconds from submit to receipt; None sends no receipts.
     receipt_states: ``{stat word: weight}``, e.g. ``{"DELIVRD": 9, "UNDELIV": 1}``.
     record: keep every submit_sm (for tests); False keeps only the counters.
+    ssl: an ``ssl.SSLContext`` to serve TLS.
     """
 
     def __init__(
@@ -431,6 +432,7 @@ class Simulator:
         record: bool = True,
         seed: int = 1,
         id_start: int = 0,
+        ssl: Any = None,
     ) -> None:
         if id_format not in ("hex", "dec"):
             raise ValueError(f"id_format must be hex or dec, got {id_format!r}")
@@ -450,6 +452,7 @@ class Simulator:
         self.receipt_states = states
         self.faults = faults or Faults()
         self.recording = record
+        self.ssl = ssl
         self.record = Record()
         self._random = random.Random(seed)
         self._ids = id_start
@@ -476,7 +479,9 @@ class Simulator:
     # -- lifecycle --
     async def start(self) -> Simulator:
         self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_server(self._make_conn, self.host, self.port, reuse_address=True)
+        self._server = await self._loop.create_server(
+            self._make_conn, self.host, self.port, reuse_address=True, ssl=self.ssl
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
