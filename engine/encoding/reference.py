@@ -245,7 +245,7 @@ def _gsm_chars(text: str, locking: str | None, single: str | None) -> list[tuple
 
 def _utf16_chars(text: str) -> list[tuple[int, ...]]:
     """UTF-16 code units of each character: a surrogate pair stays one character."""
-    out = []
+    out: list[tuple[int, ...]] = []
     for char in text:
         cp = ord(char)
         if cp >= 0x10000:
