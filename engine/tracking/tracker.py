@@ -235,7 +235,8 @@ def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
     if not rid:
         rid = getattr(r, "id", None) or getattr(r, "message_id", None) or ""
     ms = getattr(r, "message_state", None)
-    stat = getattr(r, "stat", None) or ""
+    # engine.client.Receipt calls the stat word "state"; the appendix B text "stat".
+    stat = getattr(r, "stat", None) or getattr(r, "state", None) or ""
     if ms is not None and int(ms) in MESSAGE_STATE_STATES:
         state = MESSAGE_STATE_STATES[int(ms)]
     else:
