@@ -240,11 +240,17 @@ def validate_sender(sender: str, region: str = "RU") -> Sender:
         # (the SMPP convention): try that reading first, then the national one.
         try:
             e164 = normalize_number("+" + digits, region)
-        except InvalidNumber:
+        except InvalidNumber as as_international:
+            if sender.startswith("+"):
+                raise InvalidSender(sender, f"not a valid phone number: {as_international.reason}") from None
             try:
                 e164 = normalize_number(sender, region)
-            except InvalidNumber as exc:
-                raise InvalidSender(sender, f"not a valid phone number: {exc.reason}") from None
+            except InvalidNumber as as_national:
+                raise InvalidSender(
+                    sender,
+                    f"not a valid phone number, neither international (+{digits}: "
+                    f"{as_international.reason}) nor national for {region} ({as_national.reason})",
+                ) from None
         return Sender(e164[1:], TON_INTERNATIONAL, NPI_E164)
     if len(sender) > ALPHANUMERIC_SENDER_MAX:
         raise InvalidSender(

@@ -1,0 +1,205 @@
+"""Campaign files: per-row checks, bad rows reported with their numbers, good rows queued
+with the right E.164 numbers and rendered text (real redis-server)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.campaign import (
+    CampaignError,
+    CampaignOptions,
+    RowError,
+    RowPreparer,
+    Template,
+    campaign_info,
+    read_rows,
+    submit_campaign,
+)
+from engine.queue import Consumer, set_campaign_rate, stream_stats
+
+pytestmark = pytest.mark.timeout(60)
+
+CSV = """phone,name,code,sender
++7 903 123-45-67,Ivan,111,
+8-903-765-43-21,Мария,222,
+900,Short,333,
+7 (903) 000-11-22,Pyotr,444,Bank One
+abc,Bad,555,
++7(495) 981-12-10,Office,666,Very Long Sender
+8 903 555 66 77,Olga,777,
+"""
+
+EXPECTED_GOOD = {
+    1: ("+79031234567", "Hi Ivan, your code is 111", "MyShop", 5),
+    2: ("+79037654321", "Hi Мария, your code is 222", "MyShop", 5),
+    4: ("+79030001122", "Hi Pyotr, your code is 444", "Bank One", 5),
+    7: ("+79035556677", "Hi Olga, your code is 777", "MyShop", 5),
+}
+EXPECTED_BAD = {
+    3: (4, "short code"),
+    5: (6, "not part of a phone number"),
+    6: (7, "16 characters"),
+}
+
+
+def opts(**kw):
+    base = dict(sender="MyShop", text="Hi {name}, your code is {code}", region="RU")
+    base.update(kw)
+    return CampaignOptions(**base)
+
+
+def test_template_fields_and_rendering():
+    t = Template("Hi {name}, {{literal}} {code}{name}")
+    assert t.fields == ("name", "code")
+    assert t.render({"name": "A", "code": 5}) == "Hi A, {literal} 5A"
+    with pytest.raises(KeyError):
+        t.render({"name": "A"})
+    for bad in ("{x.__class__}", "{x[0]}", "{x!r}", "{x:>10}", "{0}x{", "}"):
+        with pytest.raises(CampaignError):
+            Template(bad)
+
+
+def test_campaign_file_good_and_bad_rows(arun, keys, tmp_path):
+    f = tmp_path / "people.csv"
+    f.write_text(CSV, encoding="utf-8")
+
+    async def go(r):
+        seen = []
+        result = await submit_campaign(r, f, opts(rate=0), keys=keys, progress=lambda res: seen.append(res.total))
+        assert (result.total, result.accepted, result.rejected) == (7, 4, 3)
+        assert seen and seen[-1] == 7
+        bad = {e.row: e for e in result.errors}
+        assert set(bad) == set(EXPECTED_BAD)
+        for row, (line, reason) in EXPECTED_BAD.items():
+            assert bad[row].line == line and reason in bad[row].reason, bad[row]
+        c = Consumer(r, keys, name="t", block_ms=50)
+        entries = await c.read()
+        got = {int(e.message.id.split(":")[1]): e.message for e in entries}
+        assert set(got) == set(EXPECTED_GOOD)
+        for row, (dest, text, source, ton) in EXPECTED_GOOD.items():
+            m = got[row]
+            assert (m.destination, m.text, m.source, m.source_ton) == (dest, text, source, ton)
+            assert m.campaign == result.id and m.priority == "bulk" and m.segments == 1
+        info = await campaign_info(r, result.id, keys=keys)
+        assert info["state"] == "queued" and info["name"] == "people"
+        assert (info["total"], info["accepted"], info["rejected"], info["segments"]) == (7, 4, 3, 4)
+        assert [b["row"] for b in info["bad_rows"]] == [3, 5, 6]
+        assert await campaign_info(r, "no-such", keys=keys) is None
+
+    arun(go)
+
+
+def test_encoding_limits_are_honoured_per_row(arun, keys, tmp_path):
+    f = tmp_path / "c.jsonl"
+    lines = [
+        {"msisdn": "+447911123456", "body": "plain text"},
+        {"msisdn": "+447911123457", "body": "Привет"},  # not GSM: refused by the forced encoding
+        {"msisdn": "+447911123458", "body": "x" * 400},  # 3 segments > max 2
+        {"msisdn": "+447911123459", "body": "y" * 300},  # 2 segments: fine
+        {"msisdn": "+447911123460"},  # template field missing
+        "not an object",
+        {"msisdn": 447911123461, "body": "number as a JSON number"},
+    ]
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n{broken json\n", encoding="utf-8")
+
+    async def go(r):
+        result = await submit_campaign(r, f, opts(text="{body}", encoding="gsm7", max_parts=2, region="GB"),
+                                       keys=keys)
+        reasons = {e.row: e.reason for e in result.errors}
+        assert "'П' at position 0" in reasons[2] and "gsm7" in reasons[2]
+        assert "3 segments" in reasons[3] and "maximum of 2" in reasons[3]
+        assert reasons[5] == "template field {body} missing from the row"
+        assert "not an object" in reasons[6]
+        assert "not valid JSON" in reasons[8]
+        assert result.errors[-1].line == 9  # the blank line is counted as a line, not a row
+        assert (result.accepted, result.rejected, result.segments) == (3, 5, 1 + 2 + 1)
+        entries = await Consumer(r, keys, name="t", block_ms=50).read()
+        assert sorted(e.message.destination for e in entries) == ["+447911123456", "+447911123459",
+                                                                  "+447911123461"]
+        assert {e.message.encoding for e in entries} == {"gsm7"}
+
+    arun(go)
+
+
+def test_campaign_level_errors_stop_before_any_row(arun, keys, tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("phone,name\n+79031234567,A\n", encoding="utf-8")
+
+    async def go(r):
+        with pytest.raises(CampaignError, match="template field.*{code}.*not among the columns"):
+            await submit_campaign(r, f, opts(), keys=keys)
+        with pytest.raises(CampaignError, match="invalid sender"):
+            await submit_campaign(r, f, opts(sender="Shop!", text="{name}"), keys=keys)
+        nocol = tmp_path / "n.csv"
+        nocol.write_text("who,name\n+79031234567,A\n", encoding="utf-8")
+        with pytest.raises(CampaignError, match="no destination column"):
+            await submit_campaign(r, nocol, opts(text="{name}"), keys=keys)
+        ok = await submit_campaign(r, nocol, opts(text="{name}", column="who"), keys=keys)
+        assert ok.accepted == 1
+        with pytest.raises(CampaignError, match="not UTF-8"):
+            bad = tmp_path / "latin.csv"
+            bad.write_bytes("phone,name\n+79031234567,caf\xe9\n".encode("latin-1"))
+            await submit_campaign(r, bad, opts(text="{name}"), keys=keys)
+        assert (await stream_stats(r, keys))[1].length == 1  # only the --column campaign's row
+
+    arun(go)
+
+
+def test_semicolon_csv_and_wrong_value_count(tmp_path):
+    f = tmp_path / "eu.csv"
+    f.write_text("\ufefftelefon;Name;phone\n+7 903 123 45 67;Иван, Петров;8903\n1;2\n", encoding="utf-8")
+    header, rows = read_rows(f)
+    assert header == ["telefon", "Name", "phone"]
+    rows = list(rows)
+    assert rows[0] == (1, 2, {"telefon": "+7 903 123 45 67", "Name": "Иван, Петров", "phone": "8903"})
+    assert rows[1] == (2, 3, "2 values for 3 columns")
+
+
+def test_row_preparer_without_redis():
+    p = RowPreparer("cid", opts(text="{name}"))
+    m = p.prepare(10, 11, {"Phone": "8 903 123 45 67", "name": "x"})
+    assert m.id == "cid:10" and m.destination == "+79031234567"
+    e = p.prepare(1, 2, {"name": "x"})
+    assert isinstance(e, RowError) and (e.row, e.line) == (1, 2)
+    assert "no destination column" in e.reason
+    assert "no number" in p.prepare(3, 4, {"phone": "", "name": "x"}).reason
+
+
+def test_rate_limit_is_stored_for_the_consumers(arun, keys, tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("phone\n" + "".join(f"+7903{i:07d}\n" for i in range(30)), encoding="utf-8")
+
+    async def go(r):
+        res = await submit_campaign(r, f, opts(text="hello", rate=10), keys=keys)
+        info = await campaign_info(r, res.id, keys=keys)
+        assert info["rate"] == 10.0
+        c = Consumer(r, keys, name="t", block_ms=50)
+        first = await c.read()
+        assert len(first) == 10 and c.held == 20  # one second's burst, the rest held
+        await set_campaign_rate(r, keys, res.id, 0)  # lifting the limit releases them
+        c._next_token_at = 0
+        rest = await c.read()
+        assert len(rest) == 20 and c.held == 0
+
+    arun(go)
+
+
+def test_tracking_records_are_created_when_asked(arun, keys, tmp_path):
+    from engine.tracking import Tracker
+
+    f = tmp_path / "c.csv"
+    f.write_text("phone\n+79031234567\n+79031234568\n", encoding="utf-8")
+
+    async def go(r):
+        t = Tracker(r, prefix=keys.prefix)
+        res = await submit_campaign(r, f, opts(text="x" * 200), keys=keys, tracker=t)
+        counts = await t.campaign_counts(res.id)
+        assert counts.get("queued") == 2
+        st = await t.status(f"{res.id}:1")
+        assert st is not None and st.state == "queued"
+        info = await campaign_info(r, res.id, keys=keys)
+        assert info["states"] == {"queued": 2}
+
+    arun(go)
