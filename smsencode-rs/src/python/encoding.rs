@@ -47,6 +47,35 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 // --- options -------------------------------------------------------------------------
 
+/// A keyword argument that is either absent (its default applies) or given, None
+/// included: the reference rejects an explicit `encoding=None`, so we must see it.
+pub enum Arg<'py> {
+    Absent,
+    Given(Bound<'py, PyAny>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Arg<'py> {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Arg::Given(obj.to_owned()))
+    }
+}
+
+impl<'py> Arg<'py> {
+    fn or<'b>(&'b self, default: &'b Bound<'py, PyAny>) -> &'b Bound<'py, PyAny> {
+        match self {
+            Arg::Absent => default,
+            Arg::Given(v) => v,
+        }
+    }
+    fn given(&self) -> Option<&Bound<'py, PyAny>> {
+        match self {
+            Arg::Absent => None,
+            Arg::Given(v) => Some(v),
+        }
+    }
+}
+
 fn check_str<'a>(obj: &'a Bound<'_, PyAny>, option: &str) -> PyResult<&'a Bound<'a, PyString>> {
     obj.cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("{option} must be a str, got {}", type_name(obj))))
@@ -563,24 +592,24 @@ fn build_parts(py: Python<'_>, enc: &Encoder, plan: &Plan, reference: u16) -> Py
 
 /// Encode one message into its SMS parts (docs/encoding.md).
 #[pyfunction]
-#[pyo3(signature = (text, *, encoding=None, concat=None, r#ref=None, max_parts=None, packed=None, national=None))]
+#[pyo3(signature = (text, *, encoding=Arg::Absent, concat=Arg::Absent, r#ref=None, max_parts=Arg::Absent, packed=Arg::Absent, national=None))]
 #[allow(clippy::too_many_arguments)]
-fn encode(
-    py: Python<'_>,
+fn encode<'py>(
+    py: Python<'py>,
     text: &Bound<'_, PyAny>,
-    encoding: Option<&Bound<'_, PyAny>>,
-    concat: Option<&Bound<'_, PyAny>>,
+    encoding: Arg<'py>,
+    concat: Arg<'py>,
     r#ref: Option<&Bound<'_, PyAny>>,
-    max_parts: Option<&Bound<'_, PyAny>>,
-    packed: Option<&Bound<'_, PyAny>>,
+    max_parts: Arg<'py>,
+    packed: Arg<'py>,
     national: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<EncodedMessage>> {
     let d = Defaults::new(py);
     let opts = parse_options(
-        encoding.unwrap_or(&d.encoding),
-        concat.unwrap_or(&d.concat),
-        max_parts.unwrap_or(&d.max_parts),
-        Some(packed.unwrap_or(&d.packed)),
+        encoding.or(&d.encoding),
+        concat.or(&d.concat),
+        max_parts.or(&d.max_parts),
+        Some(packed.or(&d.packed)),
         national.unwrap_or(&d.none),
     )?;
     let refs = parse_ref(r#ref.unwrap_or(&d.none), &opts)?;
@@ -615,24 +644,24 @@ impl<'py> Defaults<'py> {
 
 /// encode() for many texts in one crossing; `ref` may also be a sequence of ints.
 #[pyfunction]
-#[pyo3(signature = (texts, *, encoding=None, concat=None, r#ref=None, max_parts=None, packed=None, national=None))]
+#[pyo3(signature = (texts, *, encoding=Arg::Absent, concat=Arg::Absent, r#ref=None, max_parts=Arg::Absent, packed=Arg::Absent, national=None))]
 #[allow(clippy::too_many_arguments)]
 fn encode_batch<'py>(
     py: Python<'py>,
     texts: &Bound<'py, PyAny>,
-    encoding: Option<&Bound<'py, PyAny>>,
-    concat: Option<&Bound<'py, PyAny>>,
+    encoding: Arg<'py>,
+    concat: Arg<'py>,
     r#ref: Option<&Bound<'py, PyAny>>,
-    max_parts: Option<&Bound<'py, PyAny>>,
-    packed: Option<&Bound<'py, PyAny>>,
+    max_parts: Arg<'py>,
+    packed: Arg<'py>,
     national: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let d = Defaults::new(py);
     let opts = parse_options(
-        encoding.unwrap_or(&d.encoding),
-        concat.unwrap_or(&d.concat),
-        max_parts.unwrap_or(&d.max_parts),
-        Some(packed.unwrap_or(&d.packed)),
+        encoding.or(&d.encoding),
+        concat.or(&d.concat),
+        max_parts.or(&d.max_parts),
+        Some(packed.or(&d.packed)),
         national.unwrap_or(&d.none),
     )?;
     // A list is read in place; any other iterable is first collected, as list() would.
@@ -680,20 +709,20 @@ fn encode_batch<'py>(
 
 /// What encode() would choose and cost, without building bytes.
 #[pyfunction]
-#[pyo3(signature = (text, *, encoding=None, concat=None, max_parts=None, national=None))]
-fn count(
-    py: Python<'_>,
+#[pyo3(signature = (text, *, encoding=Arg::Absent, concat=Arg::Absent, max_parts=Arg::Absent, national=None))]
+fn count<'py>(
+    py: Python<'py>,
     text: &Bound<'_, PyAny>,
-    encoding: Option<&Bound<'_, PyAny>>,
-    concat: Option<&Bound<'_, PyAny>>,
-    max_parts: Option<&Bound<'_, PyAny>>,
+    encoding: Arg<'py>,
+    concat: Arg<'py>,
+    max_parts: Arg<'py>,
     national: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Count> {
     let d = Defaults::new(py);
     let opts = parse_options(
-        encoding.unwrap_or(&d.encoding),
-        concat.unwrap_or(&d.concat),
-        max_parts.unwrap_or(&d.max_parts),
+        encoding.or(&d.encoding),
+        concat.or(&d.concat),
+        max_parts.or(&d.max_parts),
         None,
         national.unwrap_or(&d.none),
     )?;
@@ -712,13 +741,13 @@ fn count(
 
 /// Text (or data) and parsed UDH of one inbound short_message.
 #[pyfunction]
-#[pyo3(signature = (payload, data_coding, udhi=None, *, packed=None))]
-fn decode(
-    py: Python<'_>,
+#[pyo3(signature = (payload, data_coding, udhi=Arg::Absent, *, packed=Arg::Absent))]
+fn decode<'py>(
+    py: Python<'py>,
     payload: &Bound<'_, PyAny>,
     data_coding: &Bound<'_, PyAny>,
-    udhi: Option<&Bound<'_, PyAny>>,
-    packed: Option<&Bound<'_, PyAny>>,
+    udhi: Arg<'py>,
+    packed: Arg<'py>,
 ) -> PyResult<Decoded> {
     let payload = payload
         .cast::<PyBytes>()
@@ -735,7 +764,7 @@ fn decode(
             Some(_) => Err(PyTypeError::new_err("udhi and packed must be bools")),
         }
     };
-    let (udhi, packed) = (flag(udhi)?, flag(packed)?);
+    let (udhi, packed) = (flag(udhi.given())?, flag(packed.given())?);
     let bytes = payload.as_bytes();
     let d = core::decode(bytes, dc as u8, udhi, packed).map_err(|e| decode_err(py, e))?;
     let data = if d.data_offset == 0 { payload.clone().unbind() } else { PyBytes::new(py, &bytes[d.data_offset..]).unbind() };
