@@ -145,6 +145,7 @@ class Bind(asyncio.Protocol):
         self._wbuf: list[bytes] = []
         self._write_paused = False
         self._pause_until = 0.0
+        self._last_slowdown = 0.0
         self._throttle_pause = config.throttle_pause
         self._wake_handle: asyncio.TimerHandle | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -541,13 +542,15 @@ class Bind(asyncio.Protocol):
         latency = now - job.sent_at
         self.observer.on_response(self.name, status, latency)
         if status in _THROTTLE_STATUSES and resp.command_id == CommandId.SUBMIT_SM_RESP:
-            # Not accepted: retry before anything newer, after a pause that doubles while
-            # throttling repeats, at a halved rate.
+            # Not accepted: retry before anything newer, after a pause, at a lower rate.
             heapq.heappush(self._retry, job)
-            self.rate.on_throttle(now)
-            until = now + self._throttle_pause
-            if until > self._pause_until:
-                self._pause_until = until
+            if job.sent_at >= self._last_slowdown:
+                # Slow down once per burst, as TCP does once per round trip: the other
+                # parts of the window were sent before the SMSC complained, and their
+                # throttles are the same complaint.
+                self._last_slowdown = now
+                self.rate.on_throttle(now)
+                self._pause_until = max(self._pause_until, now + self._throttle_pause)
                 self._throttle_pause = min(self._throttle_pause * 2, MAX_THROTTLE_PAUSE)
             self.observer.on_throttle(self.name, status, self.rate.limit)
             return

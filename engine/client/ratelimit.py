@@ -13,9 +13,10 @@ from __future__ import annotations
 
 __all__ = ["AdaptiveRate"]
 
-# Never adapt below this many segments/s: a limit of ~0 would stall the bind forever
-# on a burst of throttles instead of probing again.
+# Never adapt below this many segments/s, nor below FLOOR_FRACTION of the ceiling:
+# a limit of ~0 would stall the bind on a run of throttles instead of probing again.
 MIN_RATE = 1.0
+FLOOR_FRACTION = 1 / 50
 # Seconds of sending at full rate the bucket may save up. Small, so a pause is not
 # followed by a burst that the SMSC throttles again; at least one token always.
 BURST_SECONDS = 0.05
@@ -58,7 +59,9 @@ class AdaptiveRate:
         return max(1.0, limit * BURST_SECONDS)
 
     def _measure(self, n: int, now: float) -> None:
-        if now - self._count_start >= _MEASURE_SECONDS:
+        if not self._count_start:
+            self._count_start = now
+        elif now - self._count_start >= _MEASURE_SECONDS:
             elapsed = now - self._count_start
             if elapsed > 0 and self._count:
                 self._measured = self._count / elapsed
@@ -105,14 +108,16 @@ class AdaptiveRate:
         """The SMSC said ESME_RTHROTTLED / ESME_RMSGQFUL: halve the limit."""
         if self.limit is None:
             # First throttle on an unlimited bind: start from what we actually sent.
-            elapsed = now - self._count_start
-            measured = self._count / elapsed if elapsed > 0.05 else self._measured
+            elapsed = now - self._count_start if self._count_start else 0.0
+            # A short sample overstates nothing dangerous: the limit only starts there.
+            measured = self._count / max(elapsed, 0.01) if self._count else 0.0
             base = max(measured, self._measured, MIN_RATE * 2)
             self.ceiling = base
             self.limit = base
             self._tokens = 0.0
             self._last = now
-        self.limit = max(MIN_RATE, self.limit / 2)
+        floor = max(MIN_RATE, (self.ceiling or 0.0) * FLOOR_FRACTION)
+        self.limit = max(floor, self.limit / 2)
         self._tokens = min(self._tokens, self._burst(self.limit))
         self._last_throttle = now
 

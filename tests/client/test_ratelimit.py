@@ -1,0 +1,85 @@
+"""Token bucket with AIMD and reconnect backoff, driven by a fake clock argument (no sleeping)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from engine.client.backoff import Backoff
+from engine.client.ratelimit import MIN_RATE, AdaptiveRate
+from engine.config import BackoffConfig
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def sent_in(rate: AdaptiveRate, start: float, seconds: float, step: float = 0.001) -> int:
+    """Segments the bucket lets through when asked every ``step`` seconds."""
+    n, t = 0, start
+    while t < start + seconds:
+        while rate.delay(1, t) == 0.0:
+            n += 1
+        t += step
+    return n
+
+
+def test_unlimited_never_waits():
+    r = AdaptiveRate(0)
+    assert all(r.delay(1, 0.0) == 0.0 for _ in range(10_000))
+    assert r.limit is None
+
+
+def test_bucket_holds_the_configured_rate():
+    r = AdaptiveRate(200)
+    n = sent_in(r, 0.0, 5.0)
+    assert 990 <= n <= 1015, n  # 200/s over 5 s plus the initial burst (10)
+
+
+def test_delay_says_how_long_to_wait():
+    r = AdaptiveRate(10)
+    assert r.delay(1, 0.0) == 0.0  # the burst is one token at 10/s
+    wait = r.delay(1, 0.0)
+    assert wait == pytest.approx(0.1)
+    assert r.delay(1, 0.1) == 0.0
+
+
+def test_throttle_halves_and_recovers_additively():
+    r = AdaptiveRate(100)
+    r.on_throttle(10.0)
+    assert r.limit == 50 and r.throttled
+    r.on_throttle(10.0)
+    assert r.limit == 25
+    r.delay(1, 12.0)  # 2 s later: +10% of 100 per second
+    assert r.limit == pytest.approx(45)
+    r.delay(1, 20.0)
+    assert r.limit == 100 and not r.throttled
+
+
+def test_throttle_of_an_unlimited_bind_starts_from_the_measured_rate():
+    r = AdaptiveRate(0)
+    t = 0.0
+    for _ in range(2000):  # 1000/s for 2 s
+        r.delay(1, t)
+        t += 0.001
+    r.on_throttle(t)
+    assert 400 <= r.limit <= 600, r.limit
+    r.delay(1, t + 20)
+    assert r.limit is None
+
+
+def test_limit_never_drops_below_the_floor():
+    r = AdaptiveRate(10)
+    for _ in range(50):
+        r.on_throttle(1.0)
+    assert r.limit == MIN_RATE
+
+
+def test_backoff_grows_caps_and_jitters():
+    b = Backoff(BackoffConfig(initial=0.5, max=8.0, jitter=0.2), random.Random(3))
+    delays = [b.next() for _ in range(8)]
+    bases = [0.5, 1, 2, 4, 8, 8, 8, 8]
+    for d, base in zip(delays, bases):
+        assert base * 0.8 <= d <= base * 1.2
+    assert len(set(delays)) == len(delays)  # jitter: no two identical
+    b.reset()
+    assert 0.4 <= b.next() <= 0.6
