@@ -97,10 +97,15 @@ def _parse(number: str, region: str) -> str:
     if text.count("+") > 1 or ("+" in text and not text.startswith("+")):
         raise InvalidNumber(number, "'+' is only allowed at the start")
     try:
-        parsed = phonenumbers.parse(text, region)
+        # Only the digits (and the '+'): separators carry no meaning, and
+        # phonenumbers' own extraction of them costs about a quarter of a parse.
+        parsed = phonenumbers.parse("+" + digits if text.startswith("+") else digits, region)
     except NumberParseException as exc:
         raise InvalidNumber(number, _parse_error_reason(exc)) from None
-    if not phonenumbers.is_valid_number(parsed) and not text.startswith("+") and digits.startswith("00"):
+    # Validation is most of the cost (~15 us): ask once per candidate.
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+    if not text.startswith("+") and digits.startswith("00"):
         # "00" is the international prefix of most of the world (not of RU: 8~10,
         # nor US: 011), and people write it whatever the default region is.
         try:
@@ -108,9 +113,7 @@ def _parse(number: str, region: str) -> str:
         except NumberParseException:
             alt = None
         if alt is not None and phonenumbers.is_valid_number(alt):
-            parsed = alt
-    if phonenumbers.is_valid_number(parsed):
-        return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+            return phonenumbers.format_number(alt, PhoneNumberFormat.E164)
     if not text.startswith("+") and len(digits) <= SHORT_CODE_MAX_DIGITS and (
         len(digits) <= _SHORT_CODE_SURE_DIGITS or _is_short_code(digits, region)
     ):
