@@ -236,6 +236,18 @@ class Consumer:
         self.reclaimed_total = 0
         self.dead_lettered_total = 0
 
+    @classmethod
+    def from_config(cls, redis: Any, config: Any, **overrides: Any) -> "Consumer":
+        """From an ``engine.config.Config``: keys and group from ``[engine]``, the
+        consumer name and ``claim_idle_seconds`` too, batch size from ``[redis]``."""
+        kwargs: dict[str, Any] = {
+            "name": config.engine.consumer,
+            "count": config.redis.batch_size,
+            "claim_idle_ms": int(config.engine.claim_idle_seconds * 1000),
+        }
+        kwargs.update(overrides)
+        return cls(redis, Keys.from_config(config.engine), **kwargs)
+
     # --- set-up ---------------------------------------------------------------------
 
     async def ensure_groups(self) -> None:

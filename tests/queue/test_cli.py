@@ -133,3 +133,36 @@ def test_config_gives_prefix_and_redis(redis_url, tmp_path, prefix):
     out = json.loads(p.stdout)
     assert out["to"] == "+447911123456" and out["stream"] == f"{prefix}tx-in"
     assert redis.Redis.from_url(redis_url).xlen(f"{prefix}tx-in") == 1
+
+
+def test_campaign_status_watch_ends_when_every_message_is_final(redis_url, prefix, tmp_path):
+    import asyncio
+
+    from engine.queue import connect
+    from engine.tracking import Failed, Tracker
+
+    f = tmp_path / "c.csv"
+    f.write_text("phone\n+79031234567\n+79031234568\n", encoding="utf-8")
+    p = cli("campaign", "submit", str(f), "--sender", "MyShop", "--text", "hi",
+            "--redis", redis_url, "--prefix", prefix, "--json")
+    cid = json.loads(p.stdout)["campaign"]
+
+    def fail(row):
+        async def go():
+            r = connect(redis_url)
+            await Tracker(r, prefix=prefix).record_failed([Failed(f"{cid}:{row}", 1, 0x45, "acct")])
+            await r.aclose()
+
+        asyncio.run(go())
+
+    fail(2)
+    p = cli("campaign", "status", cid, "--redis", redis_url, "--prefix", prefix, "--json")
+    st = json.loads(p.stdout)
+    assert st["final"] == 1 and st["states"] == {"queued": 1, "failed": 1}
+    fail(1)
+    p = cli("campaign", "status", cid, "--watch", "--interval", "0.2", "--redis", redis_url, "--prefix", prefix,
+            "--json")
+    assert p.returncode == 0, p.stderr
+    st = json.loads(p.stdout)
+    assert st["final"] == 2 and st["states"] == {"failed": 2}
+    assert "final 2 of 2" in p.stderr  # the plain progress line when not a terminal

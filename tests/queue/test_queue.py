@@ -308,3 +308,20 @@ def test_keys_follow_the_engine_config():
     assert k.bulk_stream == "smpp:outbound" and k.transactional_stream == "smpp:outbound:priority"
     assert k.group == "smpp-engine" and k.attempt("x") == "smpp:attempt:x"
     assert Keys() == k
+
+
+def test_consumer_from_config(arun, prefix):
+    from engine.config import parse_config
+
+    cfg = parse_config({"redis": {"batch_size": 7},
+                        "engine": {"key_prefix": prefix, "stream": prefix + "b", "priority_stream": prefix + "t",
+                                   "group": "g1", "consumer": "me", "claim_idle_seconds": 2.5}}, env={})
+
+    async def go(r):
+        c = Consumer.from_config(r, cfg)
+        assert (c.name, c.count, c.claim_idle_ms) == ("me", 7, 2500)
+        assert c.keys.streams == (prefix + "t", prefix + "b") and c.keys.group == "g1"
+        await Producer(r, c.keys).enqueue_many(msg(i) for i in range(10))
+        assert len(await c.read()) == 7
+
+    arun(go)
