@@ -274,7 +274,7 @@ class Consumer:
         return self._held_count
 
     async def read(self, count: int | None = None, block_ms: int | None = None) -> list[Entry]:
-        """Up to about ``count`` entries: held entries whose campaign has tokens again,
+        """Up to ``count`` entries per stream: held entries whose campaign has tokens again,
         entries reclaimed from dead consumers, then new ones, transactional first.
 
         Blocks up to ``block_ms`` only when there is nothing to return.
@@ -305,8 +305,17 @@ class Consumer:
             # Wake up in time for the next token of a held campaign.
             wait_ms = max(int((self._next_token_at - time.monotonic()) * 1000), 1)
             block = min(block, wait_ms)
-        reply = await self.redis.xreadgroup(self.keys.group, self.name, streams, count=n,
-                                            block=block or None)
+        try:
+            reply = await self.redis.xreadgroup(self.keys.group, self.name, streams, count=n,
+                                                block=block or None)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or group vanished (a Redis restarted without persistence, or a
+            # stream deleted by hand): recreate them and read again.
+            await self.ensure_groups()
+            reply = await self.redis.xreadgroup(self.keys.group, self.name, streams, count=n,
+                                                block=block or None)
         if not reply:
             return []
         entries: list[Entry] = []
@@ -356,8 +365,14 @@ class Consumer:
             if len(entries) >= n:
                 break
             start = self._claim_cursor[stream]
-            reply = await self.redis.xautoclaim(stream, self.keys.group, self.name, self.claim_idle_ms,
-                                                start_id=start, count=n - len(entries))
+            try:
+                reply = await self.redis.xautoclaim(stream, self.keys.group, self.name, self.claim_idle_ms,
+                                                    start_id=start, count=n - len(entries))
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.ensure_groups()
+                continue
             cursor, items = reply[0], reply[1]
             self._claim_cursor[stream] = cursor if isinstance(cursor, str) else cursor.decode()
             for entry_id, fields in items:
