@@ -30,18 +30,49 @@ local function ekey(acct, c) return P .. 'early:' .. acct .. ':' .. c end
 local IDX = P .. 'early-idx'
 local STATS = P .. 'tracking:stats'
 
--- Aggregated state from the parts; the rules are in engine/tracking/__init__.py.
-local function aggregate(mk, parts, fail, ...)
+-- Campaign counters move once per batch, not once per message: a batch of 500
+-- messages of one campaign costs a handful of HINCRBY instead of a thousand.
+local camp_delta = {}
+local function camp_add(camp, st, n)
+  if not camp or camp == '' then return end
+  local d = camp_delta[camp]
+  if not d then d = {}; camp_delta[camp] = d end
+  d[st] = (d[st] or 0) + n
+end
+local function flush_camps()
+  for camp, d in pairs(camp_delta) do
+    local ck = P .. 'campaign:' .. camp .. ':states'
+    for st, n in pairs(d) do
+      if n ~= 0 then redis.call('HINCRBY', ck, st, n) end
+    end
+    redis.call('PEXPIRE', ck, cfg.ttl)
+  end
+end
+
+-- The record fields every update reads, in one HMGET.
+local function load(mk, part)
+  local pf = 'p' .. part .. '.'
+  return redis.call('HMGET', mk, 'state', 'parts', 'fail', 'campaign', 'h', pf .. 'st', pf .. 'n')
+end
+
+-- Aggregated state; the rules are in engine/tracking/__init__.py. `pstate` is the
+-- new state of `part`; the other parts are read only for a multi-part message.
+local function aggregate(mk, parts, fail, part, pstate)
   if fail then return fail end
-  local fields = {}
-  for i = 1, parts do fields[i] = 'p' .. i .. '.st' end
-  local sts = redis.call('HMGET', mk, unpack(fields))
   local ndlv, unk, sub = 0, false, false
-  for i = 1, parts do
-    local s = sts[i]
+  local function count(s)
     if s == 'delivered' then ndlv = ndlv + 1; sub = true
     elseif s == 'outcome_unknown' then unk = true
-    elseif s then sub = true end
+    elseif s and s ~= 'queued' then sub = true end
+  end
+  count(pstate)
+  if parts > 1 then
+    local fields = {}
+    for i = 1, parts do
+      if i ~= part then fields[#fields + 1] = 'p' .. i .. '.st' end
+    end
+    local sts = redis.call('HMGET', mk, unpack(fields))
+    for i = 1, #fields do count(sts[i]) end
   end
   if ndlv == parts then return 'delivered' end
   if unk then return 'outcome_unknown' end
@@ -49,58 +80,66 @@ local function aggregate(mk, parts, fail, ...)
   return 'queued'
 end
 
--- Recompute the message state after a part changed; on a change: history, campaign
--- counters and one event on the status stream.
-local function settle(mk, id, part, smsc_id, err)
-  local cur = redis.call('HMGET', mk, 'state', 'parts', 'fail', 'campaign', 'h')
-  local old, camp, h = cur[1], cur[4], cur[5]
-  local new = aggregate(mk, tonumber(cur[2]) or 1, cur[3])
-  if old == new then return end
-  if h and #h < cfg.hist_max then h = h .. ';' .. new .. '@' .. now
-  elseif not h then h = new .. '@' .. now end
-  redis.call('HSET', mk, 'state', new, 't.' .. new, now, 'h', h)
-  if camp and camp ~= '' then
-    local ck = P .. 'campaign:' .. camp .. ':states'
-    if old then redis.call('HINCRBY', ck, old, -1) end
-    redis.call('HINCRBY', ck, new, 1)
+-- Write the part's fields and, when the message state changes, its state, time,
+-- history, campaign counters and one status event. `cur` is load()'s result.
+local function commit(mk, id, part, cur, pstate, f, smsc_id, err, created)
+  local fail = cur[3]
+  if not fail and FAIL[pstate] then
+    fail = pstate
+    f[#f + 1] = 'fail'; f[#f + 1] = pstate
+    if err and err ~= '' then f[#f + 1] = 'err'; f[#f + 1] = err end
   end
-  local ev = {'msg_id', id, 'state', new, 'ts', now, 'part', part}
-  if camp and camp ~= '' then ev[#ev + 1] = 'campaign'; ev[#ev + 1] = camp end
-  if smsc_id and smsc_id ~= '' then ev[#ev + 1] = 'smsc_id'; ev[#ev + 1] = smsc_id end
-  if err and err ~= '' then ev[#ev + 1] = 'err'; ev[#ev + 1] = err end
-  redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.events_max, '*', unpack(ev))
+  local old = cur[1]
+  local new = aggregate(mk, tonumber(cur[2]) or 1, fail, tonumber(part), pstate)
+  if old ~= new then
+    local h = cur[5]
+    if not h then h = new .. '@' .. now
+    elseif #h < cfg.hist_max then h = h .. ';' .. new .. '@' .. now end
+    f[#f + 1] = 'state'; f[#f + 1] = new
+    f[#f + 1] = 't.' .. new; f[#f + 1] = now
+    f[#f + 1] = 'h'; f[#f + 1] = h
+  end
+  redis.call('HSET', mk, unpack(f))
+  if created then redis.call('PEXPIRE', mk, cfg.ttl) end
+  if old ~= new then
+    local camp = cur[4]
+    if camp and camp ~= '' and not created then
+      camp_add(camp, old, -1)
+      camp_add(camp, new, 1)
+    end
+    if not cfg.ev[new] then return end
+    local ev = {'msg_id', id, 'state', new, 'ts', now, 'part', part}
+    if camp and camp ~= '' then ev[#ev + 1] = 'campaign'; ev[#ev + 1] = camp end
+    if smsc_id and smsc_id ~= '' then ev[#ev + 1] = 'smsc_id'; ev[#ev + 1] = smsc_id end
+    if err and err ~= '' then ev[#ev + 1] = 'err'; ev[#ev + 1] = err end
+    redis.call('XADD', cfg.events, 'MAXLEN', '~', cfg.events_max, '*', unpack(ev))
+  end
 end
 
--- Create the record of a message the tracker has not seen queued.
-local function ensure(mk, parts, acct)
-  if redis.call('HSETNX', mk, 'state', 'queued') == 1 then
-    redis.call('HSET', mk, 'parts', parts, 'account', acct, 't.queued', now, 'h', 'queued@' .. now)
-    redis.call('PEXPIRE', mk, cfg.ttl)
-  end
+-- load() for submit-side updates, creating the record of a message the tracker has
+-- not seen queued. Returns cur, the field list to extend, created.
+local function load_or_create(mk, part, parts, acct)
+  local cur = load(mk, part)
+  if cur[1] then return cur, {}, false end
+  local f = {'parts', parts, 'account', acct, 't.queued', now}
+  return {'queued', parts, false, false, 'queued@' .. now, false, false}, f, true
 end
 
 -- A receipt (state, err, raw stat) for part `part` of message `id`.
 -- Returns 'ok', 'dup' (the part was already final) or 'gone' (record expired).
 local function apply_to_part(id, part, state, err, stat, corr)
   local mk = mkey(id)
+  local cur = load(mk, part)
+  if not cur[1] then return 'gone' end
+  if cur[6] and FINAL[cur[6]] then return 'dup' end
   local pf = 'p' .. part .. '.'
-  local prev = redis.call('HGET', mk, pf .. 'st')
-  if not prev then
-    if redis.call('EXISTS', mk) == 0 then return 'gone' end
-  elseif FINAL[prev] then
-    return 'dup'
-  end
-  redis.call('HSET', mk, pf .. 'st', state, pf .. 'dt', now, pf .. 'err', err, pf .. 'stat', stat)
+  local f = {pf .. 'st', state, pf .. 'dt', now, pf .. 'err', err, pf .. 'stat', stat}
   if FINAL[state] then
-    if FAIL[state] then
-      redis.call('HSETNX', mk, 'fail', state)
-      if err ~= '' then redis.call('HSETNX', mk, 'err', err) end
-    end
     -- Keep the entry a little longer so that a duplicate receipt is recognised as a
     -- duplicate, not counted as unmatched.
     redis.call('PEXPIRE', corr, cfg.dup_ms)
   end
-  settle(mk, id, part, nil, err)
+  commit(mk, id, part, cur, state, f, nil, err, false)
   return 'ok'
 end
 
@@ -139,45 +178,50 @@ if op == 'queued' then
       redis.call('HSET', mk, 'parts', parts, 'campaign', camp, 'account', acct,
         't.queued', now, 'h', 'queued@' .. now)
       redis.call('PEXPIRE', mk, cfg.ttl)
-      if camp ~= '' then
-        local ck = P .. 'campaign:' .. camp .. ':states'
-        redis.call('HINCRBY', ck, 'queued', 1)
-        redis.call('HINCRBY', ck, 'total', 1)
-        redis.call('HINCRBY', ck, 'segments', parts)
-        redis.call('PEXPIRE', ck, cfg.ttl)
-      end
+      camp_add(camp, 'queued', 1)
+      camp_add(camp, 'total', 1)
+      camp_add(camp, 'segments', parts)
       new = new + 1
     else
       dup = dup + 1
     end
   end
+  flush_camps()
   return {new, dup}
 
 elseif op == 'submitted' then
   local late, skipped = {}, 0
+  -- Held receipts are rare: skip the per-message lookup when there are none.
+  local any_held = redis.call('ZCARD', IDX) > 0
   for _, it in ipairs(batch) do
     local id, part, parts, raw, canon, acct, bind = it[1], it[2], it[3], it[4], it[5], it[6], it[7]
     local mk = mkey(id)
-    ensure(mk, parts, acct)
-    local pf = 'p' .. part .. '.'
-    local prev = redis.call('HGET', mk, pf .. 'st')
-    if prev and FINAL[prev] then
+    local cur, f, created = load_or_create(mk, part, parts, acct)
+    if cur[6] and FINAL[cur[6]] then
       skipped = skipped + 1
     else
-      redis.call('HSET', mk, pf .. 'st', 'submitted', pf .. 'id', raw, pf .. 'b', bind, pf .. 'ts', now)
-      redis.call('HINCRBY', mk, pf .. 'n', 1)
+      local pf = 'p' .. part .. '.'
+      local n = (tonumber(cur[7]) or 0) + 1
+      f[#f + 1] = pf .. 'st'; f[#f + 1] = 'submitted'
+      f[#f + 1] = pf .. 'id'; f[#f + 1] = raw
+      f[#f + 1] = pf .. 'b'; f[#f + 1] = bind
+      f[#f + 1] = pf .. 'ts'; f[#f + 1] = now
+      f[#f + 1] = pf .. 'n'; f[#f + 1] = n
       local corr = ckey(acct, canon)
       redis.call('SET', corr, id .. SEP .. part .. SEP .. now, 'PX', cfg.corr_ttl)
-      settle(mk, id, part, raw, nil)
-      local held = redis.call('GET', ekey(acct, canon))
-      if held then
-        local h = cjson.decode(held)
-        drop_held(h, held)
-        local r = apply_to_part(id, part, h.s, h.e, h.x, corr)
-        late[#late + 1] = {id, part, h.s, h.t, r}
+      commit(mk, id, part, cur, 'submitted', f, raw, nil, created)
+      if any_held then
+        local held = redis.call('GET', ekey(acct, canon))
+        if held then
+          local h = cjson.decode(held)
+          drop_held(h, held)
+          local r = apply_to_part(id, part, h.s, h.e, h.x, corr)
+          late[#late + 1] = {id, part, h.s, h.t, r}
+        end
       end
     end
   end
+  flush_camps()
   if #late > 0 then redis.call('HINCRBY', STATS, 'held_applied', #late) end
   return cjson.encode({late = late, skipped = skipped})
 
@@ -186,17 +230,18 @@ elseif op == 'failed' then
   for _, it in ipairs(batch) do
     local id, part, parts, cs, acct, bind = it[1], it[2], it[3], it[4], it[5], it[6]
     local mk = mkey(id)
-    ensure(mk, parts, acct)
-    local pf = 'p' .. part .. '.'
-    local prev = redis.call('HGET', mk, pf .. 'st')
-    if not (prev and FINAL[prev]) then
-      redis.call('HSET', mk, pf .. 'st', 'failed', pf .. 'cs', cs, pf .. 'b', bind, pf .. 'dt', now)
-      redis.call('HSETNX', mk, 'fail', 'failed')
-      redis.call('HSETNX', mk, 'err', cs)
-      settle(mk, id, part, nil, cs)
+    local cur, f, created = load_or_create(mk, part, parts, acct)
+    if not (cur[6] and FINAL[cur[6]]) then
+      local pf = 'p' .. part .. '.'
+      f[#f + 1] = pf .. 'st'; f[#f + 1] = 'failed'
+      f[#f + 1] = pf .. 'cs'; f[#f + 1] = cs
+      f[#f + 1] = pf .. 'b'; f[#f + 1] = bind
+      f[#f + 1] = pf .. 'dt'; f[#f + 1] = now
+      commit(mk, id, part, cur, 'failed', f, nil, cs, created)
       n = n + 1
     end
   end
+  flush_camps()
   return n
 
 elseif op == 'unknown' then
@@ -204,23 +249,25 @@ elseif op == 'unknown' then
   for _, it in ipairs(batch) do
     local id, part, parts, acct, bind = it[1], it[2], it[3], it[4], it[5]
     local mk = mkey(id)
-    ensure(mk, parts, acct)
-    local pf = 'p' .. part .. '.'
-    local prev = redis.call('HGET', mk, pf .. 'st')
-    if not (prev and FINAL[prev]) then
-      redis.call('HSET', mk, pf .. 'st', 'outcome_unknown', pf .. 'uk', now, pf .. 'b', bind)
+    local cur, f, created = load_or_create(mk, part, parts, acct)
+    if not (cur[6] and FINAL[cur[6]]) then
+      local pf = 'p' .. part .. '.'
+      f[#f + 1] = pf .. 'st'; f[#f + 1] = 'outcome_unknown'
+      f[#f + 1] = pf .. 'uk'; f[#f + 1] = now
+      f[#f + 1] = pf .. 'b'; f[#f + 1] = bind
+      f[#f + 1] = pf .. 'n'; f[#f + 1] = (tonumber(cur[7]) or 0) + 1
       redis.call('HINCRBY', mk, 'n.unknown', 1)
-      redis.call('HINCRBY', mk, pf .. 'n', 1)
-      settle(mk, id, part, nil, nil)
+      commit(mk, id, part, cur, 'outcome_unknown', f, nil, nil, created)
       n = n + 1
     end
   end
+  flush_camps()
   return n
 
 elseif op == 'receipts' then
   local acct = ARGV[6]
-  local fk = P .. 'idfmt:' .. acct
   local matched, held, dups, gone = {}, 0, 0, 0
+  local kinds = {}
   for _, it in ipairs(batch) do
     local cands, state, err, raw, stat = it[1], it[2], it[3], it[4], it[5]
     local hit = false
@@ -235,7 +282,7 @@ elseif op == 'receipts' then
         local subts = string.sub(v, s2 + 1)
         local r = apply_to_part(id, part, state, err, stat, corr)
         if r == 'ok' then
-          redis.call('HINCRBY', fk, c[2], 1)
+          kinds[c[2]] = (kinds[c[2]] or 0) + 1
           matched[#matched + 1] = {id, tonumber(part), state, subts, c[2]}
           hit = true
         elseif r == 'dup' then
@@ -272,6 +319,9 @@ elseif op == 'receipts' then
       gone = gone + 1
     end
   end
+  flush_camps()
+  local fk = P .. 'idfmt:' .. acct
+  for k, n in pairs(kinds) do redis.call('HINCRBY', fk, k, n) end
   redis.call('HINCRBY', STATS, 'receipts', #batch)
   if #matched > 0 then redis.call('HINCRBY', STATS, 'matched', #matched) end
   if held > 0 then redis.call('HINCRBY', STATS, 'held', held) end

@@ -32,6 +32,7 @@ __all__ = [
     "MESSAGE_STATE_STATES",
     "FINAL_STATES",
     "FAILURE_STATES",
+    "EVENT_STATES",
     "MAX_PARTS",
     "MAX_BATCH",
 ]
@@ -74,6 +75,9 @@ MESSAGE_STATE_STATES = {
 }
 FAILURE_STATES = frozenset({"failed", "undeliverable", "expired", "rejected", "deleted", "unknown"})
 FINAL_STATES = FAILURE_STATES | {"delivered"}
+# Aggregated message states that can be published on the status stream. "queued" is
+# not among them: the business queued the message itself.
+EVENT_STATES = FINAL_STATES | {"submitted", "outcome_unknown"}
 
 
 class Queued(NamedTuple):
@@ -279,6 +283,7 @@ class Tracker:
         events_maxlen: int = 1_000_000,
         unmatched_maxlen: int = 10_000,
         id_formats: Mapping[str, str] | None = None,
+        event_states: Iterable[str] | None = None,
     ) -> None:
         if ttl < correlation_ttl:
             raise ValueError(
@@ -288,6 +293,12 @@ class Tracker:
         for name, v in (("events_maxlen", events_maxlen), ("unmatched_maxlen", unmatched_maxlen)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"Tracker {name} must be a positive integer, got {v!r}")
+        events = EVENT_STATES if event_states is None else frozenset(event_states)
+        if not events <= EVENT_STATES:
+            raise ValueError(
+                f"Tracker event_states: unknown {sorted(events - EVENT_STATES)}; "
+                f"choose from {sorted(EVENT_STATES)}"
+            )
         self.redis = redis
         self.prefix = prefix
         self.events_stream = events_stream if events_stream is not None else prefix + "status"
@@ -302,6 +313,8 @@ class Tracker:
                 "dup_ms": _ms(duplicate_window, "duplicate_window"),
                 "events": self.events_stream,
                 "events_max": events_maxlen,
+                # A JSON object, so that Lua gets a set: {"delivered": true, ...}.
+                "ev": {st: True for st in sorted(events)},
                 "unmatched_max": unmatched_maxlen,
                 "sweep_max": SWEEP_LIMIT,
                 "hist_max": HISTORY_MAX_BYTES,

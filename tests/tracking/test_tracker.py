@@ -323,6 +323,18 @@ def test_status_events_on_stream(redis_url):
     assert all(float(e["ts"]) > 1e9 for e in rows)
 
 
+def test_event_states_narrow_the_stream(redis_url):
+    async def body(t, r):
+        await t.record_submitted([Submitted("m1", 1, "a", "acct"), Submitted("m2", 1, "b", "acct")])
+        await t.apply_receipts([Receipt(id="a", stat="DELIVRD"), Receipt(id="b", stat="EXPIRED")], "acct")
+        return await r.xrange(t.events_stream)
+
+    events = run(redis_url, body, events_stream=f"test-events-{uuid.uuid4().hex[:8]}", event_states={"delivered"})
+    assert [(f[b"msg_id"], f[b"state"]) for _, f in events] == [(b"m1", b"delivered")]
+    with pytest.raises(ValueError, match="event_states: unknown \\['queued'\\]"):
+        Tracker(None, event_states={"queued"})
+
+
 def test_status_of_unknown_message_is_none_and_records_have_ttl(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1")])
