@@ -95,6 +95,7 @@ _RECEIPT_STATS = {
     "DELIVRD": "delivered", "EXPIRED": "expired", "DELETED": "deleted", "UNDELIV": "undeliverable",
     "ACCEPTD": "accepted", "UNKNOWN": "unknown", "REJECTD": "rejected", "ENROUTE": "enroute",
 }
+_STATE_LABELS = frozenset(_RECEIPT_STATS.values())
 _MESSAGE_STATES = {
     1: "enroute", 2: "delivered", 3: "expired", 4: "deleted", 5: "undeliverable",
     6: "accepted", 7: "unknown", 8: "rejected",
@@ -305,6 +306,9 @@ class MetricsObserver(Observer):
 
 
 def _receipt_state(receipt: Any) -> str:
+    parsed = getattr(receipt, "parsed", None)
+    if parsed is not None and getattr(parsed, "state", None) in _STATE_LABELS:
+        return parsed.state
     ms = getattr(receipt, "message_state", None)
     if ms is not None:
         try:

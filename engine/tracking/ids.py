@@ -60,13 +60,15 @@ MAX_ID_LENGTH = 65
 
 
 def canonical(raw: str) -> str:
-    """The ``same`` form: surrounding blanks removed, lower case, no leading zeros.
+    """The ``same`` form: surrounding blanks and NULs removed (some SMSCs send the
+    C-string terminator inside the TLV), lower case, no leading zeros.
 
     An id of only zeros is ``"0"``; an empty id stays empty (it can never match,
     since :func:`candidates` returns nothing for it).
     """
-    s = raw.strip().lower().lstrip("0")
-    if not s and raw.strip():
+    t = raw.strip().strip("\0").strip()
+    s = t.lower().lstrip("0")
+    if not s and t:
         return "0"
     return s
 
@@ -77,7 +79,7 @@ def candidates(raw: str, kinds: tuple[str, ...]) -> list[tuple[str, str]]:
     Duplicates are dropped (a one-digit id is the same in every kind), so that a
     match is attributed to the first, most literal, kind.
     """
-    s = raw.strip()
+    s = raw.strip().strip("\0").strip()
     if not s or len(s) > MAX_ID_LENGTH:
         return [(canonical(raw), "same")] if s else []
     out: list[tuple[str, str]] = []

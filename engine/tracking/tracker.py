@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from engine.smpp.receipts import STATES as _RECEIPT_STATES
+from engine.smpp.receipts import state_from_stat
 from engine.tracking._lua import SCRIPT
 from engine.tracking.ids import FormatDetector, candidates, canonical
 
@@ -28,7 +30,6 @@ __all__ = [
     "ReceiptResult",
     "MessageStatus",
     "PartStatus",
-    "STAT_STATES",
     "MESSAGE_STATE_STATES",
     "FINAL_STATES",
     "FAILURE_STATES",
@@ -51,17 +52,6 @@ SWEEP_LIMIT = 1000
 # bounces between outcome_unknown and submitted forever must not grow without end.
 HISTORY_MAX_BYTES = 2048
 
-# SMPP 3.4 appendix B "stat" values (7 characters) -> our state names.
-STAT_STATES = {
-    "DELIVRD": "delivered",
-    "EXPIRED": "expired",
-    "DELETED": "deleted",
-    "UNDELIV": "undeliverable",
-    "ACCEPTD": "accepted",
-    "UNKNOWN": "unknown",
-    "REJECTD": "rejected",
-    "ENROUTE": "enroute",
-}
 # SMPP 3.4 §5.2.28 message_state TLV values -> our state names.
 MESSAGE_STATE_STATES = {
     1: "enroute",
@@ -73,6 +63,7 @@ MESSAGE_STATE_STATES = {
     7: "unknown",
     8: "rejected",
 }
+_RECEIPT_VOCABULARY = frozenset(_RECEIPT_STATES)
 FAILURE_STATES = frozenset({"failed", "undeliverable", "expired", "rejected", "deleted", "unknown"})
 FINAL_STATES = FAILURE_STATES | {"delivered"}
 # Aggregated message states that can be published on the status stream. "queued" is
@@ -234,23 +225,31 @@ def _check_part(msg_id: Any, part: Any, parts: Any) -> None:
 
 
 def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
-    """(raw id, state, err, raw stat) of a receipt; the TLVs are preferred."""
-    rid = getattr(r, "receipted_message_id", None)
-    if not rid:
-        rid = getattr(r, "id", None) or getattr(r, "message_id", None) or ""
+    """(raw id, state, err, raw stat) of a receipt; the TLVs are preferred.
+
+    Accepts :class:`Receipt`, ``engine.smpp.receipts.Receipt`` (``state`` already in
+    the vocabulary) and ``engine.client.Receipt`` (its ``parsed`` is used when the
+    SMPP layer could parse it; else its ``state`` is the raw stat word).
+    """
+    parsed = getattr(r, "parsed", None)
+    if parsed is not None:
+        r = parsed
+    rid = getattr(r, "receipted_message_id", None) or getattr(r, "message_id", None) or getattr(r, "id", None) or ""
     ms = getattr(r, "message_state", None)
-    # engine.client.Receipt calls the stat word "state"; the appendix B text "stat".
-    stat = getattr(r, "stat", None) or getattr(r, "state", None) or ""
+    stat = getattr(r, "stat", None)
+    word = getattr(r, "state", None)
     if ms is not None and int(ms) in MESSAGE_STATE_STATES:
         state = MESSAGE_STATE_STATES[int(ms)]
+    elif word in _RECEIPT_VOCABULARY:
+        state = word
     else:
-        # An unrecognised stat is a final state we cannot name: "unknown", with the
-        # raw text kept beside it, never dropped.
-        state = STAT_STATES.get(stat.strip().upper()[:7], "unknown")
+        # Tolerant of spelled-out and vendor words (FAILED -> undeliverable); a word it
+        # cannot name is "unknown", a final state, with the raw word kept beside it.
+        state = state_from_stat(stat or word)
     err = getattr(r, "err", None)
     if err is None:
         err = getattr(r, "error", None)
-    return str(rid), state, "" if err is None else str(err), str(stat)
+    return str(rid), state, "" if err is None else str(err), str(stat or word or "")
 
 
 def _fnum(v: bytes | str | None) -> float | None:

@@ -43,7 +43,8 @@ def run(redis_url, body, **tracker_kw):
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("00AB12", "ab12"), ("ab12", "ab12"), (" 0042 ", "42"), ("0000", "0"), ("0", "0"), ("", "")],
+    [("00AB12", "ab12"), ("ab12", "ab12"), (" 0042 ", "42"), ("0000", "0"), ("0", "0"), ("", ""),
+     ("1F\0", "1f"), ("\0", "")],
 )
 def test_canonical(raw, expected):
     assert canonical(raw) == expected
@@ -130,6 +131,31 @@ def test_tlv_preferred_over_text(redis_url):
     assert [(m.msg_id, m.state) for m in res.matched] == [("b", "undeliverable")]
     assert a.state == "submitted"
     assert b.state == "undeliverable"
+
+
+def test_receipts_from_the_smpp_layer(redis_url):
+    """engine.smpp.receipts.Receipt (vocabulary state, vendor words) and
+    engine.client.Receipt (raw stat word, with and without ``parsed``)."""
+    from engine.client.types import Receipt as ClientReceipt
+    from engine.smpp.receipts import parse_receipt
+
+    text = "id:0000A1 sub:001 dlvrd:000 submit date:2611220400 done date:2611220401 stat:FAILED err:034 text:x"
+
+    async def body(t, r):
+        await t.record_submitted(
+            [Submitted("a", 1, "A1", "acct"), Submitted("b", 1, "B2", "acct"), Submitted("c", 1, "C3", "acct")]
+        )
+        parsed = parse_receipt(text=text)
+        client_raw = ClientReceipt("x/0", "b2", "DELIVRD", None, "000", "", "1", "2")
+        client_parsed = ClientReceipt("x/0", "c3", "WHATEVER", None, "000", "", "1", "2",
+                                      parsed=parse_receipt(text="id:c3 stat:EXPIRED err:005"))
+        res = await t.apply_receipts([parsed, client_raw, client_parsed], "acct")
+        return res, [await t.status(m) for m in "abc"]
+
+    res, (a, b, c) = run(redis_url, body)
+    assert sorted((m.msg_id, m.state) for m in res.matched) == [("a", "undeliverable"), ("b", "delivered"), ("c", "expired")]
+    assert (a.part_detail[0].stat, a.part_detail[0].error) == ("FAILED", "034")
+    assert c.part_detail[0].error == "005"
 
 
 def test_receipt_before_submit_resp_is_held_then_applied(redis_url):
