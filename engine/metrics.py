@@ -104,7 +104,7 @@ _MESSAGE_STATES = {
 try:  # the SMPP 3.4 names, when the codec package is there
     from engine.smpp.constants import CommandStatus as _CommandStatus
 except ImportError:  # pragma: no cover
-    _CommandStatus = None  # type: ignore[assignment]
+    _CommandStatus = None  # type: ignore[assignment,misc]
 
 
 def status_name(command_status: int) -> str:

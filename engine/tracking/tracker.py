@@ -262,6 +262,11 @@ def _s(v: bytes | str | None) -> str | None:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _k(v: bytes | str) -> str:
+    """A key or field name from Redis (bytes unless the client decodes responses)."""
+    return v.decode() if isinstance(v, bytes) else v
+
+
 class Tracker:
     """Message lifecycle and receipt correlation in Redis.
 
@@ -343,7 +348,7 @@ class Tracker:
         d = self._detectors.get(account)
         if d is None:
             raw = await self.redis.hgetall(f"{self.prefix}idfmt:{account}")
-            counts = {_s(k): int(v) for k, v in raw.items()}
+            counts = {_k(k): int(v) for k, v in raw.items()}
             d = FormatDetector(self._profiles.get(account, "auto"), counts)
             self._detectors[account] = d
         return d
@@ -501,19 +506,19 @@ class Tracker:
     async def campaign_counts(self, campaign_id: str) -> dict[str, int]:
         """Messages of the campaign by current state, plus ``total`` and ``segments``."""
         raw = await self.redis.hgetall(f"{self.prefix}campaign:{campaign_id}:states")
-        return {_s(k): int(v) for k, v in raw.items() if int(v) != 0 or _s(k) in ("total", "segments")}
+        return {_k(k): int(v) for k, v in raw.items() if int(v) != 0 or _k(k) in ("total", "segments")}
 
     async def unmatched(self, count: int = 100) -> list[dict[str, str]]:
         """The newest unmatched receipts (newest first), after a sweep."""
         await self.sweep()
         rows = await self.redis.xrevrange(f"{self.prefix}unmatched", count=count)
-        return [{_s(k): _s(v) for k, v in fields.items()} | {"entry": _s(eid)} for eid, fields in rows]
+        return [{_k(k): _k(v) for k, v in fields.items()} | {"entry": _k(eid)} for eid, fields in rows]
 
     async def stats(self) -> dict[str, int]:
         """Counters since the keys were created: receipts, matched, held,
         held_applied, duplicates, unmatched."""
         raw = await self.redis.hgetall(f"{self.prefix}tracking:stats")
-        return {_s(k): int(v) for k, v in raw.items()}
+        return {_k(k): int(v) for k, v in raw.items()}
 
     async def held_count(self) -> int:
         return int(await self.redis.zcard(f"{self.prefix}early-idx"))
