@@ -453,6 +453,13 @@ async def submit_campaign(
     )
     producer = Producer(redis, keys)
     stored = 0
+    # A rate-limited campaign gets its own stream: consumers read it only as fast as
+    # its tokens allow, so it never stands in front of other traffic in the shared
+    # bulk stream. The group is made before the id is announced to consumers.
+    own_stream = keys.campaign_stream(cid) if options.rate > 0 and options.priority == "bulk" else None
+    if own_stream is not None:
+        await redis.xgroup_create(own_stream, keys.group, id="0", mkstream=True)
+        await redis.sadd(keys.campaign_streams, cid)
 
     async def flush(good: list[Message], bad: list[RowError], rows_seen: int) -> None:
         nonlocal stored
@@ -470,7 +477,7 @@ async def submit_campaign(
                 pipe.hincrby(ckey, "rejected_stored", len(keep))
 
         if good:
-            await producer.enqueue_many(good, chunk=max(chunk, len(good)), extra=counters)
+            await producer.enqueue_many(good, chunk=max(chunk, len(good)), extra=counters, stream=own_stream)
             if tracker is not None:
                 # After the XADDs: "queued" is never shown for a message not in the stream
                 # (a consumer recording "submitted" first is fine: queued never overwrites).
@@ -515,7 +522,8 @@ async def submit_campaign(
         await redis.hset(ckey, mapping={"state": "failed", "error": str(exc) or type(exc).__name__})
         raise
     result.seconds = time.monotonic() - t0
-    await redis.hset(ckey, mapping={"state": "queued", "intake_seconds": f"{result.seconds:.3f}"})
+    await redis.hset(ckey, mapping={"state": "queued", "intake_seconds": f"{result.seconds:.3f}",
+                                    "stream": own_stream or keys.stream(options.priority)})
     return result
 
 

@@ -12,6 +12,13 @@ Redis key layout (``P`` is ``Keys.prefix``, ``"smpp:"`` by default, from
         (campaign id), enc (forced encoding), concat, nat ([languages]).
         group: [engine] group ("smpp-engine"); acked entries are XDELed, so
         XLEN - pending = entries not yet read (the lag)
+    P outbound:campaign:{id}   stream  a rate-limited campaign's own messages (same
+                                       entry format and group). Read only as fast
+                                       as its token bucket allows, so it never
+                                       stands in front of other traffic; removed
+                                       by a consumer once intake is over and every
+                                       entry is acked.
+    P outbound:campaigns       set     campaign ids that have their own stream
     P dead                     stream  entries that were not message records:
                                        stream, entry, reason, fields (JSON)
     P attempt:{msg_id}         string  hand-off record "state:n:consumer" (state
@@ -24,7 +31,8 @@ Redis key layout (``P`` is ``Keys.prefix``, ``"smpp:"`` by default, from
                                        created, state (intake | queued | failed),
                                        total, accepted, rejected, segments,
                                        rejected_stored, rate (msg/s, 0 = none),
-                                       priority
+                                       priority, stream (where its messages went),
+                                       intake_seconds, error (if intake failed)
     P campaign:{id}:rejected   list    JSON {row, line, reason} per bad row (the
                                        first REJECTED_STORED_MAX; the count is exact)
     P campaign:{id}:bucket     hash    token bucket state: tokens, ts (ms, Redis TIME)

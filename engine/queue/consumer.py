@@ -18,6 +18,15 @@ The life of an entry, for the caller (the engine's submit loop)::
 
 Entries never handed (shutdown before submit) can be given back with ``release``;
 another consumer (or this one) reclaims them after ``claim_idle_ms`` as FIRST.
+Entries in flight for long (a throttled SMSC) should be ``touch``ed so that they
+are not taken for a dead consumer's.
+
+Rate limits: a campaign submitted with a rate has its own stream, read through a
+Lua call that takes tokens and reads at most that many entries. A limit set on a
+campaign already in the shared bulk stream is enforced by holding its entries back
+in this consumer (in order, their idle time refreshed); with more than ``hold_max``
+held, the bulk stream is not read until tokens free some (head-of-line blocking
+for that case only).
 """
 
 from __future__ import annotations
@@ -70,6 +79,10 @@ class Attempt(Enum):
 
 
 _VERDICTS = {a.value: a for a in Attempt}
+
+
+def _bulk_last(e: "Entry") -> bool:
+    return e.message.priority != "transactional"
 
 
 def _by_stream(entries: Iterable["Entry"]) -> dict[str, list["Entry"]]:
@@ -186,6 +199,45 @@ return {grant, wait}
 """
 
 
+# A rate-limited campaign's own stream: take tokens, read at most that many new entries,
+# keep only the tokens used, atomically (no token is spent on an empty stream).
+# KEYS: campaign hash, bucket hash, campaign stream. ARGV: group, consumer, wanted.
+# Returns {entries as XREADGROUP gives them, ms until the next token, XLEN, state}.
+_READ_CAMPAIGN = """
+local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or '0') or 0
+local want = tonumber(ARGV[3])
+local grant = want
+local tokens, now
+if rate > 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local cap = math.max(rate, 1)
+  local b = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
+  tokens = tonumber(b[1])
+  local ts = tonumber(b[2])
+  if tokens == nil or ts == nil then tokens = cap ts = now end
+  if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate / 1000) end
+  grant = math.min(want, math.floor(tokens))
+end
+local items = {}
+if grant > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', grant, 'STREAMS', KEYS[3], '>')
+  if r then items = r[1][2] end
+end
+local wait = 0
+if rate > 0 then
+  tokens = tokens - #items
+  redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'ts', now)
+  redis.call('PEXPIRE', KEYS[2], 86400000)
+  if #items == grant and grant < want then wait = math.ceil((1 - tokens) * 1000 / rate) end
+end
+return {items, wait, redis.call('XLEN', KEYS[3]), redis.call('HGET', KEYS[1], 'state') or ''}
+"""
+# How often a consumer re-reads the set of campaigns with their own stream: a new
+# campaign starts within this delay.
+CAMPAIGN_REFRESH_S = 1.0
+
+
 def _default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
 
@@ -228,7 +280,10 @@ class Consumer:
         self.delete_acked = delete_acked
         self._groups_ready = False
         self._next_claim = 0.0
-        self._claim_cursor = {s: "0-0" for s in self.keys.streams}
+        self._claim_cursor: dict[str, str] = {s: "0-0" for s in self.keys.streams}
+        self._campaigns: list[str] = []  # campaign ids with their own stream
+        self._campaigns_ready: set[str] = set()
+        self._campaigns_at = -1e9
         self._held: dict[str, deque[Entry]] = {}
         self._held_count = 0
         self._next_token_at = 0.0
@@ -292,19 +347,108 @@ class Consumer:
             claimed = await self._autoclaim(want - len(out))
             out.extend(await self._rate_limit(claimed))
         if len(out) < want:
+            out.extend(await self._read_campaigns(want - len(out)))
+        if len(out) < want:
             fresh = await self._read_new(want - len(out), 0 if out else block)
             out.extend(await self._rate_limit(fresh))
         await self._refresh_held()
+        if len(out) > 1:
+            out.sort(key=_bulk_last)  # stable: order within a priority is kept
         return out
+
+    # --- rate-limited campaigns' own streams ----------------------------------------------
+
+    async def _campaign_ids(self) -> list[str]:
+        now = time.monotonic()
+        if now - self._campaigns_at >= CAMPAIGN_REFRESH_S:
+            self._campaigns_at = now
+            ids = sorted(await self.redis.smembers(self.keys.campaign_streams))
+            self._campaigns = [c if isinstance(c, str) else c.decode() for c in ids]
+            self._campaigns_ready &= set(self._campaigns)
+            for c in self._campaigns:
+                self._claim_cursor.setdefault(self.keys.campaign_stream(c), "0-0")
+        return self._campaigns
+
+    async def _campaign_group(self, cid: str) -> bool:
+        """Make sure the group exists on the campaign's stream; False if the stream is gone."""
+        if cid in self._campaigns_ready:
+            return True
+        try:
+            # No MKSTREAM: a stream that is gone was finished and removed; do not revive it.
+            await self.redis.xgroup_create(self.keys.campaign_stream(cid), self.keys.group, id="0")
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                self._forget_campaign(cid)
+                return False
+        self._campaigns_ready.add(cid)
+        return True
+
+    def _forget_campaign(self, cid: str) -> None:
+        if cid in self._campaigns:
+            self._campaigns.remove(cid)
+        self._campaigns_ready.discard(cid)
+        self._claim_cursor.pop(self.keys.campaign_stream(cid), None)
+
+    async def _read_campaigns(self, n: int) -> list[Entry]:
+        """New entries of rate-limited campaigns, as many as each one's tokens allow."""
+        ids = await self._campaign_ids()
+        if not ids or n <= 0:
+            if not ids and not self._held_count:
+                self._next_token_at = 0.0
+            return []
+        ready = [c for c in ids if await self._campaign_group(c)]
+        if not ready:
+            return []
+        script = self._script("read_campaign", _READ_CAMPAIGN)
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in ready:
+            await script(keys=[self.keys.campaign(cid), self.keys.campaign_bucket(cid), self.keys.campaign_stream(cid)],
+                         args=[self.keys.group, self.name, n], client=pipe)
+        results = await pipe.execute(raise_on_error=False)
+        entries: list[Entry] = []
+        bad: list[tuple[str, str, dict[str, Any], str]] = []
+        now = time.monotonic()
+        wait_ms = None
+        finished = []
+        for cid, res in zip(ready, results):
+            if isinstance(res, Exception):
+                if "NOGROUP" in str(res):
+                    self._forget_campaign(cid)  # removed by another consumer meanwhile
+                    continue
+                raise res
+            items, wait, length, state = res
+            stream = self.keys.campaign_stream(cid)
+            for entry_id, flat in items:
+                fields = dict(zip(flat[::2], flat[1::2])) if flat else None
+                self._parse(stream, entry_id, fields, False, now, entries, bad)
+            if int(wait) > 0:
+                wait_ms = int(wait) if wait_ms is None else min(wait_ms, int(wait))
+            if not items and int(length) == 0 and state in ("queued", "failed") and self.delete_acked:
+                finished.append(cid)
+        if bad:
+            await self._dead_letter(bad)
+        if wait_ms is not None:
+            self._next_token_at = time.monotonic() + wait_ms / 1000
+        elif not self._held_count:
+            self._next_token_at = 0.0
+        for cid in finished:
+            # Intake is over and every entry was acked (acked entries are deleted, so an
+            # empty stream has nothing pending): the stream has done its job.
+            await self.redis.srem(self.keys.campaign_streams, cid)
+            await self.redis.delete(self.keys.campaign_stream(cid))
+            self._forget_campaign(cid)
+        return entries
 
     async def _read_new(self, n: int, block: int) -> list[Entry]:
         streams = {self.keys.transactional_stream: ">"}
         if self._held_count < self.hold_max:
             streams[self.keys.bulk_stream] = ">"
-        if block and self._held_count:
-            # Wake up in time for the next token of a held campaign.
+        if block and self._next_token_at > time.monotonic():
+            # Wake up in time for the next token of a rate-limited campaign.
             wait_ms = max(int((self._next_token_at - time.monotonic()) * 1000), 1)
             block = min(block, wait_ms)
+        elif block and self._held_count:
+            block = min(block, 10)  # held entries whose tokens are due: do not sleep on them
         try:
             reply = await self.redis.xreadgroup(self.keys.group, self.name, streams, count=n,
                                                 block=block or None)
@@ -361,7 +505,7 @@ class Consumer:
         entries: list[Entry] = []
         bad: list[tuple[str, str, dict[str, Any], str]] = []
         now = time.monotonic()
-        for stream in self.keys.streams:
+        for stream in list(self._claim_cursor):
             if len(entries) >= n:
                 break
             start = self._claim_cursor[stream]
@@ -371,7 +515,11 @@ class Consumer:
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                await self.ensure_groups()
+                if stream in self.keys.streams:
+                    await self.ensure_groups()
+                else:  # a finished campaign's stream, removed by another consumer
+                    self._claim_cursor.pop(stream, None)
+                    self._campaigns_ready.discard(stream.rsplit(":", 1)[-1])
                 continue
             cursor, items = reply[0], reply[1]
             self._claim_cursor[stream] = cursor if isinstance(cursor, str) else cursor.decode()

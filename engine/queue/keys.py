@@ -76,5 +76,14 @@ class Keys:
     def campaign_bucket(self, campaign_id: str) -> str:
         return f"{self.prefix}campaign:{campaign_id}:bucket"
 
+    def campaign_stream(self, campaign_id: str) -> str:
+        """A rate-limited campaign's own stream (so it never blocks other traffic)."""
+        return f"{self.prefix}outbound:campaign:{campaign_id}"
+
+    @property
+    def campaign_streams(self) -> str:
+        """Set of campaign ids that have their own stream."""
+        return f"{self.prefix}outbound:campaigns"
+
     def campaign_states(self, campaign_id: str) -> str:
         return f"{self.prefix}campaign:{campaign_id}:states"

@@ -30,29 +30,30 @@ class Producer:
         return await self.redis.xadd(self.keys.stream(message.priority), message.to_fields())
 
     async def enqueue_many(self, messages: Iterable[Message], *, chunk: int = ENQUEUE_CHUNK,
-                           extra: Any = None) -> list[str]:
+                           extra: Any = None, stream: str | None = None) -> list[str]:
         """Add many messages, ``chunk`` XADDs per round trip; returns the entry ids in order.
 
         ``extra``, if given, is called with each chunk's pipeline before it runs, so a
         caller can add its own bookkeeping (campaign counters) to the same round trip;
-        its results are dropped.
+        its results are dropped. ``stream`` overrides the priority's stream (a
+        rate-limited campaign's own stream, see ``Keys.campaign_stream``).
         """
         ids: list[str] = []
         batch: list[Message] = []
         for m in messages:
             batch.append(m)
             if len(batch) >= chunk:
-                ids.extend(await self._flush(batch, extra))
+                ids.extend(await self._flush(batch, extra, stream))
                 batch = []
         if batch:
-            ids.extend(await self._flush(batch, extra))
+            ids.extend(await self._flush(batch, extra, stream))
         return ids
 
-    async def _flush(self, batch: list[Message], extra: Any) -> list[str]:
+    async def _flush(self, batch: list[Message], extra: Any, to: str | None) -> list[str]:
         pipe = self.redis.pipeline(transaction=False)
         stream = self.keys.stream
         for m in batch:
-            pipe.xadd(stream(m.priority), m.to_fields())
+            pipe.xadd(to or stream(m.priority), m.to_fields())
         if extra is not None:
             extra(pipe, batch)
         results = await pipe.execute()

@@ -22,12 +22,16 @@ class StreamStats:
     oldest_pending_idle_ms: int
 
 
-async def stream_stats(redis: Any, keys: Keys) -> list[StreamStats]:
-    """One row per intake stream (transactional first). ``lag`` = entries not yet read
-    by the group (from XINFO GROUPS when Redis gives it, else XLEN - pending, which
-    holds because acked entries are deleted)."""
+async def stream_stats(redis: Any, keys: Keys, *, campaigns: bool = True) -> list[StreamStats]:
+    """One row per intake stream (transactional, bulk, then the rate-limited campaigns'
+    own streams). ``lag`` = entries not yet read by the group (from XINFO GROUPS when
+    Redis gives it, else XLEN - pending, which holds because acked entries are deleted)."""
     out = []
-    for stream in keys.streams:
+    streams = list(keys.streams)
+    if campaigns:
+        members = await redis.smembers(keys.campaign_streams)
+        streams += [keys.campaign_stream(c if isinstance(c, str) else c.decode()) for c in sorted(members)]
+    for stream in streams:
         length = await redis.xlen(stream)
         pending = consumers = idle = 0
         lag = None
@@ -52,7 +56,12 @@ async def stream_stats(redis: Any, keys: Keys) -> list[StreamStats]:
 
 
 async def set_campaign_rate(redis: Any, keys: Keys, campaign_id: str, rate: float) -> None:
-    """Messages per second for a campaign, shared by every consumer (0 = no limit)."""
+    """Messages per second for a campaign, shared by every consumer (0 = no limit).
+
+    Campaigns submitted with a rate have their own stream, so their limit never holds
+    up other traffic; a limit set later on a campaign in the shared bulk stream is
+    applied by holding its entries back in the consumers (see ``Consumer``).
+    """
     if rate < 0:
         raise ValueError(f"rate must be >= 0 messages per second, got {rate}")
     await redis.hset(keys.campaign(campaign_id), "rate", repr(float(rate)))

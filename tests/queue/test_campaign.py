@@ -175,13 +175,21 @@ def test_rate_limit_is_stored_for_the_consumers(arun, keys, tmp_path):
         res = await submit_campaign(r, f, opts(text="hello", rate=10), keys=keys)
         info = await campaign_info(r, res.id, keys=keys)
         assert info["rate"] == 10.0
+        # a rate-limited campaign has its own stream: other traffic is never behind it
+        assert info["stream"] == keys.campaign_stream(res.id)
+        assert await r.xlen(keys.campaign_stream(res.id)) == 30 and await r.xlen(keys.bulk_stream) == 0
         c = Consumer(r, keys, name="t", block_ms=50)
         first = await c.read()
-        assert len(first) == 10 and c.held == 20  # one second's burst, the rest held
-        await set_campaign_rate(r, keys, res.id, 0)  # lifting the limit releases them
-        c._next_token_at = 0
+        assert len(first) == 10 and c.held == 0  # one second's burst; the rest stay unread
+        assert [q.lag for q in await stream_stats(r, keys) if q.stream == keys.campaign_stream(res.id)] == [20]
+        await set_campaign_rate(r, keys, res.id, 0)  # lifting the limit lets the rest go
         rest = await c.read()
-        assert len(rest) == 20 and c.held == 0
+        assert len(rest) == 20
+        await c.ack(first + rest)
+        # finished (intake done, all acked): the stream is removed on the next read
+        assert await c.read(block_ms=10) == []
+        assert await r.exists(keys.campaign_stream(res.id)) == 0
+        assert await r.sismember(keys.campaign_streams, res.id) == 0
 
     arun(go)
 
@@ -201,5 +209,46 @@ def test_tracking_records_are_created_when_asked(arun, keys, tmp_path):
         assert st is not None and st.state == "queued"
         info = await campaign_info(r, res.id, keys=keys)
         assert info["states"] == {"queued": 2}
+
+    arun(go)
+
+
+def test_a_rate_limited_campaign_never_holds_up_others(arun, keys, tmp_path, redis_url):
+    import asyncio
+    import time
+
+    from engine.queue import connect
+
+    slow_file = tmp_path / "slow.csv"
+    slow_file.write_text("phone\n" + "".join(f"+7903{i:07d}\n" for i in range(60)), encoding="utf-8")
+    fast_file = tmp_path / "fast.csv"
+    fast_file.write_text("phone\n" + "".join(f"+7904{i:07d}\n" for i in range(300)), encoding="utf-8")
+
+    async def go(r):
+        slow = await submit_campaign(r, slow_file, opts(text="slow", rate=20), keys=keys)
+        fast = await submit_campaign(r, fast_file, opts(text="fast"), keys=keys)  # queued behind it
+        times: dict[str, float] = {}
+        t0 = time.monotonic()
+
+        async def consumer(name):
+            rc = connect(redis_url)
+            c = Consumer(rc, keys, name=name, count=50, block_ms=100)
+            try:
+                while len(times) < 360 and time.monotonic() - t0 < 10:
+                    batch = await c.read()
+                    for e in batch:
+                        assert e.message.id not in times
+                        times[e.message.id] = time.monotonic() - t0
+                    await c.ack(batch)
+            finally:
+                await rc.aclose()
+
+        await asyncio.gather(consumer("one"), consumer("two"))
+        s = sorted(v for k, v in times.items() if k.startswith(slow.id))
+        f = [v for k, v in times.items() if k.startswith(fast.id)]
+        assert len(s) == 60 and len(f) == 300
+        assert max(f) < 1.0  # the unlimited campaign went at once
+        assert 1.6 <= s[-1] <= 3.5, s[-1]  # 20 at once, then 20/s, shared by both consumers
+        assert sum(1 for t in s if t < 1.0) <= 41
 
     arun(go)

@@ -89,8 +89,9 @@ def test_campaign_submit_and_status(redis_url, prefix, tmp_path):
     st = json.loads(p.stdout)
     assert st["name"] == "spring" and st["accepted"] == 2 and st["rate"] == 50.0
     assert st["states"] == {"queued": 2}
-    bulk = [q for q in st["queue"] if q["stream"] == f"{prefix}outbound"][0]
-    assert bulk["lag"] == 2 and bulk["pending"] == 0
+    assert st["stream"] == f"{prefix}outbound:campaign:{cid}"  # rate-limited: its own stream
+    own = [q for q in st["queue"] if q["stream"] == st["stream"]][0]
+    assert own["lag"] == 2 and own["pending"] == 0
 
     p = cli("campaign", "status", cid, "--redis", redis_url, "--prefix", prefix)
     assert p.returncode == 0
