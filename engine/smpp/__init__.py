@@ -2,6 +2,10 @@
 
 Nothing in this package does I/O or reads a clock: bytes come in, events and bytes
 go out, and time is always an argument. The asyncio transport lives elsewhere.
+
+Modules: ``constants`` (command ids, statuses, tags, limits), ``errors``, ``tlv``,
+``pdu`` (the codec; its docstring documents the API), ``states`` (the operation
+matrix), ``session`` (the sans-IO session), ``receipts``, ``reassembly``.
 """
 
 from engine.smpp.constants import (
@@ -17,6 +21,18 @@ from engine.smpp.constants import (
 )
 from engine.smpp.errors import PduError, ProtocolError, SmppError
 from engine.smpp.pdu import PDU_CLASSES, Framer, Pdu, Tlv, decode, encode
+from engine.smpp.reassembly import Incomplete, Message, Reassembler
+from engine.smpp.receipts import Receipt, ReceiptError, message_id_forms, normalize_message_id, parse_receipt
+from engine.smpp.session import (
+    MalformedPdu,
+    RequestReceived,
+    ResponseReceived,
+    Session,
+    StateChanged,
+    Unanswered,
+    UnexpectedPdu,
+)
+from engine.smpp.states import State
 
 __all__ = [
     "MAX_COMMAND_LENGTH",
@@ -37,4 +53,20 @@ __all__ = [
     "Tlv",
     "decode",
     "encode",
+    "Reassembler",
+    "Message",
+    "Incomplete",
+    "Receipt",
+    "ReceiptError",
+    "parse_receipt",
+    "normalize_message_id",
+    "message_id_forms",
+    "Session",
+    "State",
+    "RequestReceived",
+    "ResponseReceived",
+    "StateChanged",
+    "MalformedPdu",
+    "UnexpectedPdu",
+    "Unanswered",
 ]

@@ -42,6 +42,10 @@ Driving it
   outstanding comes back (reason "closed", in the order they were sent): their
   outcome is unknown. Bytes already in ``data_to_send()`` stay there to be flushed.
 
+Constructor: ``Session(role="esme", *, window=10, response_timeout=30.0,
+enquire_link_interval=30.0 (None: never), max_command_length=MAX_COMMAND_LENGTH,
+now=0.0, first_sequence_number=1)``.
+
 Window: ``window`` bounds ``in_flight``, the outstanding requests other than the
 session-management ones (enquire_link, unbind), so a full window never blocks the
 keep-alive. ``can_send()`` says whether a submit_sm could be sent now.

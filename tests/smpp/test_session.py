@@ -396,3 +396,32 @@ def test_everything_the_esme_sent_was_legal_in_a_full_conversation():
         CommandId.DELIVER_SM_RESP,
         CommandId.ENQUIRE_LINK,
     ]
+
+
+# ---------------------------------------------------------------------------
+# Arbitrary bytes never break a session
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from .strategies import pdus  # noqa: E402
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(pdus().map(encode), st.binary(max_size=40)), max_size=8),
+    st.sampled_from(["esme", "smsc"]),
+    st.booleans(),
+)
+def test_any_bytes_give_events_and_valid_answers(chunks, role, bound):
+    s = Session(role, window=5)
+    if bound:
+        s.state = s.bound_state = State.BOUND_TRX
+    for chunk in chunks:
+        events = s.receive_data(chunk, 1.0)
+        assert isinstance(events, list)
+        for e in events:
+            assert isinstance(e, (RequestReceived, ResponseReceived, StateChanged, MalformedPdu, UnexpectedPdu))
+    answers = Framer().feed(s.data_to_send())
+    assert all(isinstance(a, P.Pdu) and a.is_response or isinstance(a, P.EnquireLink) for a in answers), answers
+    assert s.in_flight == 0
