@@ -9,6 +9,7 @@ Usage::
     m.observe_tracking(receipt_result)                # engine.tracking.ReceiptResult
     m.observe_late_receipts(late)                     # from Tracker.record_submitted
     m.observe_stream_stats(stats)                     # engine.queue.stream_stats(...)
+    asyncio.create_task(poll_queue_stats(m, redis, keys, 5.0))   # ... or let it poll
     server.close()
 
 Every name has the ``smpp_`` prefix and its unit (``_seconds``, ``_total``,
@@ -49,6 +50,7 @@ smpp_queue_oldest_pending_seconds              gauge      stream
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -64,11 +66,14 @@ from prometheus_client import (
 
 from engine.client.observer import Observer
 
+_log = logging.getLogger("engine.metrics")
+
 __all__ = [
     "EngineMetrics",
     "MetricsObserver",
     "MetricsServer",
     "start_metrics_server",
+    "poll_queue_stats",
     "status_name",
     "BIND_STATES",
     "RESPONSE_LATENCY_BUCKETS",
@@ -230,6 +235,25 @@ class EngineMetrics:
             self.queue_lag.labels(s.stream).set(s.lag)
             self.queue_pending.labels(s.stream).set(s.pending)
             self.queue_oldest_pending.labels(s.stream).set(s.oldest_pending_idle_ms / 1000.0)
+
+
+async def poll_queue_stats(metrics: EngineMetrics, redis: Any, keys: Any, interval: float = 5.0) -> None:
+    """Refresh the queue gauges from ``engine.queue.stream_stats`` every ``interval``
+    seconds until cancelled. A Redis error leaves the last values and retries."""
+    import asyncio
+
+    from redis.exceptions import RedisError
+
+    from engine.queue.stats import stream_stats
+
+    if not interval > 0:
+        raise ValueError(f"queue stats interval must be a positive number of seconds, got {interval!r}")
+    while True:
+        try:
+            metrics.observe_stream_stats(await stream_stats(redis, keys))
+        except (RedisError, OSError) as exc:
+            _log.warning("queue stats for metrics failed, retrying in %.1f s: %s", interval, exc)
+        await asyncio.sleep(interval)
 
 
 class MetricsObserver(Observer):

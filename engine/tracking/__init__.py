@@ -22,6 +22,7 @@ Python API (all coroutine methods take one *batch* and make one script call per
     await t.campaign_counts(campaign_id)        # -> {"queued": n, "submitted": n, ..., "total", "segments"}
     await t.unmatched(count=100)                # -> newest unmatched receipts
     await t.sweep()                             # held receipts past their hold -> unmatched
+    asyncio.create_task(t.sweep_forever(5.0, metrics.observe_unmatched))   # the engine's housekeeping
     await t.stats()                             # receipts, matched, held, held_applied, duplicates, unmatched
 
 ``part`` is 1-based; ``parts`` is the message's segment count. ``account`` is the

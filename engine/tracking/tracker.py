@@ -8,9 +8,10 @@ per message lives in Redis with a TTL; the tracker itself keeps only one small
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -18,6 +19,8 @@ from engine.smpp.receipts import STATES as _RECEIPT_STATES
 from engine.smpp.receipts import state_from_stat
 from engine.tracking._lua import SCRIPT
 from engine.tracking.ids import FormatDetector, candidates, canonical
+
+_log = logging.getLogger("engine.tracking")
 
 __all__ = [
     "Tracker",
@@ -456,6 +459,28 @@ class Tracker:
             total += n
             if n < SWEEP_LIMIT:
                 return total
+
+    async def sweep_forever(self, interval: float = 5.0, on_swept: Callable[[int], None] | None = None) -> None:
+        """Sweep every ``interval`` seconds until cancelled (the engine runs it as a
+        task: without receipts arriving, nothing else moves held receipts on).
+        ``on_swept(n)`` gets each non-zero count (``EngineMetrics.observe_unmatched``).
+        A Redis error is retried at the next interval, never raised: housekeeping must
+        not take the engine down."""
+        import asyncio
+
+        from redis.exceptions import RedisError
+
+        if not interval > 0:
+            raise ValueError(f"sweep interval must be a positive number of seconds, got {interval!r}")
+        while True:
+            try:
+                n = await self.sweep()
+            except (RedisError, OSError) as exc:
+                _log.warning("tracking sweep failed, retrying in %.1f s: %s", interval, exc)
+            else:
+                if n and on_swept is not None:
+                    on_swept(n)
+            await asyncio.sleep(interval)
 
     # --- reading --------------------------------------------------------------------
 

@@ -148,3 +148,38 @@ def test_server_close_frees_the_port():
     server.close()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # would raise if still bound
+
+
+@pytest.mark.redis
+def test_poll_queue_stats_reads_the_real_streams(redis_url):
+    import asyncio
+    import uuid
+
+    import redis.asyncio as aredis
+
+    from engine.metrics import poll_queue_stats
+    from engine.queue import Keys
+
+    keys = Keys.with_prefix(f"test:{uuid.uuid4().hex[:8]}:")
+    m = EngineMetrics()
+
+    async def body():
+        r = aredis.from_url(redis_url, decode_responses=True)
+        try:
+            for i in range(30):
+                await r.xadd(keys.bulk_stream, {"m": str(i)})
+            await r.xgroup_create(keys.bulk_stream, keys.group, id="0")
+            await r.xreadgroup(keys.group, "c1", {keys.bulk_stream: ">"}, count=12)
+            task = asyncio.create_task(poll_queue_stats(m, r, keys, 0.05))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await r.aclose()
+
+    asyncio.run(body())
+    sample = m.registry.get_sample_value
+    assert sample("smpp_queue_pending_entries", {"stream": keys.bulk_stream}) == 12
+    assert sample("smpp_queue_lag_entries", {"stream": keys.bulk_stream}) == 18
+    assert sample("smpp_queue_lag_entries", {"stream": keys.transactional_stream}) == 0

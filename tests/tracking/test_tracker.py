@@ -400,3 +400,20 @@ def test_bad_configuration_names_the_key():
         Tracker(None, ttl=10, correlation_ttl=20)
     with pytest.raises(ValueError, match="early_hold must be a positive"):
         Tracker(None, early_hold=0)
+
+
+def test_sweep_forever_moves_held_receipts_without_new_receipts(redis_url):
+    swept = []
+
+    async def body(t, r):
+        await t.apply_receipts([Receipt(id="dead", stat="DELIVRD")], "acct")
+        task = asyncio.create_task(t.sweep_forever(0.05, swept.append))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await t.unmatched(), await t.held_count()
+
+    unmatched, held = run(redis_url, body, early_hold=0.1)
+    assert swept == [1]
+    assert [u["id"] for u in unmatched] == ["dead"] and held == 0
