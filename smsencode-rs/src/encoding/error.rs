@@ -5,8 +5,9 @@ use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EncodeError {
-    /// A forced encoding cannot carry `ch`, the character at code-point `index`.
-    Unencodable { ch: char, index: usize },
+    /// A forced encoding cannot carry code point `cp` (a char, or a lone surrogate
+    /// of a Python str) at code-point `index`.
+    Unencodable { cp: u32, index: usize },
     /// The message needs `actual` segments, more than `max`.
     TooManyParts { actual: usize, max: usize },
     /// `binary` given text, or a text encoding given bytes.
@@ -18,9 +19,10 @@ pub enum EncodeError {
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EncodeError::Unencodable { ch, index } => {
-                write!(f, "character {:?} (U+{:04X}) at index {} cannot be encoded", ch, *ch as u32, index)
-            }
+            EncodeError::Unencodable { cp, index } => match char::from_u32(*cp) {
+                Some(ch) => write!(f, "character {ch:?} (U+{cp:04X}) at index {index} cannot be encoded"),
+                None => write!(f, "lone surrogate U+{cp:04X} at index {index} cannot be encoded"),
+            },
             EncodeError::TooManyParts { actual, max } => {
                 write!(f, "message needs {actual} parts, more than the maximum of {max}")
             }

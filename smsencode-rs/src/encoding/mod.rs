@@ -209,10 +209,55 @@ impl Options {
     }
 }
 
+/// The text of a message: a Rust `str`, or the code points of a Python `str` as
+/// CPython stores them (PEP 393: one, two or four octets per code point; a lone
+/// surrogate is possible there and is carried by UCS-2 as one unit, like any BMP
+/// code point), or the bytes of a binary message.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
     Text(&'a str),
+    Ucs1(&'a [u8]),
+    Ucs2(&'a [u16]),
+    Ucs4(&'a [u32]),
     Bytes(&'a [u8]),
+}
+
+/// Runs `$body` with `$it` bound to an iterator of the text's code points (u32), and
+/// `$len` to an upper bound of their number; monomorphised per storage kind.
+macro_rules! with_code_points {
+    ($text:expr, |$it:ident, $len:ident| $body:expr) => {
+        match $text {
+            Text::Str(s) => {
+                let $len = s.len();
+                let $it = s.chars().map(|c| c as u32);
+                $body
+            }
+            Text::Ucs1(b) => {
+                let $len = b.len();
+                let $it = b.iter().map(|&x| x as u32);
+                $body
+            }
+            Text::Ucs2(u) => {
+                let $len = u.len();
+                let $it = u.iter().map(|&x| x as u32);
+                $body
+            }
+            Text::Ucs4(u) => {
+                let $len = u.len();
+                let $it = u.iter().copied();
+                $body
+            }
+        }
+    };
+}
+
+/// The text inputs (not bytes), for the code-point loops.
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    Str(&'a str),
+    Ucs1(&'a [u8]),
+    Ucs2(&'a [u16]),
+    Ucs4(&'a [u32]),
 }
 
 /// What [`Encoder::plan`] decided about one message.
@@ -383,58 +428,100 @@ fn split_octets(n: usize, lim: Limits, bounds: Option<&mut Vec<u32>>) -> usize {
     parts
 }
 
-/// Maps text to septets with one charmap. Err carries the first unencodable
-/// character and its code-point index.
-fn fill_gsm(s: &str, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, char)> {
+/// Maps code points to septets with one charmap. Err carries the first code point it
+/// cannot carry and its index. `len` bounds the number of code points.
+#[inline(always)]
+fn fill_gsm(cps: impl Iterator<Item = u32>, len: usize, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
     out.clear();
-    out.reserve(s.len() * 2);
-    let bytes = s.as_bytes();
-    let mut i = 0;
+    out.reserve(2 * len);
+    let spare = out.spare_capacity_mut();
+    let mut n = 0;
     let mut index = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let (v, c) = if b < 0x80 {
-            i += 1;
-            (map.get_ascii(b), b as char)
-        } else {
-            let c = decode_utf8_at(bytes, &mut i);
-            (map.get(c), c)
-        };
+    for cp in cps {
+        let v = map.get_cp(cp);
         if v == NONE {
-            return Err((index, c));
+            // SAFETY: the first n septets were written below.
+            unsafe { out.set_len(n) };
+            return Err((index, cp));
         }
         if v & EXT != 0 {
-            out.push(ESC);
+            spare[n].write(ESC);
+            n += 1;
         }
-        out.push(v as u8);
+        spare[n].write(v as u8);
+        n += 1;
         index += 1;
     }
+    // SAFETY: n <= 2 * len <= capacity, and every one of the n septets was written.
+    unsafe { out.set_len(n) };
     Ok(index)
 }
 
-/// Decodes the (multi-byte) UTF-8 sequence at `*i` of a valid `str`'s bytes.
+/// UTF-16 units of the code points (a lone surrogate stays one unit).
 #[inline(always)]
-fn decode_utf8_at(bytes: &[u8], i: &mut usize) -> char {
-    let b = bytes[*i] as u32;
-    let (len, init) = if b < 0xE0 { (2, b & 0x1F) } else if b < 0xF0 { (3, b & 0x0F) } else { (4, b & 0x07) };
-    let mut cp = init;
-    for k in 1..len {
-        cp = (cp << 6) | (bytes[*i + k] as u32 & 0x3F);
-    }
-    *i += len;
-    char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER)
-}
-
-fn fill_ucs2(s: &str, out: &mut Vec<u16>) -> usize {
+fn fill_ucs2(cps: impl Iterator<Item = u32>, len: usize, out: &mut Vec<u16>) -> usize {
     out.clear();
-    out.reserve(s.len());
+    out.reserve(2 * len);
     let mut chars = 0;
-    for c in s.chars() {
-        let mut buf = [0u16; 2];
-        out.extend_from_slice(c.encode_utf16(&mut buf));
+    for cp in cps {
+        if cp < 0x10000 {
+            out.push(cp as u16);
+        } else {
+            let v = cp - 0x10000;
+            out.push(0xD800 | (v >> 10) as u16);
+            out.push(0xDC00 | (v & 0x3FF) as u16);
+        }
         chars += 1;
     }
     chars
+}
+
+/// GSM septets of a text with one charmap, with a branch-free fast path for the
+/// common case of Latin-1 storage (or ASCII UTF-8) needing no ESC character.
+fn gsm_text(t: Text<'_>, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
+    let latin1 = match t {
+        Text::Ucs1(b) => Some(b),
+        Text::Str(s) if s.is_ascii() => Some(s.as_bytes()),
+        _ => None,
+    };
+    if let Some(b) = latin1 {
+        out.clear();
+        if map.basic_only(b, out) {
+            return Ok(b.len());
+        }
+    }
+    with_code_points!(t, |it, len| fill_gsm(it, len, map, out))
+}
+
+/// UTF-16 units of a text; CPython's two-octet storage already is UTF-16.
+fn ucs2_text(t: Text<'_>, out: &mut Vec<u16>) -> usize {
+    match t {
+        Text::Ucs2(u) => {
+            out.clear();
+            out.extend_from_slice(u);
+            u.len()
+        }
+        Text::Ucs1(b) => {
+            out.clear();
+            out.extend(b.iter().map(|&x| x as u16));
+            b.len()
+        }
+        _ => with_code_points!(t, |it, len| fill_ucs2(it, len, out)),
+    }
+}
+
+/// The first code point above U+00FF, or the Latin-1 octets.
+#[inline(always)]
+fn fill_latin1(cps: impl Iterator<Item = u32>, len: usize, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
+    out.clear();
+    out.reserve(len);
+    for (index, cp) in cps.enumerate() {
+        if cp > 0xFF {
+            return Err((index, cp));
+        }
+        out.push(cp as u8);
+    }
+    Ok(out.len())
 }
 
 /// Reusable buffers: one `Encoder` per thread or batch keeps allocation off the hot path.
@@ -464,13 +551,9 @@ impl Encoder {
 
     /// Chooses the encoding and tables, counts, and finds the part boundaries.
     pub fn plan(&mut self, input: Input<'_>, opts: &Options) -> Result<Plan, EncodeError> {
-        let (alphabet, locking, single, chars) = match (opts.encoding, input) {
-            (Requested::Binary, Input::Bytes(b)) => {
-                self.octets.clear();
-                self.octets.extend_from_slice(b);
-                (Alphabet::Binary, None, None, b.len())
-            }
-            (Requested::Binary, Input::Text(_)) => {
+        let text = match (opts.encoding, input) {
+            (Requested::Binary, Input::Bytes(_)) => None,
+            (Requested::Binary, _) => {
                 return Err(EncodeError::WrongInputType { encoding: "binary", expected: "bytes" })
             }
             (req, Input::Bytes(_)) => {
@@ -482,26 +565,34 @@ impl Encoder {
                 };
                 return Err(EncodeError::WrongInputType { encoding, expected: "str" });
             }
-            (Requested::Latin1, Input::Text(s)) => {
+            (_, Input::Text(s)) => Some(Text::Str(s)),
+            (_, Input::Ucs1(b)) => Some(Text::Ucs1(b)),
+            (_, Input::Ucs2(u)) => Some(Text::Ucs2(u)),
+            (_, Input::Ucs4(u)) => Some(Text::Ucs4(u)),
+        };
+        let (alphabet, locking, single, chars) = match (opts.encoding, text) {
+            (_, None) => {
+                let Input::Bytes(b) = input else { unreachable!("bytes checked above") };
                 self.octets.clear();
-                let mut n = 0;
-                for c in s.chars() {
-                    if c as u32 > 0xFF {
-                        return Err(EncodeError::Unencodable { ch: c, index: n });
-                    }
-                    self.octets.push(c as u8);
-                    n += 1;
-                }
+                self.octets.extend_from_slice(b);
+                (Alphabet::Binary, None, None, b.len())
+            }
+            (Requested::Latin1, Some(t)) => {
+                let n = with_code_points!(t, |it, len| fill_latin1(it, len, &mut self.octets))
+                    .map_err(|(index, cp)| EncodeError::Unencodable { cp, index })?;
                 (Alphabet::Latin1, None, None, n)
             }
-            (Requested::Ucs2, Input::Text(s)) => {
-                let n = fill_ucs2(s, &mut self.ucs2);
+            (Requested::Ucs2, Some(t)) => {
+                let n = ucs2_text(t, &mut self.ucs2);
                 (Alphabet::Ucs2, None, None, n)
             }
-            (req, Input::Text(s)) => match fill_gsm(s, charmap(None, None), &mut self.octets) {
-                Ok(n) => (Alphabet::Gsm7, None, None, n),
-                Err(default_fail) => self.choose_national(s, req, opts, default_fail)?,
-            },
+            (req, Some(t)) => {
+                let map = charmap(None, None);
+                match gsm_text(t, map, &mut self.octets) {
+                    Ok(n) => (Alphabet::Gsm7, None, None, n),
+                    Err(default_fail) => self.choose_national(t, req, opts, default_fail)?,
+                }
+            }
         };
         let shift_ies = locking.is_some() as usize + single.is_some() as usize;
         let lim = limits(alphabet, opts.concat, shift_ies, opts.packed);
@@ -531,10 +622,10 @@ impl Encoder {
     /// `auto` only when strictly cheaper than UCS-2; `gsm7` uses it regardless.
     fn choose_national(
         &mut self,
-        s: &str,
+        t: Text<'_>,
         req: Requested,
         opts: &Options,
-        default_fail: (usize, char),
+        default_fail: (usize, u32),
     ) -> Result<(Alphabet, Option<Language>, Option<Language>, usize), EncodeError> {
         // The first point at which no candidate can carry the text so far.
         let mut last_fail = default_fail;
@@ -549,7 +640,8 @@ impl Encoder {
                     continue;
                 }
                 let (locking, single) = (lock.map(|(_, &l)| l), sing.map(|(_, &l)| l));
-                match fill_gsm(s, charmap(locking, single), &mut self.scratch) {
+                let map = charmap(locking, single);
+                match gsm_text(t, map, &mut self.scratch) {
                     Err(fail) => {
                         if fail.0 > last_fail.0 {
                             last_fail = fail;
@@ -581,20 +673,18 @@ impl Encoder {
                     .chain(national.iter().copied().filter(|l| l.locking().is_some()).map(Some))
                     .flat_map(|l| std::iter::once(None).chain(national.iter().copied().map(Some)).map(move |s| charmap(l, s)))
                     .collect();
-                let (index, ch) = s
-                    .chars()
-                    .enumerate()
-                    .find(|&(_, c)| maps.iter().all(|m| m.get(c) == NONE))
-                    .unwrap_or(last_fail);
-                Err(EncodeError::Unencodable { ch, index })
+                let (index, cp) =
+                    with_code_points!(t, |it, _len| it.enumerate().find(|&(_, c)| maps.iter().all(|m| m.get_cp(c) == NONE)))
+                        .unwrap_or(last_fail);
+                Err(EncodeError::Unencodable { cp, index })
             }
             None => {
-                let n = fill_ucs2(s, &mut self.ucs2);
+                let n = ucs2_text(t, &mut self.ucs2);
                 Ok((Alphabet::Ucs2, None, None, n))
             }
             Some(b) => {
                 if req == Requested::Auto {
-                    let n = fill_ucs2(s, &mut self.ucs2);
+                    let n = ucs2_text(t, &mut self.ucs2);
                     let lim = limits(Alphabet::Ucs2, opts.concat, 0, false);
                     if b.segments >= split_ucs2(&self.ucs2, lim, None) {
                         return Ok((Alphabet::Ucs2, None, None, n));

@@ -249,7 +249,10 @@ pub fn ext_table(single: Option<Language>) -> &'static Table {
 /// A character in both tables maps to the basic one (one septet, docs/encoding.md).
 pub struct Charmap {
     latin: [u16; 256],
-    other: Box<[(char, u16)]>,
+    /// The basic/locking septet of U+0000..U+00FF, 0xFF when absent or ESC-coded:
+    /// the fast path for the common text that needs no extension character.
+    basic8: [u8; 256],
+    other: Box<[(u32, u16)]>,
 }
 
 pub const EXT: u16 = 0x100;
@@ -258,7 +261,7 @@ pub const NONE: u16 = 0xFFFF;
 impl Charmap {
     fn build(basic: &Table, ext: &Table) -> Charmap {
         let mut latin = [NONE; 256];
-        let mut other: Vec<(char, u16)> = Vec::new();
+        let mut other: Vec<(u32, u16)> = Vec::new();
         let mut put = |c: char, v: u16, latin: &mut [u16; 256]| {
             if c == NO {
                 return;
@@ -267,8 +270,8 @@ impl Charmap {
                 if latin[c as usize] == NONE {
                     latin[c as usize] = v;
                 }
-            } else if !other.iter().any(|&(o, _)| o == c) {
-                other.push((c, v));
+            } else if !other.iter().any(|&(o, _)| o == c as u32) {
+                other.push((c as u32, v));
             }
         };
         // Basic first so that it wins over the extension for a character in both.
@@ -281,26 +284,44 @@ impl Charmap {
             }
         }
         other.sort_unstable_by_key(|&(c, _)| c);
-        Charmap { latin, other: other.into_boxed_slice() }
+        let mut basic8 = [0xFF; 256];
+        for (b, &v) in basic8.iter_mut().zip(latin.iter()) {
+            if v < 0x80 {
+                *b = v as u8;
+            }
+        }
+        Charmap { latin, basic8, other: other.into_boxed_slice() }
     }
 
     #[inline(always)]
     pub fn get(&self, c: char) -> u16 {
-        let u = c as u32;
+        self.get_cp(c as u32)
+    }
+
+    /// Lookup of a code point (a lone surrogate is simply absent).
+    #[inline(always)]
+    pub fn get_cp(&self, u: u32) -> u16 {
         if u < 256 {
             self.latin[u as usize]
         } else {
-            match self.other.binary_search_by_key(&c, |&(o, _)| o) {
+            match self.other.binary_search_by_key(&u, |&(o, _)| o) {
                 Ok(i) => self.other[i].1,
                 Err(_) => NONE,
             }
         }
     }
 
-    /// Lookup of an ASCII byte (no UTF-8 decoding needed).
-    #[inline(always)]
-    pub fn get_ascii(&self, b: u8) -> u16 {
-        self.latin[b as usize]
+    /// Septets of Latin-1 code points when every one is in the basic/locking table
+    /// (appended to `out`); false, with `out` unspecified, otherwise.
+    #[inline]
+    pub fn basic_only(&self, text: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut missing = 0u8;
+        out.extend(text.iter().map(|&b| {
+            let v = self.basic8[b as usize];
+            missing |= v;
+            v
+        }));
+        missing & 0x80 == 0
     }
 }
 

@@ -89,10 +89,10 @@ fn forced_gsm_reports_first_unencodable() {
     let mut o = opts();
     o.encoding = Requested::Gsm7;
     let e = encode(Input::Text("abç`"), &o, 0).unwrap_err();
-    assert_eq!(e, EncodeError::Unencodable { ch: 'ç', index: 2 });
+    assert_eq!(e, EncodeError::Unencodable { cp: 'ç' as u32, index: 2 });
     o.encoding = Requested::Latin1;
     let e = encode(Input::Text("é€"), &o, 0).unwrap_err();
-    assert_eq!(e, EncodeError::Unencodable { ch: '€', index: 1 });
+    assert_eq!(e, EncodeError::Unencodable { cp: '€' as u32, index: 1 });
 }
 
 #[test]
@@ -199,4 +199,22 @@ fn decode_errors_carry_numbers() {
     assert_eq!(decode(b"", 0x0B, false, false).unwrap_err(), DecodeError::UnsupportedDataCoding(0x0B));
     let d = decode(&[0x1B, 0x1B, 0x41, 0x1B], 0, false, false).unwrap();
     assert_eq!(d.text.as_deref(), Some(" A "));
+}
+
+#[test]
+fn python_storage_kinds_give_the_same_answer() {
+    let text = "Ωмир 😀 €";
+    let ucs4: Vec<u32> = text.chars().map(|c| c as u32).collect();
+    let (a, pa) = encode(Input::Text(text), &opts(), 1).unwrap();
+    let (b, pb) = encode(Input::Ucs4(&ucs4), &opts(), 1).unwrap();
+    assert_eq!((a, pa), (b, pb));
+    let latin: Vec<u8> = "café".chars().map(|c| c as u8).collect();
+    assert_eq!(encode(Input::Ucs1(&latin), &opts(), 0).unwrap(), encode(Input::Text("café"), &opts(), 0).unwrap());
+    // A lone surrogate (possible in a Python str) is one UCS-2 unit, never GSM.
+    let (p, parts) = encode(Input::Ucs2(&[0x41, 0xD800]), &opts(), 0).unwrap();
+    assert_eq!((p.alphabet, p.units), (Alphabet::Ucs2, 2));
+    assert_eq!(parts[0], [0, 0x41, 0xD8, 0]);
+    let mut o = opts();
+    o.encoding = Requested::Gsm7;
+    assert_eq!(encode(Input::Ucs2(&[0x41, 0xD800]), &o, 0).unwrap_err(), EncodeError::Unencodable { cp: 0xD800, index: 1 });
 }
