@@ -277,3 +277,15 @@ def test_default_refs_used_when_ref_is_none():
     assert second == first % 255 + 1
     assert third == second + 1  # one counter, whatever the width
     assert DEFAULT_REFS.next_ref(16) == third + 1
+
+
+@pytest.mark.parametrize("encoding", ["auto", "gsm7", "ucs2", "latin1"])
+@pytest.mark.parametrize(
+    "text",
+    ["ab\ud800c", "\udfff", "é\udc00" * 40, "ж" * 66 + "\ud800" + "ж" * 10, "x\ud83d"],
+)
+def test_lone_surrogates_like_the_reference(text, encoding):
+    """A Python str may hold a lone surrogate: both backends carry it as one UCS-2 unit
+    (auto/ucs2) or name it as unencodable (gsm7/latin1)."""
+    same("encode", text, encoding=encoding, ref=1)
+    same("count", text, encoding=encoding)

@@ -402,7 +402,9 @@ fn split_ucs2(s: &[u16], lim: Limits, mut bounds: Option<&mut Vec<u32>>) -> usiz
     let mut parts = 0;
     while start < n {
         let mut end = (start + cap).min(n);
-        if end < n && (0xD800..0xDC00).contains(&s[end - 1]) {
+        // A pair is a high surrogate followed by a low one; a lone surrogate (possible
+        // in a Python str) is a character of its own, as in the reference.
+        if end < n && (0xD800..0xDC00).contains(&s[end - 1]) && (0xDC00..0xE000).contains(&s[end]) {
             end -= 1;
         }
         parts += 1;
