@@ -1,6 +1,7 @@
 """Intake throughput against a local redis-server (not a pytest module: run it directly).
 
     .venv/bin/python tests/queue/bench_intake.py [--count 200000] [--rows 100000] [--redis URL]
+        [--loop uvloop|asyncio]
 
 Measures, in one run with fixed inputs: pipelined enqueue (XADD in chunks of 1000),
 the consumer loop (XREADGROUP 500 + begin + ack, one and two consumers), and a
@@ -141,6 +142,8 @@ if __name__ == "__main__":
     ap.add_argument("--count", type=int, default=200_000)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--redis")
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                    help="event loop (the engine runs on uvloop when installed)")
     a = ap.parse_args()
     proc = None
     if a.redis:
@@ -148,12 +151,18 @@ if __name__ == "__main__":
     else:
         proc, url, tmp = start_redis()
     try:
-        result = asyncio.run(main(a, url))
+        if a.loop == "uvloop":
+            import uvloop
+
+            result = uvloop.run(main(a, url))
+        else:
+            result = asyncio.run(main(a, url))
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=10)
             shutil.rmtree(tmp, ignore_errors=True)
+    result["loop"] = a.loop
     result["machine"] = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(json.dumps(result, indent=1))
