@@ -109,6 +109,13 @@ Functions:
     is fed; the session answers generic_nack and closes.
 
 ``PDU_CLASSES``: ``{CommandId: class}``; ``Pdu``: the base class of all PDUs.
+
+Speed: each PDU class (but submit_multi and its response) also gets a straight-line
+encoder and decoder generated from its body spec at import. They take the common path
+and hand anything unusual to the field-by-field code above, which names the problem;
+tests hold both to the same bytes and PDUs. Measured on the shared 2-core machine
+(loaded): encode(submit_sm) ~300,000/s, decode(submit_sm_resp) ~500,000/s,
+decode(submit_sm) ~75,000/s (most of it building the 20-field frozen dataclass).
 """
 
 from __future__ import annotations
@@ -304,6 +311,8 @@ class Pdu:
     _ops: ClassVar[tuple] = ()
     _has_tlvs: ClassVar[bool] = False
     _response_class: ClassVar[type | None] = None
+    _fast_encode: ClassVar = None  # set at the end of the module; see _make_fast_encoder
+    _fast_decode: ClassVar = None  # set at the end of the module; see _make_fast_decoder
 
     # set by the dataclasses below
     command_status: int
@@ -988,10 +997,20 @@ def _encode_tlvs(pdu: Pdu, tlvs: tuple) -> list[bytes]:
 
 def encode(pdu: Pdu) -> bytes:
     """The PDU's bytes, header included (see the module docstring)."""
+    fast = getattr(type(pdu), "_fast_encode", None)
+    if fast is not None:
+        frame = fast(pdu)
+        if frame is not None:
+            return frame
+    return _encode_checked(pdu)
+
+
+def _encode_checked(pdu: Pdu) -> bytes:
+    """The field-by-field encoder: the reference, and the one that names what is wrong."""
     cls = type(pdu)
-    ops = cls._ops
     if not isinstance(pdu, Pdu):
         raise TypeError(f"encode() needs a PDU, not {cls.__name__}")
+    ops = cls._ops
     buf = bytearray(HEADER_LENGTH)
     for op in ops:
         kind = op.kind
@@ -1019,6 +1038,77 @@ def encode(pdu: Pdu) -> bytes:
     return bytes(buf)
 
 
+# Fast encoders. encode() runs on every submit_sm, so each PDU class whose body has
+# only integers, C-strings and a short_message gets a straight-line encoder generated
+# from its body spec (as dataclasses generate __init__). It checks only what is cheap
+# to check in bulk and returns None on anything unusual (a wrong type, a value out of
+# range, a string too long or holding a NUL); encode() then runs _encode_checked,
+# which raises the error naming the field. For every PDU both give the same bytes
+# (tests/smpp/test_pdu.py holds them to it).
+
+_NUL = b"\0"
+_SM_LENGTH = tuple(bytes((i,)) for i in range(MAX_SHORT_MESSAGE_LENGTH + 1))
+
+
+def _fast_tlvs(tlvs: tuple) -> bytes:
+    out = []
+    pack = _TLV_HEADER.pack
+    for tag, value in tlvs:
+        out.append(pack(tag, len(value)))
+        out.append(value)
+    return b"".join(out)
+
+
+def _make_fast_encoder(cls: type):
+    if any(op.kind in (_DESTS, _UNSUCC) for op in cls._ops):
+        return None
+    env: dict = {
+        "_join": b"".join,
+        "_NUL": _NUL,
+        "_L": _SM_LENGTH,
+        "_hdr": _HEADER.pack,
+        "_tlvs": _fast_tlvs,
+        "_error": (AttributeError, TypeError, ValueError, IndexError, struct.error),
+        "_CID": int(cls.command_id),
+        "_MAX": MAX_COMMAND_LENGTH,
+    }
+    lines = ["def _fast(pdu):", "    try:"]
+    checks: list[str] = []
+    parts: list[str] = []
+    for i, op in enumerate(cls._ops):
+        if op.kind == "fixed":
+            env[f"_p{i}"] = op.st.pack  # type: ignore[union-attr]
+            parts.append(f"_p{i}(" + ", ".join(f"pdu.{n}" for n in op.names) + ")")
+        elif op.kind == _CSTR:
+            lines.append(f"        s{i} = pdu.{op.name}.encode('latin-1')")
+            checks.append(f"len(s{i}) >= {op.size} or _NUL in s{i}")
+            parts += [f"s{i}", "_NUL"]
+        else:  # short_message
+            lines.append(f"        m{i} = pdu.{op.name}")
+            checks.append(f"len(m{i}) > {MAX_SHORT_MESSAGE_LENGTH}")
+            parts += [f"_L[len(m{i})]", f"m{i}"]
+    if checks:
+        lines.append("        if " + " or ".join(checks) + ":")
+        lines.append("            return None")
+    lines.append("        body = _join((" + "".join(p + ", " for p in parts) + "))")
+    if cls._has_tlvs:
+        lines.append("        if pdu.tlvs:")
+        lines.append("            body += _tlvs(pdu.tlvs)")
+    lines.append("        n = 16 + len(body)")
+    lines.append("        if n > _MAX:")
+    lines.append("            return None")
+    lines.append("        return _hdr(n, _CID, pdu.command_status, pdu.sequence_number) + body")
+    lines.append("    except _error:")
+    lines.append("        return None")
+    source = "\n".join(lines)
+    exec(compile(source, f"<fast encoder {cls.__name__}>", "exec"), env)  # noqa: S102 - generated from our own spec
+    fast = env["_fast"]
+    fast.__doc__ = source
+    return fast
+
+
+
+
 # ---------------------------------------------------------------------------
 # decode
 
@@ -1039,7 +1129,81 @@ def decode(frame: bytes) -> Pdu:
     cls = _BY_ID.get(cid)
     if cls is None:
         raise PduError(f"unknown command_id 0x{cid:08X}", _S.ESME_RINVCMDID, command_id=cid, sequence_number=seq)
-    return _decode_body(cls, bytes(frame), cid, status, seq)
+    buf = frame if type(frame) is bytes else bytes(frame)
+    fast = cls._fast_decode
+    if fast is not None:
+        pdu = fast(buf, n, status, seq)
+        if pdu is not None:
+            return pdu
+    return _decode_body(cls, buf, cid, status, seq)
+
+
+# Fast decoders, generated like the fast encoders: straight-line code for one class
+# that returns None at the first thing out of the ordinary (a field past the end, a
+# C-string without its NUL, sm_length over 254, a TLV past the end, an absent body);
+# decode() then runs _decode_body, which raises the PduError with the right status.
+
+_TLV_UNPACK = _TLV_HEADER.unpack_from
+
+
+def _fast_decode_tlvs(buf: bytes, pos: int, end: int) -> tuple | None:
+    tlvs = []
+    while pos < end:
+        if end - pos < 4:
+            return None
+        tag, length = _TLV_UNPACK(buf, pos)
+        pos += 4
+        if pos + length > end:
+            return None
+        tlvs.append(Tlv(tag, buf[pos : pos + length]))
+        pos += length
+    return tuple(tlvs)
+
+
+def _make_fast_decoder(cls: type):
+    if any(op.kind in (_DESTS, _UNSUCC) for op in cls._ops):
+        return None
+    env: dict = {"_cls": cls, "_tlvs": _fast_decode_tlvs, "_error": (IndexError, ValueError, struct.error)}
+    lines = ["def _fast(buf, end, status, seq):"]
+    if cls._ops:
+        lines += ["    if end == 16:", "        return None"]  # an absent body: _decode_body's rule
+    lines += ["    pos = 16", "    try:"]
+    kwargs = ["command_status=status", "sequence_number=seq"]
+    for i, op in enumerate(cls._ops):
+        if op.kind == "fixed":
+            env[f"_u{i}"] = op.st.unpack_from  # type: ignore[union-attr]
+            names = [f"v{i}_{j}" for j in range(len(op.names))]
+            lines.append(f"        {', '.join(names)}, = _u{i}(buf, pos)")
+            lines.append(f"        pos += {op.size}")
+            kwargs += [f"{n}={v}" for n, v in zip(op.names, names)]
+        elif op.kind == _CSTR:
+            lines.append(f"        z = buf.index(0, pos, pos + {op.size})")
+            lines.append(f"        s{i} = buf[pos:z].decode('latin-1')")
+            lines.append("        pos = z + 1")
+            kwargs.append(f"{op.name}=s{i}")
+        else:  # short_message
+            lines.append("        ln = buf[pos]")
+            lines.append(f"        if ln > {MAX_SHORT_MESSAGE_LENGTH} or pos + 1 + ln > end:")
+            lines.append("            return None")
+            lines.append(f"        m{i} = buf[pos + 1 : pos + 1 + ln]")
+            lines.append("        pos += 1 + ln")
+            kwargs.append(f"{op.name}=m{i}")
+    if not cls._ops:
+        lines.append("        pass")
+    lines.append("    except _error:")
+    lines.append("        return None")
+    if cls._has_tlvs:
+        lines += ["    if pos < end:", "        t = _tlvs(buf, pos, end)", "        if t is None:", "            return None"]
+        lines += ["    else:", "        t = ()"]
+        kwargs.append("tlvs=t")
+    else:
+        lines += ["    if pos != end:", "        return None"]
+    lines.append(f"    return _cls({', '.join(kwargs)})")
+    source = "\n".join(lines)
+    exec(compile(source, f"<fast decoder {cls.__name__}>", "exec"), env)  # noqa: S102 - generated from our own spec
+    fast = env["_fast"]
+    fast.__doc__ = source
+    return fast
 
 
 def _decode_body(cls: type, buf: bytes, cid: int, status: int, seq: int) -> Pdu:
@@ -1291,3 +1455,9 @@ class Framer:
             else:
                 out.append(item)
         return out
+
+
+for _cls in PDU_CLASSES.values():
+    _cls._fast_encode = _make_fast_encoder(_cls)
+    _cls._fast_decode = _make_fast_decoder(_cls)
+del _cls

@@ -433,3 +433,66 @@ def test_framer_arbitrary_bytes_only_pdus_or_errors(data, chunk):
         for item in framer.feed(data[i : i + chunk]):
             assert isinstance(item, (P.Pdu, PduError))
     assert framer.buffered < 16 + MAX_COMMAND_LENGTH
+
+
+# ---------------------------------------------------------------------------
+# The generated fast encoders agree with the field-by-field one
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(pdus())
+def test_fast_encoder_gives_the_checked_encoders_bytes(pdu):
+    fast = type(pdu)._fast_encode
+    if fast is None:
+        assert type(pdu) in (P.SubmitMulti, P.SubmitMultiResp)
+        return
+    frame = fast(pdu)
+    assert frame is not None, "a valid PDU must take the fast path"
+    assert frame == P._encode_checked(pdu)
+
+
+@pytest.mark.parametrize(
+    "pdu",
+    [
+        P.SubmitSm(source_addr="A" * 21),
+        P.SubmitSm(source_addr="a\0"),
+        P.SubmitSm(source_addr="\u20ac"),
+        P.SubmitSm(source_addr=b"x"),
+        P.SubmitSm(short_message="text"),
+        P.SubmitSm(short_message=b"x" * 255),
+        P.SubmitSm(esm_class=256),
+        P.SubmitSm(esm_class=1.5),
+        P.SubmitSm(tlvs=(Tlv(0x10000, b""),)),
+        P.SubmitSm(tlvs=(Tlv(1, "text"),)),
+        P.SubmitSm(tlvs=((1, b"", 3),)),
+        P.DataSm(tlvs=(Tlv(0x424, b"x" * 0x10000),)),
+        P.EnquireLink(sequence_number=-1),
+        P.SubmitSmResp(command_status=1 << 32),
+    ],
+)
+def test_fast_encoder_declines_what_the_checked_encoder_refuses(pdu):
+    assert type(pdu)._fast_encode(pdu) is None
+    with pytest.raises((PduError, TypeError)):
+        encode(pdu)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(pdus().map(encode), st.builds(lambda cid, body: (16 + len(body)).to_bytes(4, "big") + int(cid).to_bytes(4, "big") + bytes(8) + body, st.sampled_from(list(P.PDU_CLASSES)), st.binary(max_size=120))))
+def test_fast_decoder_agrees_with_the_checked_decoder(frame):
+    cid = int.from_bytes(frame[4:8], "big")
+    cls = P.PDU_CLASSES[cid]
+    status = int.from_bytes(frame[8:12], "big")
+    seq = int.from_bytes(frame[12:16], "big")
+    try:
+        expected = P._decode_body(cls, frame, cid, status, seq)
+    except PduError:
+        expected = None
+    if cls._fast_decode is None:
+        return
+    got = cls._fast_decode(frame, len(frame), status, seq)
+    if expected is None:
+        assert got is None
+    elif got is not None:
+        assert got == expected
+    else:
+        assert len(frame) == 16  # only the absent-body rule is left to the checked decoder
