@@ -1,0 +1,820 @@
+"""The engine service: Redis Streams in, SMPP out, every outcome recorded before the ack.
+
+``smpp-engine run`` (``engine/cli/run.py``) and ``smpp-engine demo`` run this. One
+:class:`Service` is one member of the consumer group; several processes on several
+machines share the streams. Its loop, per batch::
+
+    read (transactional first, campaign rate limits)      Consumer.read
+    mark the hand-off                                       Consumer.begin
+    submit through the binds (the window is backpressure)   engine.client
+    record submit_sm_resp / final failure / unknown         Tracker.record_*
+    XACK (and XDEL) only then                               Consumer.ack
+
+Inbound receipts are applied to tracking in batches; MO messages go to the inbound
+stream (``<prefix>inbound``). Entries of dead consumers are reclaimed (XAUTOCLAIM,
+inside ``Consumer.read``); entries this process still works on are touched so that
+nobody reclaims them.
+
+The duplicate rule ("never submitted twice unless its earlier outcome was unknown,
+and then its status says so") is kept like this — **resend, flagged**:
+
+* A part written to the SMSC and never answered (connection lost, response
+  timeout) is recorded ``outcome_unknown`` (the record's ``n.unknown`` grows), and
+  only then is the whole message submitted again (same process, the entry still
+  pending).
+* An entry reclaimed from a dead consumer whose hand-off record says it was handed
+  to SMPP (``Attempt.OUTCOME_UNKNOWN``): when tracking shows every part already
+  submitted or final, the earlier outcome is known and the entry is acked without
+  sending; otherwise its parts are recorded ``outcome_unknown`` first and then it is
+  sent again. So every possible duplicate has ``outcome_unknown > 0`` in
+  ``smpp-engine status``.
+* A message is handed to SMPP at most :data:`MAX_HANDOFFS` times; after that its
+  ``outcome_unknown`` state is left as its last word and the entry is acked (a
+  message that crashes the engine must not crash it forever).
+* Parts never written (shutdown before they left, encoding errors) are not
+  "unknown": an entry none of whose parts left is released (``Consumer.release``)
+  and goes out later as a first attempt; an encoding error is a final failure.
+
+A Redis outage is survived: every Redis call is retried with backoff, and nothing
+leaves memory before Redis has it (in-flight is bounded, so the reader simply stops
+while Redis is away). Shutdown (SIGTERM/SIGINT in ``run``) stops reading, lets the
+windows drain, records and acks what finished, unbinds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from engine.client import (
+    ClientClosed,
+    Engine,
+    MoMessage,
+    NotBound,
+    OutboundMessage,
+    Outcome,
+    PartResult,
+    Receipt,
+    SubmitResult,
+)
+from engine.client.bind import QUEUE_FACTOR
+from engine.client.observer import MultiObserver, Observer
+from engine.client.smsc import build_submits
+from engine.config import Config
+from engine.queue import Attempt, Consumer, Entry, Keys, connect, stream_stats
+from engine.tracking import FINAL_STATES, Failed, OutcomeUnknown, Submitted, Tracker
+
+__all__ = [
+    "Service",
+    "ServiceStats",
+    "Quantiles",
+    "MAX_HANDOFFS",
+    "LOCAL_FAILURE_STATUS",
+    "inbound_stream",
+]
+
+log = logging.getLogger("engine.service")
+
+# A message is handed to SMPP at most this many times (the first send and up to three
+# resends after an unknown outcome): enough to ride out a few disconnects, few enough
+# that a message which crashes the engine stops doing so.
+MAX_HANDOFFS = 4
+# Status recorded for a part that failed before it could be sent (encoding error, a
+# field the wire cannot carry): SMPP 3.4 ESME_RUNKNOWNERR, so that it is never mistaken
+# for an SMSC's answer; the reason goes to the dead-letter stream.
+LOCAL_FAILURE_STATUS = 0xFF
+# Redis retry backoff: first pause and ceiling (seconds). A restarted Redis is back in
+# about a second; polling faster would only fill the log.
+REDIS_RETRY_INITIAL = 0.05
+REDIS_RETRY_MAX = 2.0
+# Queue statistics, sweeps of held receipts and touches of long in-flight entries run
+# this often (seconds): metrics want a few-second resolution, nothing here is urgent.
+HOUSEKEEPING_INTERVAL = 2.0
+# MO messages kept on the inbound stream (MAXLEN ~): plenty for a consumer that was
+# away for a while, bounded so that nobody reading it cannot fill Redis.
+INBOUND_MAXLEN = 1_000_000
+# Records per tracker call / ack call are bounded by the tracker's own MAX_BATCH; the
+# service hands over whatever finished while the previous call was in flight.
+# Receipts waiting in memory beyond this are a sign that Redis is away; the binds
+# keep reading (the SMSC must get its deliver_sm_resp), the list just grows until
+# Redis returns. Logged once when crossed.
+RECEIPT_BACKLOG_WARN = 100_000
+# Read batches allowed in flight beyond what the binds hold: while one batch waits for
+# its records and ack (two Redis round trips), the next ones keep the windows full.
+IN_FLIGHT_BATCHES = 4
+
+
+def inbound_stream(keys: Keys) -> str:
+    """Where MO messages are published: ``<prefix>inbound``."""
+    return f"{keys.prefix}inbound"
+
+
+class Quantiles:
+    """Latency percentiles in constant memory: log-spaced buckets 2 % wide from 10 us
+    to ~1 day. A million-message run must not keep a million floats (RSS flat)."""
+
+    _LO = 1e-5
+    _STEP = math.log(1.02)
+    _N = 1100  # 1e-5 * 1.02**1100 ~ 2.9e4 s
+
+    __slots__ = ("counts", "n", "total", "max")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self._N + 1)
+        self.n = 0
+        self.total = 0.0
+        self.max = 0.0
+
+    def add(self, value: float) -> None:
+        if value <= self._LO:
+            i = 0
+        else:
+            i = min(int(math.log(value / self._LO) / self._STEP) + 1, self._N)
+        self.counts[i] += 1
+        self.n += 1
+        self.total += value
+        if value > self.max:
+            self.max = value
+
+    def quantile(self, q: float) -> float | None:
+        if not self.n:
+            return None
+        rank = q * self.n
+        seen = 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank and c:
+                # The bucket's upper edge, capped by the largest value seen.
+                return min(self._LO * math.exp(self._STEP * i), self.max)
+        return self.max
+
+    def summary_ms(self) -> dict[str, float | None]:
+        def ms(v: float | None) -> float | None:
+            return None if v is None else round(v * 1000, 3)
+
+        return {
+            "p50": ms(self.quantile(0.50)),
+            "p90": ms(self.quantile(0.90)),
+            "p99": ms(self.quantile(0.99)),
+            "max": ms(self.max if self.n else None),
+            "count": self.n,
+        }
+
+
+@dataclass
+class ServiceStats:
+    """Counters of one service run (also what the demo and the benchmark report)."""
+
+    read: int = 0
+    handed: int = 0
+    acked: int = 0
+    submitted_ok: int = 0  # messages whose every part was accepted
+    rejected: int = 0  # messages with a part answered with an error status
+    local_failures: int = 0  # messages that could not be encoded / built
+    unknown_parts: int = 0  # parts written and never answered
+    resent: int = 0  # hand-offs after an unknown outcome (flagged in tracking)
+    reclaimed: int = 0
+    reclaimed_known: int = 0  # reclaimed, handed before, but tracking had the outcome
+    gave_up: int = 0  # acked as outcome_unknown after MAX_HANDOFFS
+    released: int = 0  # handed but never sent (shutdown): given back as first attempts
+    not_ours: int = 0  # begin said acked / claimed elsewhere: not sent
+    segments: int = 0  # parts accepted by the SMSC
+    receipts: int = 0
+    receipts_matched: int = 0
+    mo: int = 0
+    redis_errors: int = 0
+    response_latency: Quantiles = field(default_factory=Quantiles)
+    receipt_latency: Quantiles = field(default_factory=Quantiles)
+
+
+def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
+    """The metrics observer, also feeding submit→response latencies into ``q``
+    (one hook call per response: no fan-out wrapper in the hot path)."""
+    from engine.metrics import MetricsObserver
+
+    add = q.add
+
+    class _Observer(MetricsObserver):
+        def on_response(self, bind: str, command_status: int, latency: float) -> None:
+            add(latency)
+            MetricsObserver.on_response(self, bind, command_status, latency)
+
+    return _Observer(metrics)
+
+
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+class Service:
+    """One engine process: ``await start()``, ``await run_until(stop_event)``, ``await close()``.
+
+    ``redis``: an ``redis.asyncio.Redis`` (default: opened from the config).
+    ``metrics``: an ``engine.metrics.EngineMetrics`` (default: one is made; its HTTP
+    server is started by ``start(serve_metrics=True)``).
+    ``consumer``: the consumer name (default: ``[engine] consumer``).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        redis: Any = None,
+        metrics: Any = None,
+        consumer: str | None = None,
+        keys: Keys | None = None,
+        claim_idle_ms: int | None = None,
+        block_ms: int | None = None,
+        event_states: Iterable[str] | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        if not config.smscs:
+            raise ValueError("the configuration has no [[smscs]]: nothing to send through")
+        self.config = config
+        self.keys = keys or Keys.from_config(config.engine)
+        self._own_redis = redis is None
+        self.redis = redis if redis is not None else connect(config=config)
+        if metrics is None:
+            from engine.metrics import EngineMetrics
+
+            metrics = EngineMetrics()
+        self.metrics = metrics
+        self.metrics_server: Any = None
+        self.stats = ServiceStats()
+        overrides: dict[str, Any] = {}
+        if consumer:
+            overrides["name"] = consumer
+        if claim_idle_ms is not None:
+            overrides["claim_idle_ms"] = claim_idle_ms
+        if block_ms is not None:
+            overrides["block_ms"] = block_ms
+        self.consumer = Consumer(
+            self.redis,
+            self.keys,
+            name=overrides.get("name", config.engine.consumer),
+            count=config.redis.batch_size,
+            claim_idle_ms=overrides.get("claim_idle_ms", int(config.engine.claim_idle_seconds * 1000)),
+            **({"block_ms": overrides["block_ms"]} if "block_ms" in overrides else {}),
+        )
+        corr_ttl = config.engine.correlation_ttl_seconds
+        self.tracker = Tracker(
+            self.redis,
+            prefix=self.keys.prefix,
+            ttl=max(7 * 24 * 3600.0, corr_ttl),
+            correlation_ttl=corr_ttl,
+            events_stream=config.engine.status_stream,
+            event_states=event_states,
+            id_formats={b.system_id: b.message_id_format for s in config.smscs for b in s.binds},
+        )
+        obs: Observer = _latency_observer(metrics, self.stats.response_latency)
+        if observer is not None:
+            obs = MultiObserver(obs, observer)
+        self.engine = Engine(config, obs, on_receipt=self._on_receipt, on_mo=self._on_mo)
+        # Correlation is per SMSC account (system_id), shared by all its binds.
+        self._account = {b.name: b.system_id for s in config.smscs for b in s.binds}
+        self._client = self.engine.client()
+        tx_window = sum(b.window for b in self._client.binds if b.config.can_transmit) or 1
+        # Messages between read and ack: what the windows and bind queues can hold plus
+        # a few read batches. Bounds memory, and with Redis away it stops the reader.
+        self.max_in_flight = tx_window * (QUEUE_FACTOR + 1) + IN_FLIGHT_BATCHES * config.redis.batch_size
+        self._in_flight: dict[str, Entry] = {}
+        self._done: list[tuple[Entry, SubmitResult]] = []
+        self._receipts: list[Receipt] = []
+        self._mo: list[MoMessage] = []
+        self._wake_records = asyncio.Event()
+        self._wake_receipts = asyncio.Event()
+        self._room = asyncio.Event()
+        # Entries marked handed and not yet given to a bind (the reader and the
+        # resender fill it; close() releases what is left).
+        self._to_submit: deque[Entry] = deque()
+        self._to_resubmit: deque[Entry] = deque()
+        self._resends: list[Entry] = []
+        self._wake_resend = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task] = []
+        self._reader: asyncio.Task | None = None
+        self._started = False
+        self._backlog_warned = False
+        self.on_progress: Callable[[ServiceStats], None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self, *, serve_metrics: bool = True, require_bind: bool = False) -> None:
+        """Metrics server, Redis group, binds, then the loops.
+
+        A bind that cannot be established at start keeps retrying in the background
+        (messages wait in the bind queues); ``require_bind=True`` raises ``NotBound``
+        instead.
+        """
+        if serve_metrics and self.config.metrics.enabled:
+            from engine.metrics import start_metrics_server
+
+            m = self.config.metrics
+            self.metrics_server = start_metrics_server(m.port, self.metrics.registry, host=m.host)
+        await self._redis_call("create the consumer group", self.consumer.ensure_groups)
+        try:
+            await self.engine.start()
+        except NotBound as exc:
+            if require_bind:
+                raise
+            log.warning("%s; retrying in the background, messages wait for the bind", exc)
+            for client in self.engine.smscs.values():
+                for b in client.binds:
+                    b.start()
+        self._started = True
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._record_loop(), name="service records"),
+            loop.create_task(self._receipt_loop(), name="service receipts"),
+            loop.create_task(self._housekeeping(), name="service housekeeping"),
+            loop.create_task(self._resend_loop(), name="service resends"),
+        ]
+        self._reader = loop.create_task(self._read_loop(), name="service reader")
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self.metrics_server is None:
+            return None
+        return f"http://{self.config.metrics.host}:{self.metrics_server.port}/metrics"
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set (or the reader dies), then shut down gracefully."""
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiter, self._reader}, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
+        finally:
+            waiter.cancel()
+        if self._reader is not None and self._reader.done() and not self._reader.cancelled():
+            exc = self._reader.exception()
+            if exc is not None:
+                await self.close(drain_timeout=5.0)
+                raise exc
+        await self.close()
+
+    async def close(self, *, drain_timeout: float | None = None) -> None:
+        """Stop reading, let in-flight messages finish, record and ack them, unbind."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._room.set()
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
+                pass
+        for t in self._tasks:
+            if t.get_name() == "service resends":
+                t.cancel()
+        # Handed but never given to a bind: first attempts are given back (they go out
+        # as first attempts later); resends stay pending as they are (already recorded
+        # outcome unknown) and are reclaimed.
+        waiting = list(self._to_submit) + list(self._to_resubmit) + self._resends
+        self._to_submit.clear()
+        self._to_resubmit.clear()
+        self._resends = []
+        for e in waiting:
+            self._in_flight.pop(e.entry_id, None)
+        first = [e for e in waiting if e.attempt is Attempt.FIRST]
+        if first:
+            try:
+                await self._redis_call("release", self.consumer.release, first, give_up_at=time.monotonic() + 5)
+                self.stats.released += len(first)
+            except _REDIS_ERRORS:
+                pass
+        binds = [b.config for c in self.engine.smscs.values() for b in c.binds]
+        if drain_timeout is None:
+            drain_timeout = max((b.drain_timeout + b.response_timeout for b in binds), default=10.0)
+        deadline = time.monotonic() + drain_timeout
+        # Outcomes arrive through the client; records go to Redis through the record loop.
+        while self._in_flight and time.monotonic() < deadline:
+            self._wake_records.set()
+            await asyncio.sleep(0.02)
+        if self._in_flight:
+            log.warning("shutdown: %d messages still in flight after %.1f s; they stay pending in Redis "
+                        "and are reclaimed (as outcome unknown where they may have gone out)",
+                        len(self._in_flight), drain_timeout)
+        await self.engine.close()
+        # Receipts that came in while unbinding, and the last outcomes.
+        deadline = time.monotonic() + 5.0
+        while (self._done or self._receipts or self._mo) and time.monotonic() < deadline:
+            self._wake_records.set()
+            self._wake_receipts.set()
+            await asyncio.sleep(0.02)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        try:
+            await asyncio.wait_for(self.consumer.close(), 2.0)
+        except (asyncio.TimeoutError, *_REDIS_ERRORS):
+            pass
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+            self.metrics_server = None
+        if self._own_redis:
+            try:
+                await self.redis.aclose()
+            except _REDIS_ERRORS:
+                pass
+
+    # --- Redis with retries ------------------------------------------------------------
+
+    async def _redis_call(self, what: str, fn: Callable[..., Any], *args: Any, give_up_at: float | None = None) -> Any:
+        """``await fn(*args)``, retried with backoff while Redis is unreachable.
+
+        ``fn`` is called afresh each time (a coroutine cannot be awaited twice).
+        ``give_up_at`` (monotonic): re-raise after it (only shutdown uses it).
+        """
+        delay = REDIS_RETRY_INITIAL
+        failures = 0
+        while True:
+            try:
+                result = await fn(*args)
+            except _REDIS_ERRORS as exc:
+                failures += 1
+                self.stats.redis_errors += 1
+                if give_up_at is not None and time.monotonic() + delay > give_up_at:
+                    raise
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("Redis unavailable (%s: %s); retrying %s in %.2f s",
+                                type(exc).__name__, exc, what, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_MAX)
+                continue
+            if failures:
+                log.warning("Redis is back after %d failed attempts (%s)", failures, what)
+            return result
+
+    def _give_up_at(self) -> float | None:
+        # While running, never give up; after shutdown started, give Redis a bounded time.
+        return time.monotonic() + 10.0 if self._stopping else None
+
+    # --- reading and submitting ------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        consumer = self.consumer
+        batch = self.config.redis.batch_size
+        while not self._stopping:
+            room = self.max_in_flight - len(self._in_flight)
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            entries = await self._redis_call("read the intake streams", consumer.read, min(batch, room))
+            if not entries:
+                continue
+            self.stats.read += len(entries)
+            for e in entries:
+                if e.reclaimed:
+                    self.stats.reclaimed += 1
+            await self._redis_call("mark the hand-off", consumer.begin, entries)
+            sendable = []
+            unknown = []
+            for e in entries:
+                if e.attempt is Attempt.FIRST:
+                    sendable.append(e)
+                elif e.attempt is Attempt.OUTCOME_UNKNOWN:
+                    unknown.append(e)
+                else:
+                    self.stats.not_ours += 1
+            if unknown:
+                sendable.extend(await self._prepare_unknown(unknown))
+            for e in sendable:
+                self._in_flight[e.entry_id] = e
+            await self._submit_all(sendable, self._to_submit)
+
+    async def _submit_all(self, entries: list[Entry], q: deque[Entry]) -> None:
+        """Give handed entries to the binds, waiting for room. ``q`` is the caller's own
+        queue (reader or resender); if cancelled (shutdown), ``close`` deals with
+        whatever is left in it."""
+        q.extend(entries)
+        while q:
+            e = q[0]
+            await self._submit(e, q)
+
+    async def _prepare_unknown(self, entries: list[Entry]) -> list[Entry]:
+        """Entries handed to SMPP before by a consumer that never recorded the outcome.
+
+        Known outcome in tracking (every part submitted or final) -> ack, no resend.
+        Too many hand-offs -> record unknown, ack. Otherwise record ``outcome_unknown``
+        for the parts not known to be submitted (so the status says a duplicate is
+        possible) and return them for sending.
+        """
+        resend: list[Entry] = []
+        ack: list[Entry] = []
+        unknown_records: list[OutcomeUnknown] = []
+        account = next(iter(self._account.values()))
+        for e in entries:
+            st = await self._redis_call("read a message status", self.tracker.status, e.message.id)
+            if st is not None and st.part_detail and all(
+                p.state == "submitted" or p.state in FINAL_STATES or p.state in ("enroute", "accepted")
+                for p in st.part_detail
+            ):
+                ack.append(e)
+                self.stats.reclaimed_known += 1
+                continue
+            parts = st.parts if st is not None else max(e.message.segments, 1)
+            pending_parts = (
+                [p.part for p in st.part_detail if p.state in ("queued", "outcome_unknown")]
+                if st is not None and st.part_detail
+                else list(range(1, parts + 1))
+            ) or [1]
+            for part in pending_parts:
+                unknown_records.append(OutcomeUnknown(e.message.id, part, account, "", parts))
+            if e.attempts > MAX_HANDOFFS:
+                ack.append(e)
+                self.stats.gave_up += 1
+            else:
+                resend.append(e)
+                self.stats.resent += 1
+        if unknown_records:
+            await self._redis_call("record outcome unknown", self.tracker.record_outcome_unknown, unknown_records)
+        if ack:
+            await self._redis_call("acknowledge", self.consumer.ack, ack)
+            self.stats.acked += len(ack)
+        return resend
+
+    async def _submit(self, entry: Entry, q: deque[Entry]) -> None:
+        """Hand one entry to the client; its outcome arrives in ``_on_result``.
+
+        The client's ``submit`` coroutine would cost a task per message; this does what
+        it does (pick the least loaded bind, build the PDUs with that bind's settings,
+        wait for queue room, queue the parts) with a callback instead.
+        """
+        msg = entry.message
+        om = OutboundMessage(
+            source=msg.source,
+            destination=msg.destination,
+            text=msg.text,
+            encoding=msg.encoding,
+            concat=msg.concat,
+            registered_delivery=msg.registered_delivery,
+            priority=1 if msg.priority == "transactional" else 0,
+            reference=entry,
+        )
+        client = self._client
+        try:
+            bind = client._pick()
+            datas, encoding, data_coding = build_submits(om, bind.config, client._ref_for(om.destination))
+        except (ValueError, TypeError, NotBound) as exc:
+            q.popleft()
+            self.stats.handed += 1
+            self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 0,
+                                             error=f"{type(exc).__name__}: {exc}"))
+            return
+        if not bind.has_space():
+            try:
+                await bind.wait_space()
+            except ClientClosed as exc:  # shutting down before it went out
+                q.popleft()
+                self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))],
+                                                 len(datas), encoding, data_coding, error=str(exc)))
+                return
+        q.popleft()
+        self.stats.handed += 1
+        fut = client._send(bind, om, datas, encoding, data_coding)
+        fut.add_done_callback(self._on_result)
+
+    def _on_result(self, fut: asyncio.Future) -> None:
+        result: SubmitResult = fut.result()
+        self._finish(result.reference, result)
+
+    def _finish(self, entry: Entry, result: SubmitResult) -> None:
+        self._done.append((entry, result))
+        self._wake_records.set()
+
+    # --- recording outcomes, then acking -------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._wake_records.wait()
+            self._wake_records.clear()
+            while self._done:
+                batch, self._done = self._done, []
+                await self._record(batch)
+
+    async def _record(self, batch: list[tuple[Entry, SubmitResult]]) -> None:
+        submitted: list[Submitted] = []
+        failed: list[Failed] = []
+        unknown: list[OutcomeUnknown] = []
+        ack: list[Entry] = []
+        again: list[Entry] = []
+        release: list[Entry] = []
+        dead: list[tuple[Entry, str]] = []
+        stats = self.stats
+        for entry, res in batch:
+            mid = entry.message.id
+            if res.segments == 0:
+                # Could not be built (encoding, field limits): final, with the reason kept.
+                failed.append(Failed(mid, 1, LOCAL_FAILURE_STATUS, "", "", 1))
+                dead.append((entry, res.error or "could not be built"))
+                ack.append(entry)
+                stats.local_failures += 1
+                continue
+            n = res.segments
+            any_unknown = any_rejected = False
+            written = 0
+            for p in res.parts:
+                o = p.outcome
+                account = self._account.get(p.bind or "", "")
+                if o is Outcome.OK:
+                    written += 1
+                    smsc_id = p.message_id if p.message_id else f"none-{mid}-{p.index + 1}"
+                    submitted.append(Submitted(mid, p.index + 1, smsc_id, account, p.bind or "", n))
+                    stats.segments += 1
+                elif o is Outcome.REJECTED:
+                    written += 1
+                    any_rejected = True
+                    failed.append(Failed(mid, p.index + 1, p.command_status or 0, account, p.bind or "", n))
+                elif o is Outcome.UNKNOWN:
+                    written += 1
+                    any_unknown = True
+                    unknown.append(OutcomeUnknown(mid, p.index + 1, account, p.bind or "", n))
+                    stats.unknown_parts += 1
+            not_sent = [p for p in res.parts if p.outcome is Outcome.FAILED]
+            if any_rejected:
+                stats.rejected += 1
+                ack.append(entry)  # the message failed: final, whatever its other parts did
+            elif not not_sent and not any_unknown:
+                stats.submitted_ok += 1
+                ack.append(entry)
+            elif not_sent and not written:
+                release.append(entry)  # nothing left: a first attempt next time
+            else:
+                if not_sent:
+                    # Some parts went out, some did not: sending the message again
+                    # repeats the sent ones, so the status must say so.
+                    account = self._account.get(res.parts[0].bind or "", "")
+                    for p in not_sent:
+                        unknown.append(OutcomeUnknown(mid, p.index + 1, account, p.bind or "", n))
+                if self._stopping:
+                    self._in_flight.pop(entry.entry_id, None)  # stays pending: reclaimed later
+                elif entry.attempts >= MAX_HANDOFFS:
+                    stats.gave_up += 1
+                    ack.append(entry)
+                else:
+                    again.append(entry)
+        give_up = self._give_up_at()
+        try:
+            if submitted:
+                late = await self._redis_call("record submits", self.tracker.record_submitted, submitted,
+                                              give_up_at=give_up)
+                if late:
+                    self.metrics.observe_late_receipts(late)
+                    for m in late:
+                        stats.receipts_matched += 1
+                        stats.receipt_latency.add(max(time.time() - m.submitted_at, 0.0))
+            if failed:
+                await self._redis_call("record failures", self.tracker.record_failed, failed, give_up_at=give_up)
+            if unknown:
+                await self._redis_call("record unknown outcomes", self.tracker.record_outcome_unknown, unknown,
+                                       give_up_at=give_up)
+            if dead:
+                await self._redis_call("dead-letter", self._dead_letter, dead, give_up_at=give_up)
+            if ack:
+                await self._redis_call("acknowledge", self.consumer.ack, ack, give_up_at=give_up)
+                stats.acked += len(ack)
+            if release:
+                await self._redis_call("release", self.consumer.release, release, give_up_at=give_up)
+                stats.released += len(release)
+        except _REDIS_ERRORS as exc:
+            # Only at shutdown with Redis away: the entries stay pending in Redis and are
+            # reclaimed later (their hand-off record makes them outcome unknown).
+            log.error("shutdown: Redis unavailable (%s); %d outcomes not recorded, their entries stay "
+                      "pending and will be reclaimed", exc, len(batch))
+            for entry, _ in batch:
+                self._in_flight.pop(entry.entry_id, None)
+            self._room.set()
+            return
+        for e in ack:
+            self._in_flight.pop(e.entry_id, None)
+        for e in release:
+            self._in_flight.pop(e.entry_id, None)
+        if again:
+            self._resends.extend(again)
+            self._wake_resend.set()
+        if len(self._in_flight) < self.max_in_flight:
+            self._room.set()
+        if self.on_progress is not None:
+            self.on_progress(stats)
+
+    async def _resend_loop(self) -> None:
+        """Submit again entries whose outcome was unknown (already recorded as such).
+        Its own task: waiting for bind room must not hold up the recording of outcomes."""
+        while True:
+            await self._wake_resend.wait()
+            self._wake_resend.clear()
+            while self._resends and not self._stopping:
+                entries, self._resends = self._resends, []
+                await self._redis_call("mark the hand-off", self.consumer.begin, entries)
+                go = []
+                for e in entries:
+                    if e.sendable:
+                        self.stats.resent += 1
+                        go.append(e)
+                    else:  # someone else recorded or reclaimed it meanwhile
+                        self.stats.not_ours += 1
+                        self._in_flight.pop(e.entry_id, None)
+                await self._submit_all(go, self._to_resubmit)
+
+    async def _dead_letter(self, items: list[tuple[Entry, str]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for e, reason in items:
+            pipe.xadd(self.keys.dead, {"stream": e.stream, "entry": e.entry_id, "msg_id": e.message.id,
+                                       "reason": f"not sendable: {reason}"})
+            log.warning("message %s failed before sending: %s", e.message.id, reason)
+        await pipe.execute()
+
+    # --- inbound ---------------------------------------------------------------------------
+
+    def _on_receipt(self, receipt: Receipt) -> None:
+        self._receipts.append(receipt)
+        self._wake_receipts.set()
+
+    def _on_mo(self, message: MoMessage) -> None:
+        self._mo.append(message)
+        self._wake_receipts.set()
+
+    async def _receipt_loop(self) -> None:
+        while True:
+            await self._wake_receipts.wait()
+            self._wake_receipts.clear()
+            while self._receipts or self._mo:
+                if len(self._receipts) > RECEIPT_BACKLOG_WARN and not self._backlog_warned:
+                    self._backlog_warned = True
+                    log.warning("%d receipts waiting for Redis", len(self._receipts))
+                receipts, self._receipts = self._receipts, []
+                mo, self._mo = self._mo, []
+                if receipts:
+                    await self._apply_receipts(receipts)
+                if mo:
+                    await self._redis_call("publish MO messages", self._publish_mo, mo,
+                                           give_up_at=self._give_up_at())
+
+    async def _apply_receipts(self, receipts: list[Receipt]) -> None:
+        by_account: dict[str, list[Receipt]] = {}
+        for r in receipts:
+            by_account.setdefault(self._account.get(r.bind, r.bind), []).append(r)
+        for account, group in by_account.items():
+            res = await self._redis_call("apply receipts", self.tracker.apply_receipts, group, account,
+                                         give_up_at=self._give_up_at())
+            self.metrics.observe_tracking(res)
+            self.stats.receipts += len(group)
+            self.stats.receipts_matched += len(res.matched)
+            add = self.stats.receipt_latency.add
+            for m in res.matched:
+                add(m.latency)
+
+    async def _publish_mo(self, messages: list[MoMessage]) -> None:
+        stream = inbound_stream(self.keys)
+        pipe = self.redis.pipeline(transaction=False)
+        now = f"{time.time():.3f}"
+        for m in messages:
+            fields = {
+                "from": m.source,
+                "to": m.destination,
+                "data_coding": str(m.data_coding),
+                "parts": str(m.parts),
+                "bind": m.bind,
+                "account": self._account.get(m.bind, ""),
+                "ts": now,
+            }
+            if m.text is not None:
+                fields["text"] = m.text
+            else:
+                fields["data_hex"] = m.data.hex()
+            pipe.xadd(stream, fields, maxlen=INBOUND_MAXLEN, approximate=True)
+        await pipe.execute()
+        self.stats.mo += len(messages)
+
+    # --- housekeeping --------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        """Queue metrics, sweep held receipts, touch long in-flight entries."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            try:
+                self.metrics.observe_stream_stats(await stream_stats(self.redis, self.keys))
+                self.metrics.observe_unmatched(await self.tracker.sweep())
+                limit = time.monotonic() - self.consumer.claim_idle_ms / 2000
+                old = [e for e in self._in_flight.values() if e.read_at < limit]
+                if old:
+                    await self.consumer.touch(old)
+            except _REDIS_ERRORS as exc:
+                log.debug("housekeeping skipped: Redis unavailable (%s)", exc)
