@@ -70,14 +70,14 @@ class PduError(SmppError, ValueError):
     def __eq__(self, other: object) -> bool:
         # Value equality lets the Framer's output (PDUs and errors mixed) be compared
         # in tests and against the Rust codec.
-        if type(other) is not type(self):
+        if type(other) is not type(self) or not isinstance(other, PduError):
             return NotImplemented
         return (self.message, self.status, self.command_id, self.sequence_number, self.fatal) == (
-            other.message,  # type: ignore[attr-defined]
-            other.status,  # type: ignore[attr-defined]
-            other.command_id,  # type: ignore[attr-defined]
-            other.sequence_number,  # type: ignore[attr-defined]
-            other.fatal,  # type: ignore[attr-defined]
+            other.message,
+            other.status,
+            other.command_id,
+            other.sequence_number,
+            other.fatal,
         )
 
     __hash__ = Exception.__hash__

@@ -401,14 +401,13 @@ class _Message(_WithTlvs):
         return value if value is not None else getattr(self, "short_message", b"")
 
 
-_dc = dataclass(frozen=True, slots=True, kw_only=True, eq=True, repr=True)
 
 
 # ---------------------------------------------------------------------------
 # Binds
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BindTransmitter(Pdu):
     command_id = CommandId.BIND_TRANSMITTER
     _body = _BIND_BODY
@@ -423,7 +422,7 @@ class BindTransmitter(Pdu):
     address_range: str = ""
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BindReceiver(Pdu):
     command_id = CommandId.BIND_RECEIVER
     _body = _BIND_BODY
@@ -438,7 +437,7 @@ class BindReceiver(Pdu):
     address_range: str = ""
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BindTransceiver(Pdu):
     command_id = CommandId.BIND_TRANSCEIVER
     _body = _BIND_BODY
@@ -453,7 +452,7 @@ class BindTransceiver(Pdu):
     address_range: str = ""
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BindTransmitterResp(_WithTlvs):
     """TLV: sc_interface_version."""
 
@@ -465,7 +464,7 @@ class BindTransmitterResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BindReceiverResp(_WithTlvs):
     command_id = CommandId.BIND_RECEIVER_RESP
     _body = (_SYSTEM_ID,)
@@ -475,7 +474,7 @@ class BindReceiverResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BindTransceiverResp(_WithTlvs):
     command_id = CommandId.BIND_TRANSCEIVER_RESP
     _body = (_SYSTEM_ID,)
@@ -485,7 +484,7 @@ class BindTransceiverResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Outbind(Pdu):
     command_id = CommandId.OUTBIND
     _body = (_SYSTEM_ID, _PASSWORD)
@@ -499,35 +498,35 @@ class Outbind(Pdu):
 # Header-only PDUs
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unbind(Pdu):
     command_id = CommandId.UNBIND
     command_status: int = 0
     sequence_number: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnbindResp(Pdu):
     command_id = CommandId.UNBIND_RESP
     command_status: int = 0
     sequence_number: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenericNack(Pdu):
     command_id = CommandId.GENERIC_NACK
     command_status: int = 0
     sequence_number: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnquireLink(Pdu):
     command_id = CommandId.ENQUIRE_LINK
     command_status: int = 0
     sequence_number: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnquireLinkResp(Pdu):
     command_id = CommandId.ENQUIRE_LINK_RESP
     command_status: int = 0
@@ -538,7 +537,7 @@ class EnquireLinkResp(Pdu):
 # Messages
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitSm(_Message):
     command_id = CommandId.SUBMIT_SM
     _body = _SM_BODY
@@ -564,7 +563,7 @@ class SubmitSm(_Message):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitSmResp(_WithTlvs):
     command_id = CommandId.SUBMIT_SM_RESP
     _body = (_MESSAGE_ID,)
@@ -574,7 +573,7 @@ class SubmitSmResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeliverSm(_Message):
     """Mobile-originated messages and delivery receipts (esm_class & 0x3C == 0x04)."""
 
@@ -607,7 +606,7 @@ class DeliverSm(_Message):
         return (self.esm_class & 0x3C) in (0x04, 0x20)
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeliverSmResp(_WithTlvs):
     """message_id is unused in SMPP 3.4 and set to "" (a single NUL)."""
 
@@ -619,7 +618,7 @@ class DeliverSmResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitMulti(_Message):
     command_id = CommandId.SUBMIT_MULTI
     _body = (
@@ -649,7 +648,7 @@ class SubmitMulti(_Message):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitMultiResp(_WithTlvs):
     command_id = CommandId.SUBMIT_MULTI_RESP
     _body = (_MESSAGE_ID, (_UNSUCC, "unsuccess_smes"))
@@ -660,7 +659,7 @@ class SubmitMultiResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataSm(_Message):
     command_id = CommandId.DATA_SM
     _body = (
@@ -690,7 +689,7 @@ class DataSm(_Message):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataSmResp(_WithTlvs):
     command_id = CommandId.DATA_SM_RESP
     _body = (_MESSAGE_ID,)
@@ -700,7 +699,7 @@ class DataSmResp(_WithTlvs):
     tlvs: tuple[Tlv, ...] = ()
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuerySm(Pdu):
     command_id = CommandId.QUERY_SM
     _body = (_MESSAGE_ID, (_U8, "source_addr_ton"), (_U8, "source_addr_npi"), _SOURCE_ADDR_21)
@@ -712,7 +711,7 @@ class QuerySm(Pdu):
     source_addr: str = ""
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuerySmResp(Pdu):
     command_id = CommandId.QUERY_SM_RESP
     _body = (_MESSAGE_ID, _c("final_date", 17), (_U8, "message_state"), (_U8, "error_code"))
@@ -724,7 +723,7 @@ class QuerySmResp(Pdu):
     error_code: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelSm(Pdu):
     command_id = CommandId.CANCEL_SM
     _body = (
@@ -749,14 +748,14 @@ class CancelSm(Pdu):
     destination_addr: str = ""
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelSmResp(Pdu):
     command_id = CommandId.CANCEL_SM_RESP
     command_status: int = 0
     sequence_number: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplaceSm(Pdu):
     command_id = CommandId.REPLACE_SM
     _body = (
@@ -783,14 +782,14 @@ class ReplaceSm(Pdu):
     short_message: bytes = b""
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplaceSmResp(Pdu):
     command_id = CommandId.REPLACE_SM_RESP
     command_status: int = 0
     sequence_number: int = 0
 
 
-@_dc
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertNotification(_WithTlvs):
     """TLV: ms_availability_status. It has no response."""
 
@@ -854,10 +853,11 @@ def _finish_classes() -> None:
         cls._ops = _compile(cls._body)
         # The body spec and the dataclass must name the same fields, in the same
         # order; a drift here would silently mis-encode, so refuse to import.
-        declared = [f.name for f in fields(cls) if f.name not in ("command_status", "sequence_number", "tlvs")]
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        declared = [n for n in names if n not in ("command_status", "sequence_number", "tlvs")]
         spec = [s[1] for s in cls._body]
         assert declared == spec, (cls.__name__, declared, spec)
-        assert ("tlvs" in {f.name for f in fields(cls)}) == cls._has_tlvs, cls.__name__
+        assert ("tlvs" in names) == cls._has_tlvs, cls.__name__
         if not cid & RESPONSE_BIT:
             cls._response_class = _BY_ID.get(cid | RESPONSE_BIT)
 
@@ -869,7 +869,7 @@ _finish_classes()
 # encode
 
 
-def _field_error(cls: type, name: str, message: str, status: int) -> PduError:
+def _field_error(cls: type[Pdu], name: str, message: str, status: int) -> PduError:
     return PduError(f"{cls.__name__}.{name}: {message}", status, command_id=int(cls.command_id))
 
 
@@ -877,7 +877,7 @@ def _encode_cstr(pdu: Pdu, op: _Op) -> bytes:
     return _cstr_bytes(type(pdu), op.name, getattr(pdu, op.name), op.size, op.status)
 
 
-def _cstr_bytes(cls: type, name: str, value: object, size: int, status: int) -> bytes:
+def _cstr_bytes(cls: type[Pdu], name: str, value: object, size: int, status: int) -> bytes:
     if type(value) is not str:
         raise TypeError(f"{cls.__name__}.{name} must be str, not {type(value).__name__}")
     try:
@@ -1059,7 +1059,7 @@ def _fast_tlvs(tlvs: tuple) -> bytes:
     return b"".join(out)
 
 
-def _make_fast_encoder(cls: type):
+def _make_fast_encoder(cls: type[Pdu]):
     if any(op.kind in (_DESTS, _UNSUCC) for op in cls._ops):
         return None
     env: dict = {
@@ -1077,7 +1077,7 @@ def _make_fast_encoder(cls: type):
     parts: list[str] = []
     for i, op in enumerate(cls._ops):
         if op.kind == "fixed":
-            env[f"_p{i}"] = op.st.pack  # type: ignore[union-attr]
+            env[f"_p{i}"] = op.st.pack
             parts.append(f"_p{i}(" + ", ".join(f"pdu.{n}" for n in op.names) + ")")
         elif op.kind == _CSTR:
             lines.append(f"        s{i} = pdu.{op.name}.encode('latin-1')")
@@ -1160,7 +1160,7 @@ def _fast_decode_tlvs(buf: bytes, pos: int, end: int) -> tuple | None:
     return tuple(tlvs)
 
 
-def _make_fast_decoder(cls: type):
+def _make_fast_decoder(cls: type[Pdu]):
     if any(op.kind in (_DESTS, _UNSUCC) for op in cls._ops):
         return None
     env: dict = {"_cls": cls, "_tlvs": _fast_decode_tlvs, "_error": (IndexError, ValueError, struct.error)}
@@ -1171,7 +1171,7 @@ def _make_fast_decoder(cls: type):
     kwargs = ["command_status=status", "sequence_number=seq"]
     for i, op in enumerate(cls._ops):
         if op.kind == "fixed":
-            env[f"_u{i}"] = op.st.unpack_from  # type: ignore[union-attr]
+            env[f"_u{i}"] = op.st.unpack_from
             names = [f"v{i}_{j}" for j in range(len(op.names))]
             lines.append(f"        {', '.join(names)}, = _u{i}(buf, pos)")
             lines.append(f"        pos += {op.size}")
@@ -1206,11 +1206,11 @@ def _make_fast_decoder(cls: type):
     return fast
 
 
-def _decode_body(cls: type, buf: bytes, cid: int, status: int, seq: int) -> Pdu:
+def _decode_body(cls: type[Pdu], buf: bytes, cid: int, status: int, seq: int) -> Pdu:
     pos, end = HEADER_LENGTH, len(buf)
     ops = cls._ops
     if pos == end and ops and cid & RESPONSE_BIT:
-        return cls(command_status=status, sequence_number=seq)
+        return cls(command_status=status, sequence_number=seq)  # type: ignore[call-arg]
     kw: dict = {"command_status": status, "sequence_number": seq}
     for op in ops:
         kind = op.kind
@@ -1218,7 +1218,7 @@ def _decode_body(cls: type, buf: bytes, cid: int, status: int, seq: int) -> Pdu:
             size = op.size
             if pos + size > end:
                 raise _truncated(cls, op.names[0], end - pos, cid, seq)
-            kw.update(zip(op.names, op.st.unpack_from(buf, pos)))  # type: ignore[union-attr]
+            kw.update(zip(op.names, op.st.unpack_from(buf, pos)))
             pos += size
         elif kind == _CSTR:
             pos = _decode_cstr(cls, buf, pos, end, op.name, op.size, op.status, cid, seq, kw)
@@ -1259,7 +1259,7 @@ def _decode_body(cls: type, buf: bytes, cid: int, status: int, seq: int) -> Pdu:
     return cls(**kw)
 
 
-def _truncated(cls: type, name: str, remaining: int, cid: int, seq: int) -> PduError:
+def _truncated(cls: type[Pdu], name: str, remaining: int, cid: int, seq: int) -> PduError:
     return PduError(
         f"{cls.__name__}: the body ends inside {name} ({remaining} octet(s) left)",
         _S.ESME_RINVCMDLEN,
@@ -1269,7 +1269,7 @@ def _truncated(cls: type, name: str, remaining: int, cid: int, seq: int) -> PduE
 
 
 def _decode_cstr(
-    cls: type, buf: bytes, pos: int, end: int, name: str, size: int, status: int, cid: int, seq: int, kw: dict
+    cls: type[Pdu], buf: bytes, pos: int, end: int, name: str, size: int, status: int, cid: int, seq: int, kw: dict
 ) -> int:
     limit = pos + size
     if limit > end:
@@ -1294,7 +1294,7 @@ def _decode_cstr(
     return nul + 1
 
 
-def _decode_dests(cls: type, buf: bytes, pos: int, end: int, cid: int, seq: int, kw: dict) -> int:
+def _decode_dests(cls: type[Pdu], buf: bytes, pos: int, end: int, cid: int, seq: int, kw: dict) -> int:
     if pos >= end:
         raise _truncated(cls, "number_of_dests", 0, cid, seq)
     count = buf[pos]
@@ -1335,7 +1335,7 @@ def _decode_dests(cls: type, buf: bytes, pos: int, end: int, cid: int, seq: int,
     return pos
 
 
-def _decode_unsucc(cls: type, buf: bytes, pos: int, end: int, cid: int, seq: int, kw: dict) -> int:
+def _decode_unsucc(cls: type[Pdu], buf: bytes, pos: int, end: int, cid: int, seq: int, kw: dict) -> int:
     if pos >= end:
         raise _truncated(cls, "no_unsuccess", 0, cid, seq)
     count = buf[pos]
@@ -1358,7 +1358,7 @@ def _decode_unsucc(cls: type, buf: bytes, pos: int, end: int, cid: int, seq: int
     return pos
 
 
-def _decode_tlvs(cls: type, buf: bytes, pos: int, end: int, cid: int, seq: int) -> tuple:
+def _decode_tlvs(cls: type[Pdu], buf: bytes, pos: int, end: int, cid: int, seq: int) -> tuple:
     tlvs = []
     unpack = _TLV_HEADER.unpack_from
     while pos < end:
@@ -1445,7 +1445,7 @@ class Framer:
         return out
 
     def feed(self, data: bytes) -> list:
-        out = []
+        out: list = []
         for item in self.feed_frames(data):
             if type(item) is bytes:
                 try:

@@ -217,23 +217,21 @@ class Reassembler:
                 return self._single(pdu, payload, rest, now, None, udhi=True)
             method, ref, total, seq = concat
         else:
-            sar = (
-                tlv_int(pdu.tlvs, Tag.SAR_MSG_REF_NUM),
-                tlv_int(pdu.tlvs, Tag.SAR_TOTAL_SEGMENTS),
-                tlv_int(pdu.tlvs, Tag.SAR_SEGMENT_SEQNUM),
-            )
-            if None in sar:
+            sar_ref = tlv_int(pdu.tlvs, Tag.SAR_MSG_REF_NUM)
+            sar_total = tlv_int(pdu.tlvs, Tag.SAR_TOTAL_SEGMENTS)
+            sar_seq = tlv_int(pdu.tlvs, Tag.SAR_SEGMENT_SEQNUM)
+            if sar_ref is None or sar_total is None or sar_seq is None:
                 return self._single(pdu, payload, payload, now, None)
-            method, (ref, total, seq) = "sar", sar
+            method, ref, total, seq = "sar", sar_ref, sar_total, sar_seq
             rest = payload
             per_part = False
         return self.add_part(
             source=source,
             destination=destination,
             method=method,
-            ref=ref,  # type: ignore[arg-type]
-            total=total,  # type: ignore[arg-type]
-            seq=seq,  # type: ignore[arg-type]
+            ref=ref,
+            total=total,
+            seq=seq,
             data=rest,
             short_message=payload,
             data_coding=dc,

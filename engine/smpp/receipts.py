@@ -42,7 +42,7 @@ STATES = ("delivered", "expired", "deleted", "undeliverable", "accepted", "unkno
 # enroute is the only state SMPP 3.4 (5.2.28) does not call final.
 FINAL_STATES = frozenset(STATES) - {"enroute"}
 
-_FROM_MESSAGE_STATE = {
+_FROM_MESSAGE_STATE: dict[int, str] = {
     MessageState.ENROUTE: "enroute",
     MessageState.DELIVERED: "delivered",
     MessageState.EXPIRED: "expired",
@@ -149,7 +149,7 @@ def state_from_stat(stat: str | None) -> str:
 
 def state_from_message_state(value: int | None) -> str:
     """The vocabulary state of a message_state value (SMPP 3.4 5.2.28); out of range -> ``"unknown"``."""
-    return _FROM_MESSAGE_STATE.get(value, "unknown") if value is not None else "unknown"  # type: ignore[arg-type]
+    return _FROM_MESSAGE_STATE.get(value, "unknown") if value is not None else "unknown"
 
 
 _DATE = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?$")

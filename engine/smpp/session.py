@@ -101,16 +101,15 @@ __all__ = [
     "Event",
 ]
 
-_dc = dataclass(frozen=True, slots=True)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class RequestReceived:
     pdu: Pdu
     now: float
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class ResponseReceived:
     request: Pdu
     response: Pdu
@@ -119,14 +118,14 @@ class ResponseReceived:
     context: Any = None
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class StateChanged:
     old: State
     new: State
     now: float
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class MalformedPdu:
     error: PduError
     now: float
@@ -135,14 +134,14 @@ class MalformedPdu:
     context: Any = None
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class UnexpectedPdu:
     pdu: Pdu
     reason: str
     now: float
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class Unanswered:
     request: Pdu
     sent_at: float

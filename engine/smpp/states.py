@@ -125,12 +125,12 @@ MATRIX: dict[CommandId, tuple[frozenset, frozenset]] = {
 }
 assert set(MATRIX) == set(CommandId), "the matrix must name every SMPP 3.4 command"
 
-_BINDS = {
+_BINDS: dict[int, State] = {
     C.BIND_TRANSMITTER: _TX,
     C.BIND_RECEIVER: _RX,
     C.BIND_TRANSCEIVER: _TRX,
 }
-_BIND_RESPS = {C(cid | RESPONSE_BIT): state for cid, state in _BINDS.items()}
+_BIND_RESPS: dict[int, State] = {C(cid | RESPONSE_BIT): state for cid, state in _BINDS.items()}
 
 
 def _side(role: str) -> int:
