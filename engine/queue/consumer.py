@@ -103,6 +103,12 @@ class Entry:
     read_at: float = 0.0
 
     @property
+    def key(self) -> tuple[str, str]:
+        """(stream, entry id): entry ids are unique per stream only (two streams can
+        hand out the same millisecond-sequence id), so key in-flight tables by this."""
+        return (self.stream, self.entry_id)
+
+    @property
     def sendable(self) -> bool:
         """After ``begin``: True for FIRST and OUTCOME_UNKNOWN (the latter only with a
         status that says the message may be a duplicate)."""

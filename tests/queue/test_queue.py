@@ -325,3 +325,18 @@ def test_consumer_from_config(arun, prefix):
         assert len(await c.read()) == 7
 
     arun(go)
+
+
+def test_entry_ids_repeat_across_streams_so_entries_are_keyed_by_stream_too(arun, keys):
+    async def go(r):
+        c = Consumer(r, keys, name="c", block_ms=50)
+        await c.ensure_groups()
+        # the same explicit id in both streams, as two XADDs in the same millisecond give
+        await r.xadd(keys.transactional_stream, msg(1, priority="transactional").to_fields(), id="5-0")
+        await r.xadd(keys.bulk_stream, msg(2).to_fields(), id="5-0")
+        got = await c.read()
+        assert [e.entry_id for e in got] == ["5-0", "5-0"]
+        assert len({e.key for e in got}) == 2
+        assert await c.ack(got) == 2
+
+    arun(go)
