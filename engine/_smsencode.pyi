@@ -1,0 +1,125 @@
+"""Stub of the compiled module engine._smsencode (hand-written; checked by mypy.stubtest
+in tests/test_smsencode_stub.py). Import it only through engine.encoding (and the PDU
+facade): the rest of the code base never imports this module directly."""
+
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Protocol, final
+
+# A section appends its names with `__all__ += [...]` (stubtest checks the list).
+__all__ = ["__version__", "DEBUG_BUILD"]
+
+__version__: str
+DEBUG_BUILD: bool
+
+# --- encoding ---
+# The Rust core of engine.encoding; the contract is docs/encoding.md, and
+# engine.encoding.reference is the pure-Python oracle with the same API.
+
+__all__ += ["EncodedMessage", "Count", "Decoded", "Udh", "encode", "encode_batch", "count", "decode"]
+
+class _RefSource(Protocol):
+    def next_ref(self, bits: int, /) -> int: ...
+
+_National = tuple[str | None, str | None]
+
+@final
+class EncodedMessage:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def data_coding(self) -> int: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def units(self) -> int: ...
+    @property
+    def parts(self) -> list[bytes]: ...
+    @property
+    def udhi(self) -> bool: ...
+    @property
+    def sar(self) -> list[tuple[int, int, int]] | None: ...
+    @property
+    def ref(self) -> int | None: ...
+    @property
+    def national(self) -> _National: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class Count:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def data_coding(self) -> int: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def units(self) -> int: ...
+    @property
+    def chars(self) -> int: ...
+    @property
+    def per_segment(self) -> int: ...
+    @property
+    def national(self) -> _National: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class Udh:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def concat(self) -> tuple[int, int, int] | None: ...
+    @property
+    def ref_bits(self) -> int | None: ...
+    @property
+    def national(self) -> _National: ...
+    @property
+    def elements(self) -> list[tuple[int, bytes]]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class Decoded:
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def udh(self) -> Udh | None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+def encode(
+    text: str | bytes,
+    *,
+    encoding: str = ...,
+    concat: str = ...,
+    ref: int | _RefSource | None = None,
+    max_parts: int = ...,
+    packed: bool = ...,
+    national: Sequence[str] | None = None,
+) -> EncodedMessage: ...
+def encode_batch(
+    texts: Iterable[str | bytes],
+    *,
+    encoding: str = ...,
+    concat: str = ...,
+    ref: int | _RefSource | Sequence[int] | None = None,
+    max_parts: int = ...,
+    packed: bool = ...,
+    national: Sequence[str] | None = None,
+) -> list[EncodedMessage]: ...
+def count(
+    text: str | bytes,
+    *,
+    encoding: str = ...,
+    concat: str = ...,
+    max_parts: int = ...,
+    national: Sequence[str] | None = None,
+) -> Count: ...
+def decode(payload: bytes, data_coding: int, udhi: bool = ..., *, packed: bool = ...) -> Decoded: ...
