@@ -121,7 +121,7 @@ decode(submit_sm) ~75,000/s (most of it building the 20-field frozen dataclass).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, Union
 
 from engine.smpp.constants import (
@@ -177,6 +177,7 @@ __all__ = [
 ]
 
 _S = CommandStatus
+_setattr = object.__setattr__  # frozen dataclasses are built through it, as their __init__ does
 _HEADER = struct.Struct(">IIII")
 _LENGTH = struct.Struct(">I")
 _TLV_HEADER = struct.Struct(">HH")
@@ -313,6 +314,7 @@ class Pdu:
     _response_class: ClassVar[type | None] = None
     _fast_encode: ClassVar = None  # set at the end of the module; see _make_fast_encoder
     _fast_decode: ClassVar = None  # set at the end of the module; see _make_fast_decoder
+    _field_names: ClassVar[tuple[str, ...]] = ()
 
     # set by the dataclasses below
     command_status: int
@@ -324,7 +326,14 @@ class Pdu:
 
     def with_sequence(self, sequence_number: int) -> "Pdu":
         """A copy with this sequence_number."""
-        return replace(self, sequence_number=sequence_number)  # type: ignore[type-var]
+        # The session copies every request it numbers; copying the slots directly is
+        # twice as fast as dataclasses.replace, which re-runs __init__.
+        cls = type(self)
+        new = object.__new__(cls)
+        for name in cls._field_names:
+            _setattr(new, name, getattr(self, name))
+        _setattr(new, "sequence_number", sequence_number)
+        return new
 
     def response(self, **fields_: object) -> "Pdu":
         """The response to this request, with its sequence_number; ``fields_`` fill the body."""
@@ -854,6 +863,7 @@ def _finish_classes() -> None:
         # The body spec and the dataclass must name the same fields, in the same
         # order; a drift here would silently mis-encode, so refuse to import.
         names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        cls._field_names = tuple(names)
         declared = [n for n in names if n not in ("command_status", "sequence_number", "tlvs")]
         spec = [s[1] for s in cls._body]
         assert declared == spec, (cls.__name__, declared, spec)

@@ -496,3 +496,13 @@ def test_fast_decoder_agrees_with_the_checked_decoder(frame):
         assert got == expected
     else:
         assert len(frame) == 16  # only the absent-body rule is left to the checked decoder
+
+
+@settings(max_examples=100)
+@given(pdus(), st.integers(0, 0xFFFFFFFF))
+def test_with_sequence_copies_every_field(pdu, seq):
+    from dataclasses import replace
+
+    copy = pdu.with_sequence(seq)
+    assert copy == replace(pdu, sequence_number=seq)
+    assert type(copy) is type(pdu) and copy.sequence_number == seq
