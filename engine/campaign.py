@@ -37,6 +37,7 @@ __all__ = [
     "Template",
     "campaign_info",
     "count_segments",
+    "enqueue_message",
     "read_rows",
     "submit_campaign",
     "NUMBER_COLUMNS",
@@ -264,6 +265,9 @@ class RowPreparer:
             text = self.template.render(row)
         except KeyError as exc:
             return RowError(row_no, line, f"template field {{{exc.args[0]}}} missing from the row")
+        bad_char = _lone_surrogate(text)
+        if bad_char is not None:
+            return RowError(row_no, line, bad_char)
         try:
             segments = self.segments(text)
         except ValueError as exc:
@@ -285,6 +289,60 @@ class RowPreparer:
             segments=segments,
             created=self.created,
         )
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """A reason if ``text`` holds a lone UTF-16 surrogate (JSON can spell one: "\\ud800"):
+    it is not a character, no handset can show it, and Redis would refuse the entry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"text has a lone surrogate U+{ord(text[exc.start]):04X} at position {exc.start}, not a character"
+    return None
+
+
+async def enqueue_message(
+    redis: Any,
+    *,
+    to: str,
+    sender: str,
+    text: str,
+    region: str = "RU",
+    priority: str = "transactional",
+    encoding: str = "auto",
+    max_parts: int = 255,
+    concat: str | None = None,
+    national: tuple[str, ...] = (),
+    registered_delivery: int = 1,
+    keys: Keys | None = None,
+    tracker: Any = None,
+) -> Message:
+    """Check and queue one message; returns it (``.id`` is the message id).
+
+    Raises ``InvalidNumber``, ``InvalidSender``, ``TooManyParts``,
+    ``UnencodableCharacter`` or ``ValueError`` (all ValueErrors) before anything is
+    written. ``tracker`` (an ``engine.tracking.Tracker``) records it ``queued``.
+    """
+    from engine.numbers import normalize_number
+
+    keys = keys or Keys()
+    destination = normalize_number(to, region)
+    source = validate_sender(sender, region)
+    reason = _lone_surrogate(text)
+    if reason is not None:
+        raise ValueError(reason)
+    segments = _load_count()(text, encoding=encoding, max_parts=max_parts, national=national).segments
+    message = Message(
+        id=new_id(), destination=destination, text=text, source=source.address, source_ton=source.ton,
+        source_npi=source.npi, priority=priority, encoding=encoding, concat=concat, national=tuple(national),
+        registered_delivery=registered_delivery, segments=segments,
+    )
+    await Producer(redis, keys).enqueue(message)
+    if tracker is not None:
+        from engine.tracking import Queued
+
+        await tracker.record_queued([Queued(message.id, segments)])
+    return message
 
 
 def _format_of(path: Path, fmt: str | None) -> str:

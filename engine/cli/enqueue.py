@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from engine.cli.campaign import EXIT_REDIS, add_redis_args, default_region, open_intake, redis_failure
 
@@ -40,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
     from redis.exceptions import RedisError
 
-    from engine.campaign import count_segments
+    from engine.campaign import enqueue_message
     from engine.config import ConfigError
     from engine.encoding.errors import TooManyParts, UnencodableCharacter
-    from engine.numbers import InvalidNumber, InvalidSender, normalize_number, validate_sender
-    from engine.queue import Message, Producer, new_id
+    from engine.numbers import validate_sender
 
     try:
         client, keys, config = open_intake(args)
@@ -52,20 +52,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"smpp-engine enqueue: {exc}", file=sys.stderr)
         return 2
     region = default_region(args, config)
-    national = tuple(args.national)
+
+    async def go() -> Any:
+        try:
+            tracker = None
+            if not args.no_track:
+                from engine.tracking import Tracker
+
+                status_stream = config.engine.status_stream if config is not None else None
+                tracker = Tracker(client, prefix=keys.prefix, events_stream=status_stream)
+            # Every check runs before the first Redis command: bad input never connects.
+            return await enqueue_message(
+                client, to=args.to, sender=args.sender, text=args.text, region=region,
+                priority=args.priority, encoding=args.encoding, max_parts=args.max_parts,
+                concat=args.concat, national=tuple(args.national),
+                registered_delivery=0 if args.no_receipt else 1, keys=keys, tracker=tracker,
+            )
+        finally:
+            await client.aclose()
+
     try:
-        destination = normalize_number(args.to, region)
-        sender = validate_sender(args.sender, region)
-        segments = count_segments(args.text, encoding=args.encoding, max_parts=args.max_parts, national=national)
-        message = Message(
-            id=new_id(), destination=destination, text=args.text, source=sender.address,
-            source_ton=sender.ton, source_npi=sender.npi, priority=args.priority,
-            encoding=args.encoding, concat=args.concat, national=national,
-            registered_delivery=0 if args.no_receipt else 1, segments=segments,
-        )
-    except (InvalidNumber, InvalidSender) as exc:
-        print(f"smpp-engine enqueue: {exc}", file=sys.stderr)
-        return 2
+        message = asyncio.run(go())
     except TooManyParts as exc:
         print(f"smpp-engine enqueue: text needs {exc.actual} segments, more than --max-parts {exc.max}",
               file=sys.stderr)
@@ -74,35 +81,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"smpp-engine enqueue: character {exc.char!r} at position {exc.index} cannot be sent "
               f"with --encoding {args.encoding}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except ValueError as exc:  # InvalidNumber, InvalidSender, bad options
         print(f"smpp-engine enqueue: {exc}", file=sys.stderr)
         return 2
-
-    async def go() -> str:
-        try:
-            entry = await Producer(client, keys).enqueue(message)
-            if not args.no_track:
-                from engine.tracking import Queued, Tracker
-
-                status_stream = config.engine.status_stream if config is not None else None
-                await Tracker(client, prefix=keys.prefix, events_stream=status_stream).record_queued(
-                    [Queued(message.id, segments)])
-            return entry
-        finally:
-            await client.aclose()
-
-    try:
-        entry = asyncio.run(go())
     except (RedisError, OSError) as exc:
         print(f"smpp-engine enqueue: {redis_failure(exc, client)}", file=sys.stderr)
         return EXIT_REDIS
-    out = {"id": message.id, "to": destination, "from": sender.address, "source_ton": sender.ton,
-           "source_npi": sender.npi, "segments": segments, "priority": args.priority,
-           "stream": keys.stream(args.priority), "entry": entry}
+    sender = validate_sender(args.sender, region)
+    out = {"id": message.id, "to": message.destination, "from": message.source, "source_ton": message.source_ton,
+           "source_npi": message.source_npi, "segments": message.segments, "priority": message.priority,
+           "stream": keys.stream(message.priority)}
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(message.id)
-        print(f"queued {destination} from {sender.address} ({sender.kind}), {segments} segment(s), "
-              f"{args.priority}", file=sys.stderr)
+        print(f"queued {message.destination} from {message.source} ({sender.kind}), {message.segments} "
+              f"segment(s), {message.priority}", file=sys.stderr)
     return 0

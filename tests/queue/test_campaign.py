@@ -252,3 +252,37 @@ def test_a_rate_limited_campaign_never_holds_up_others(arun, keys, tmp_path, red
         assert sum(1 for t in s if t < 1.0) <= 41
 
     arun(go)
+
+
+def test_enqueue_message_python_api(arun, keys):
+    from engine.campaign import enqueue_message
+    from engine.encoding.errors import TooManyParts
+    from engine.numbers import InvalidNumber, InvalidSender
+
+    async def go(r):
+        m = await enqueue_message(r, to="8 903 123 45 67", sender="MyShop", text="x" * 200, keys=keys)
+        assert m.destination == "+79031234567" and m.segments == 2 and m.priority == "transactional"
+        (entry,) = await Consumer(r, keys, name="c", block_ms=50).read()
+        assert entry.message == m
+        for kwargs, exc in [({"to": "900"}, InvalidNumber), ({"sender": "Bad!"}, InvalidSender),
+                            ({"text": "x" * 400, "max_parts": 2}, TooManyParts),
+                            ({"text": "bad \ud800 text"}, ValueError)]:
+            args = dict(to="+79031234567", sender="MyShop", text="hi", keys=keys) | kwargs
+            with pytest.raises(exc):
+                await enqueue_message(r, **args)
+        assert await r.xlen(keys.transactional_stream) == 1  # nothing written for the bad ones
+
+    arun(go)
+
+
+def test_lone_surrogate_in_a_json_row_is_a_bad_row(arun, keys, tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"to": "+79031234567", "t": "ok"}\n{"to": "+79031234568", "t": "bad \\ud800"}\n',
+                 encoding="utf-8")
+
+    async def go(r):
+        res = await submit_campaign(r, f, opts(text="{t}"), keys=keys)
+        assert res.accepted == 1 and [e.row for e in res.errors] == [2]
+        assert "lone surrogate U+D800" in res.errors[0].reason
+
+    arun(go)
