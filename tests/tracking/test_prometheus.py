@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
 import shutil
@@ -209,24 +211,19 @@ def _get(url: str, timeout: float = 5.0) -> dict:
         return json.loads(r.read().decode())
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(60)
-def test_real_prometheus_scrapes_and_every_dashboard_and_alert_query_has_data():
+@contextlib.contextmanager
+def running_prometheus(metrics_port: int, t0: float):
+    """A real Prometheus scraping 127.0.0.1:metrics_port every second with the
+    repository's own scrape config and rules (what is checked is what ships); yields
+    ``(query, get, base)`` once it has scraped the endpoint five times."""
     _need(PROMETHEUS)
-    t0 = time.monotonic()
-    metrics = EngineMetrics()
-    server = start_metrics_server(0, metrics.registry)
-    traffic = Traffic(metrics)
-    traffic.start()
     tmp = Path(tempfile.mkdtemp(prefix="smpp-prometheus-"))
     proc = None
     log = tmp / "prometheus.log"
     try:
-        # The repository's own scrape config and rules, pointed at the test endpoint
-        # and made fast: what is checked is what ships.
         cfg = (PROM_DIR / "prometheus.yml").read_text()
         assert "127.0.0.1:9108" in cfg and "scrape_interval: 15s" in cfg
-        cfg = cfg.replace("127.0.0.1:9108", f"127.0.0.1:{server.port}")
+        cfg = cfg.replace("127.0.0.1:9108", f"127.0.0.1:{metrics_port}")
         cfg = cfg.replace("scrape_interval: 15s", "scrape_interval: 1s")
         cfg = cfg.replace("evaluation_interval: 15s", "evaluation_interval: 1s")
         (tmp / "prometheus.yml").write_text(cfg)
@@ -247,13 +244,14 @@ def test_real_prometheus_scrapes_and_every_dashboard_and_alert_query_has_data():
                 cwd=tmp,
             )
 
+        def get(path: str) -> dict:
+            return _get(base + path)
+
         def query(expr: str) -> list:
-            url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-            res = _get(url)
+            res = get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
             assert res["status"] == "success", (expr, res)
             return res["data"]["result"]
 
-        # Ready, and at least five scrapes of the endpoint in the last minute.
         while True:
             assert proc.poll() is None, "prometheus exited:\n" + log.read_text()[-3000:]
             assert time.monotonic() - t0 < DEADLINE_S, "prometheus not scraping in time:\n" + log.read_text()[-3000:]
@@ -264,44 +262,9 @@ def test_real_prometheus_scrapes_and_every_dashboard_and_alert_query_has_data():
             except OSError:
                 pass
             time.sleep(0.5)
-        up = query('up{job="smpp-engine"}')
-        assert [float(r["value"][1]) for r in up] == [1.0]
-
-        queries = dashboard_queries() + alert_queries()
-        while True:
-            empty = []
-            for where, expr in queries:
-                result = query(expand(expr))
-                values = [r["value"][1] for r in result]
-                if not values:
-                    empty.append(f"{where}: {expand(expr)}  -> no data")
-                elif all(v in ("NaN", "+Inf", "-Inf") for v in values):
-                    empty.append(f"{where}: {expand(expr)}  -> only {values}")
-            if not empty or time.monotonic() - t0 > DEADLINE_S:
-                break
-            time.sleep(1.0)
-        assert not empty, "queries without data:\n" + "\n".join(empty)
-
-        # The rules loaded and evaluate without errors, and every alert is active
-        # (pending: its for: is minutes, this test is seconds).
-        rules = _get(f"{base}/api/v1/rules")["data"]["groups"]
-        health = {r["name"]: (r["health"], r.get("lastError", "")) for g in rules for r in g["rules"]}
-        assert all(h == "ok" for h, _ in health.values()), health
-        while True:
-            active = {a["labels"]["alertname"] for a in _get(f"{base}/api/v1/alerts")["data"]["alerts"]}
-            if len(active) == 5 or time.monotonic() - t0 > DEADLINE_S:
-                break
-            time.sleep(0.5)
-        assert active == {n.removeprefix("alert ") for n, _ in alert_queries()}
-        firing_binds = {
-            a["labels"].get("bind")
-            for a in _get(f"{base}/api/v1/alerts")["data"]["alerts"]
-            if a["labels"]["alertname"] == "SmppBindDown"
-        }
-        assert firing_binds == {"local/1"}  # the healthy bind does not alert
+        assert [float(r["value"][1]) for r in query('up{job="smpp-engine"}')] == [1.0]
+        yield query, get
     finally:
-        traffic.stop.set()
-        traffic.join(timeout=5)
         if proc is not None:
             proc.terminate()
             try:
@@ -309,5 +272,243 @@ def test_real_prometheus_scrapes_and_every_dashboard_and_alert_query_has_data():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        server.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def assert_every_query_has_data(query, t0: float) -> None:
+    """Every dashboard query and alert expression returns at least one value that is
+    a number (not only NaN); retried until the deadline, then the empty ones listed."""
+    queries = dashboard_queries() + alert_queries()
+    while True:
+        empty = []
+        for where, expr in queries:
+            values = [r["value"][1] for r in query(expand(expr))]
+            if not values:
+                empty.append(f"{where}: {expand(expr)}  -> no data")
+            elif all(v in ("NaN", "+Inf", "-Inf") for v in values):
+                empty.append(f"{where}: {expand(expr)}  -> only {values}")
+        if not empty or time.monotonic() - t0 > DEADLINE_S:
+            break
+        time.sleep(1.0)
+    assert not empty, "queries without data:\n" + "\n".join(empty)
+
+
+def assert_alerts_active(get, t0: float, down_binds: set[str]) -> None:
+    """The rules evaluate without error and every alert is active (pending: their
+    for: is minutes, these tests are seconds); only the broken bind is down."""
+    groups = get("/api/v1/rules")["data"]["groups"]
+    health = {r["name"]: (r["health"], r.get("lastError", "")) for g in groups for r in g["rules"]}
+    assert all(h == "ok" for h, _ in health.values()), health
+    expected = {n.removeprefix("alert ") for n, _ in alert_queries()}
+    while True:
+        alerts = get("/api/v1/alerts")["data"]["alerts"]
+        active = {a["labels"]["alertname"] for a in alerts}
+        if active == expected or time.monotonic() - t0 > DEADLINE_S:
+            break
+        time.sleep(0.5)
+    assert active == expected
+    assert {a["labels"].get("bind") for a in alerts if a["labels"]["alertname"] == "SmppBindDown"} == down_binds
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_real_prometheus_synthetic_traffic_every_dashboard_and_alert_query_has_data():
+    """Observer calls shaped like an engine's, with every fault: fast and deterministic."""
+    t0 = time.monotonic()
+    metrics = EngineMetrics()
+    server = start_metrics_server(0, metrics.registry)
+    traffic = Traffic(metrics)
+    traffic.start()
+    try:
+        with running_prometheus(server.port, t0) as (query, get):
+            assert_every_query_has_data(query, t0)
+            assert_alerts_active(get, t0, {"local/1"})
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=5)
+        server.close()
+
+
+LONG_TEXT = "Your order 4711 has shipped and will arrive tomorrow between 9 and 12. " * 3  # 3 parts
+
+
+class EngineTraffic(threading.Thread):
+    """The real pieces, on their own event loop: the SMSC simulator (15 % of submits
+    throttled, receipts after 50 ms, some undeliverable or expired), the asyncio client
+    with the metrics observer on two binds (the second points at a closed port: down,
+    reconnecting), the tracker recording submits and correlating receipts in Redis (the
+    correlation of every 10th message is withheld, so its receipts end unmatched), MO
+    messages, and an intake stream in Redis filling faster than it is read, with one
+    entry left pending by a consumer that died seven minutes ago."""
+
+    def __init__(self, metrics: EngineMetrics, redis_url: str) -> None:
+        super().__init__(daemon=True)
+        self.m = metrics
+        self.redis_url = redis_url
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.stats: dict[str, int] = {"messages": 0, "receipts": 0, "matched": 0}
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    async def _main(self) -> None:
+        import uuid
+
+        import redis.asyncio as aredis
+
+        from engine.client import OutboundMessage, Outcome, SmscClient
+        from engine.config import parse_config
+        from engine.encoding import count
+        from engine.metrics import poll_queue_stats
+        from engine.queue import Keys
+        from engine.simulator import Faults, Simulator
+        from engine.tracking import Failed, OutcomeUnknown, Queued, Submitted, Tracker
+
+        prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        sim = Simulator(
+            receipt_delay=0.05,
+            receipt_states={"DELIVRD": 8, "UNDELIV": 1, "EXPIRED": 1},
+            faults=Faults(throttle_rate=0.15),
+            record=False,
+        )
+        await sim.start()
+        cfg = parse_config(
+            {
+                "smscs": [
+                    {
+                        "name": "local", "host": "127.0.0.1", "port": sim.port, "system_id": "demo",
+                        "password_env": "SMPP_TEST_PW", "window": 50, "throttle_pause": 0.01,
+                        "connect_timeout": 1.0, "bind_timeout": 1.0, "response_timeout": 2.0,
+                        "enquire_link_interval": 0.5,
+                        "reconnect": {"initial": 0.2, "max": 0.5, "jitter": 0.1},
+                        "binds": [{"bind_type": "trx"}, {"bind_type": "trx", "port": _free_port()}],
+                    }
+                ]
+            },
+            {"SMPP_TEST_PW": "secret"},
+        ).smscs[0]
+        r = aredis.from_url(self.redis_url, decode_responses=True)
+        tracker = Tracker(r, prefix, early_hold=0.3, events_stream=prefix + "status")
+        inbox: list = []
+        client = SmscClient(cfg, self.m.observer, on_receipt=inbox.append)
+        keys = Keys.with_prefix(prefix)
+        tasks: list[asyncio.Task] = []
+        try:
+            await client.start()
+
+            async def send() -> None:
+                seq = 0
+                while True:
+                    batch = []
+                    for _ in range(40):
+                        seq += 1
+                        text = LONG_TEXT if seq % 5 == 0 else f"Code {seq:06d}"
+                        batch.append((f"e2e:{seq}", seq, text))
+                    await tracker.record_queued([Queued(mid, count(text).segments, "e2e", "demo") for mid, _, text in batch])
+                    results = await asyncio.gather(
+                        *(client.submit(OutboundMessage("ACME", "+4915112345678", text, registered_delivery=1, reference=mid))
+                          for mid, _, text in batch)
+                    )
+                    subs, fails, unknown = [], [], []
+                    for (mid, n, _), res in zip(batch, results):
+                        for p in res.parts:
+                            part = p.index + 1
+                            if p.outcome == Outcome.OK and n % 10 != 0:
+                                subs.append(Submitted(mid, part, p.message_id, "demo", p.bind or "", res.segments))
+                            elif p.outcome == Outcome.REJECTED:
+                                fails.append(Failed(mid, part, p.command_status or 0, "demo", p.bind or "", res.segments))
+                            elif p.outcome == Outcome.UNKNOWN:
+                                unknown.append(OutcomeUnknown(mid, part, "demo", p.bind or "", res.segments))
+                    self.m.observe_late_receipts(await tracker.record_submitted(subs))
+                    await tracker.record_failed(fails)
+                    await tracker.record_outcome_unknown(unknown)
+                    self.stats["messages"] += len(batch)
+                    sim.send_mo("4915112345678", "12345", f"STOP {seq}")
+                    # The client sends enquire_link only on an idle bind: a quiet second
+                    # now and then, as real traffic has.
+                    await asyncio.sleep(1.2 if seq % 800 == 0 else 0.05)
+
+            async def correlate() -> None:
+                while True:
+                    await asyncio.sleep(0.1)
+                    batch = inbox[:]
+                    del inbox[: len(batch)]
+                    if batch:
+                        res = await tracker.apply_receipts(batch, "demo")
+                        self.m.observe_tracking(res)
+                        self.stats["receipts"] += len(batch)
+                        self.stats["matched"] += len(res.matched)
+
+            async def intake() -> None:
+                # One entry read by a consumer that died 7 minutes ago (XCLAIM IDLE sets
+                # how long Redis believes it has been pending) ...
+                await r.xadd(keys.bulk_stream, {"m": "stuck"})
+                await r.xgroup_create(keys.bulk_stream, keys.group, id="0")
+                stuck = await r.xreadgroup(keys.group, "dead-consumer", {keys.bulk_stream: ">"}, count=1)
+                entry_id = stuck[0][1][0][0]
+                await r.xclaim(keys.bulk_stream, keys.group, "dead-consumer", 0, [entry_id], idle=420_000)
+                # ... then 200 entries in, 50 read and acked, every 100 ms: a growing lag.
+                while True:
+                    async with r.pipeline(transaction=False) as pipe:
+                        for i in range(200):
+                            pipe.xadd(keys.bulk_stream, {"m": str(i)})
+                        await pipe.execute()
+                    got = await r.xreadgroup(keys.group, "live", {keys.bulk_stream: ">"}, count=50)
+                    ids = [eid for _, entries in got for eid, _ in entries]
+                    if ids:
+                        await r.xack(keys.bulk_stream, keys.group, *ids)
+                        await r.xdel(keys.bulk_stream, *ids)
+                    await asyncio.sleep(0.1)
+
+            tasks = [
+                asyncio.create_task(send()),
+                asyncio.create_task(correlate()),
+                asyncio.create_task(intake()),
+                asyncio.create_task(tracker.sweep_forever(0.2, self.m.observe_unmatched)),
+                asyncio.create_task(poll_queue_stats(self.m, r, keys, 0.5)),
+            ]
+            while not self.stop.is_set():
+                for t in tasks:
+                    if t.done():
+                        t.result()  # a crashed task fails the test with its error
+                await asyncio.sleep(0.1)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.close()
+            await sim.stop()
+            keys_left = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
+            for i in range(0, len(keys_left), 500):
+                await r.delete(*keys_left[i : i + 500])
+            await r.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.timeout(60)
+def test_real_prometheus_real_engine_every_dashboard_and_alert_query_has_data(redis_url):
+    """The same checks with the real client, simulator, tracker and Redis streams."""
+    t0 = time.monotonic()
+    metrics = EngineMetrics()
+    server = start_metrics_server(0, metrics.registry)
+    traffic = EngineTraffic(metrics, redis_url)
+    traffic.start()
+    try:
+        with running_prometheus(server.port, t0) as (query, get):
+            assert traffic.error is None, traffic.error
+            assert_every_query_has_data(query, t0)
+            assert_alerts_active(get, t0, {"local/1"})
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=15)
+        server.close()
+    assert traffic.error is None, repr(traffic.error)
+    s = traffic.stats
+    assert s["messages"] > 200 and s["receipts"] > 100
+    # Nine messages in ten are correlated; their receipts all matched (the rest unmatched).
+    assert s["matched"] >= 0.7 * s["receipts"]
