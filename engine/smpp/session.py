@@ -46,6 +46,12 @@ Constructor: ``Session(role="esme", *, window=10, response_timeout=30.0,
 enquire_link_interval=30.0 (None: never), max_command_length=MAX_COMMAND_LENGTH,
 now=0.0, first_sequence_number=1)``.
 
+After CLOSED (``close()``, or a fatal framing error) ``receive_data`` ignores what it is
+given: the connection is being torn down, and the requests it could have answered
+have been handed back by ``close()``. A bind whose response times out comes back from
+``expire`` and leaves the session in BINDING: close the connection (SMSCs do not
+expect a second bind on it).
+
 Window: ``window`` bounds ``in_flight``, the outstanding requests other than the
 session-management ones (enquire_link, unbind), so a full window never blocks the
 keep-alive. ``can_send()`` says whether a submit_sm could be sent now.

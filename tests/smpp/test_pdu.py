@@ -506,3 +506,9 @@ def test_with_sequence_copies_every_field(pdu, seq):
     copy = pdu.with_sequence(seq)
     assert copy == replace(pdu, sequence_number=seq)
     assert type(copy) is type(pdu) and copy.sequence_number == seq
+
+
+def test_decode_and_framer_accept_bytearray_and_memoryview():
+    frame = encode(P.SubmitSmResp(sequence_number=3, message_id="x"))
+    assert decode(bytearray(frame)) == decode(memoryview(frame)) == decode(frame)
+    assert Framer().feed(memoryview(frame)) == [decode(frame)]
