@@ -512,3 +512,53 @@ def test_decode_and_framer_accept_bytearray_and_memoryview():
     frame = encode(P.SubmitSmResp(sequence_number=3, message_id="x"))
     assert decode(bytearray(frame)) == decode(memoryview(frame)) == decode(frame)
     assert Framer().feed(memoryview(frame)) == [decode(frame)]
+
+
+# ---------------------------------------------------------------------------
+# An independent implementation reads what we write
+
+
+class _SmpplibClient:  # smpplib's PDUs ask their client for sequence numbers
+    sequence = 0
+
+    def next_sequence(self):
+        self.sequence += 1
+        return self.sequence
+
+
+_ASCII = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([P.SubmitSm, P.DeliverSm]),
+    st.tuples(_ASCII, _ASCII, _ASCII.map(lambda s: s[:5])),
+    st.lists(st.integers(0, 255), min_size=9, max_size=9),
+    st.binary(max_size=254),
+    st.one_of(st.none(), st.tuples(st.integers(0, 0xFFFF), st.integers(1, 255), st.integers(1, 255))),
+    st.integers(1, 0x7FFFFFFF),
+)
+def test_smpplib_parses_our_messages_to_the_same_fields(cls, strings, ints, sm, sar, seq):
+    from smpplib import smpp
+
+    source, dest, service = strings
+    names = ["source_addr_ton", "source_addr_npi", "dest_addr_ton", "dest_addr_npi", "esm_class", "protocol_id",
+             "priority_flag", "registered_delivery", "data_coding"]
+    pdu = cls(
+        sequence_number=seq,
+        service_type=service,
+        source_addr=source,
+        destination_addr=dest,
+        short_message=sm,
+        tlvs=sar_tlvs(*sar) if sar else (),
+        **dict(zip(names, ints)),
+    )
+    theirs = smpp.parse_pdu(encode(pdu), client=_SmpplibClient())
+    assert theirs.sequence == seq
+    assert (theirs.source_addr or b"", theirs.destination_addr or b"") == (source.encode(), dest.encode())
+    assert (theirs.service_type or b"") == service.encode()
+    assert (theirs.short_message or b"") == sm
+    for name, value in zip(names, ints):
+        assert getattr(theirs, name) == value, name
+    if sar:
+        assert (theirs.sar_msg_ref_num, theirs.sar_total_segments, theirs.sar_segment_seqnum) == sar
