@@ -413,6 +413,17 @@ def read_rows(path: str | os.PathLike[str], fmt: str | None = None) -> tuple[lis
 
         return header, csv_rows()
 
+    try:
+        head = fh.read(4096).lstrip()
+    except UnicodeDecodeError:
+        fh.close()
+        raise CampaignError(f"{p} is not UTF-8 text: save it as UTF-8") from None
+    fh.seek(0)
+    if head.startswith("["):
+        fh.close()
+        raise CampaignError(f"{p} is one JSON array; write one JSON object per line (JSON lines), "
+                            "e.g. with: jq -c '.[]'")
+
     def json_rows() -> Iterator[tuple[int, int, Any]]:
         with fh:
             n = 0

@@ -142,6 +142,10 @@ def test_campaign_level_errors_stop_before_any_row(arun, keys, tmp_path):
             bad = tmp_path / "latin.csv"
             bad.write_bytes("phone,name\n+79031234567,caf\xe9\n".encode("latin-1"))
             await submit_campaign(r, bad, opts(text="{name}"), keys=keys)
+        arr = tmp_path / "a.json"
+        arr.write_text('[{"phone": "+79031234567"}]', encoding="utf-8")
+        with pytest.raises(CampaignError, match="one JSON array"):
+            await submit_campaign(r, arr, opts(text="x"), keys=keys)
         assert (await stream_stats(r, keys))[1].length == 1  # only the --column campaign's row
 
     arun(go)

@@ -144,3 +144,47 @@ def test_invalid_senders_are_refused_with_the_reason(raw, reason):
         validate_sender(raw, "RU")
     assert reason in info.value.reason
     assert info.value.sender == raw
+
+
+# --- property: every written form of one valid number gives the same E.164 -----------
+
+import phonenumbers  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_REGIONS = ("RU", "GB", "US", "BR", "DE", "IN", "FR", "TR")
+
+
+@st.composite
+def _written_number(draw):
+    region = draw(st.sampled_from(_REGIONS))
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    nsn = str(example.national_number)
+    tail = draw(st.integers(0, 10 ** 4 - 1))
+    candidate = phonenumbers.parse(f"+{example.country_code}{nsn[:-4]}{tail:04d}", None)
+    if not phonenumbers.is_valid_number(candidate):
+        candidate = example
+    e164 = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
+    style = draw(st.sampled_from(("e164", "international", "national", "idd00", "digits")))
+    if style == "e164":
+        text = e164
+    elif style == "international":
+        text = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    elif style == "national":
+        text = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.NATIONAL)
+    elif style == "idd00":
+        text = "00 " + e164[1:]
+    else:
+        text = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.NATIONAL)
+        text = "".join(c for c in text if c.isdigit())
+    # people's separators: spaces, dashes, dots, brackets
+    sep = draw(st.sampled_from((" ", "-", ".", "")))
+    text = text.replace(" ", sep) if style != "e164" else text
+    return region, text, e164
+
+
+@settings(max_examples=150, deadline=None)
+@given(_written_number())
+def test_every_written_form_gives_the_same_e164(case):
+    region, text, e164 = case
+    assert normalize_number(text, region) == e164
