@@ -1,7 +1,698 @@
-//! Python binding of the pdu codec.
+//! Python binding of the PDU codec (`crate::pdu`): argument checks in the order of
+//! `engine/smpp/pdu.py`, PDU objects built as the very dataclasses of that module,
+//! and errors converted to `engine.smpp.errors.PduError` in one place (`py_error`).
+//!
+//! Exposed (see engine/_smsencode.pyi, `# --- pdu ---`, and the facade
+//! engine/smpp/_native.py): `PduFramer`, `pdu_decode`, `encode_submit_sm_batch`,
+//! `build_submit_sm_batch`.
 
+use std::borrow::Cow;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyList, PyMemoryView, PyString, PyTuple, PyType};
+use pyo3::{intern, IntoPyObjectExt};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::pdu::build::{self, CStrField, SmPdu, SUBMIT_SM};
+use crate::pdu::constants::{command_id as cid, MAX_COMMAND_LENGTH};
+use crate::pdu::decode::{self as dec, Body, Decoded, SmBody, Tlv};
+use crate::pdu::error::{ErrorKind, PduError};
+use crate::pdu::frame::{Framer, Item};
+use crate::pdu::tags::tlv_name;
+
+const PDU_MODULE: &str = "engine.smpp.pdu";
+
+// --- errors: the one place where codec errors become Python exceptions -------------
+
+static PDU_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// The `engine.smpp.errors.PduError` instance for `e`, with the same message,
+/// status, command_id, sequence_number and fatal flag the Python codec gives.
+fn py_error<'py>(py: Python<'py>, e: &PduError) -> PyResult<Bound<'py, PyAny>> {
+    let message = match &e.kind {
+        // Python shows the character with repr(): ask Python, so that which
+        // characters are printable is Python's call, not ours.
+        ErrorKind::NotLatin1 { pdu, field, ch, index, .. } => {
+            let r = PyString::new(py, ch.encode_utf8(&mut [0u8; 4])).repr()?;
+            format!("{pdu}.{field}: character {r} at {index} is not one octet (Latin-1)")
+        }
+        _ => e.to_string(),
+    };
+    py_error_with(py, message, e.status(), e.command_id, e.sequence_number, e.fatal)
+}
+
+fn py_error_with<'py>(
+    py: Python<'py>,
+    message: String,
+    status: u32,
+    command_id: Option<u32>,
+    sequence_number: Option<u32>,
+    fatal: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cls = PDU_ERROR.import(py, "engine.smpp.errors", "PduError")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "command_id"), command_id)?;
+    kwargs.set_item(intern!(py, "sequence_number"), sequence_number)?;
+    kwargs.set_item(intern!(py, "fatal"), fatal)?;
+    cls.call((message, status), Some(&kwargs))
+}
+
+fn raise(py: Python<'_>, e: &PduError) -> PyErr {
+    match py_error(py, e) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+// --- the Python PDU classes ----------------------------------------------------------
+
+/// A dataclass of engine.smpp.pdu and whether its fields are the ones this binding
+/// sets. When they are, instances are made without running the frozen dataclass
+/// `__init__` (object.__new__ plus the slots' own setters: a fifth of the cost);
+/// when the Python module has changed its fields, the class is called with keywords
+/// instead, which is slower but always right.
+struct PduClass {
+    cls: Py<PyType>,
+    fast: bool,
+}
+
+static CLASSES: PyOnceLock<Vec<(u32, PduClass)>> = PyOnceLock::new();
+static TLV_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static PY_DECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+const HEADER_FIELDS: [&str; 2] = ["command_status", "sequence_number"];
+const MESSAGE_ID_FIELDS: [&str; 4] = ["command_status", "sequence_number", "message_id", "tlvs"];
+const SM_FIELDS: [&str; 20] = [
+    "command_status",
+    "sequence_number",
+    "service_type",
+    "source_addr_ton",
+    "source_addr_npi",
+    "source_addr",
+    "dest_addr_ton",
+    "dest_addr_npi",
+    "destination_addr",
+    "esm_class",
+    "protocol_id",
+    "priority_flag",
+    "schedule_delivery_time",
+    "validity_period",
+    "registered_delivery",
+    "replace_if_present_flag",
+    "data_coding",
+    "sm_default_msg_id",
+    "short_message",
+    "tlvs",
+];
+
+fn classes(py: Python<'_>) -> PyResult<&Vec<(u32, PduClass)>> {
+    CLASSES.get_or_try_init(py, || {
+        let module = py.import(PDU_MODULE)?;
+        let fields_fn = py.import("dataclasses")?.getattr("fields")?;
+        let table: [(u32, &str, &[&str]); 12] = [
+            (cid::GENERIC_NACK, "GenericNack", &HEADER_FIELDS),
+            (cid::UNBIND, "Unbind", &HEADER_FIELDS),
+            (cid::UNBIND_RESP, "UnbindResp", &HEADER_FIELDS),
+            (cid::ENQUIRE_LINK, "EnquireLink", &HEADER_FIELDS),
+            (cid::ENQUIRE_LINK_RESP, "EnquireLinkResp", &HEADER_FIELDS),
+            (cid::CANCEL_SM_RESP, "CancelSmResp", &HEADER_FIELDS),
+            (cid::REPLACE_SM_RESP, "ReplaceSmResp", &HEADER_FIELDS),
+            (cid::SUBMIT_SM_RESP, "SubmitSmResp", &MESSAGE_ID_FIELDS),
+            (cid::DELIVER_SM_RESP, "DeliverSmResp", &MESSAGE_ID_FIELDS),
+            (cid::DATA_SM_RESP, "DataSmResp", &MESSAGE_ID_FIELDS),
+            (cid::SUBMIT_SM, "SubmitSm", &SM_FIELDS),
+            (cid::DELIVER_SM, "DeliverSm", &SM_FIELDS),
+        ];
+        let mut out = Vec::with_capacity(table.len());
+        for (id, name, expected) in table {
+            let cls = module.getattr(name)?.cast_into::<PyType>()?;
+            let names: Vec<String> = fields_fn
+                .call1((&cls,))?
+                .try_iter()?
+                .map(|f| f.and_then(|f| f.getattr("name")?.extract::<String>()))
+                .collect::<PyResult<_>>()?;
+            // Instances without a __dict__ and no __post_init__: all state is in the slots.
+            let slotted = cls.getattr("__dictoffset__")?.extract::<isize>()? == 0 && !cls.hasattr("__post_init__")?;
+            let fast = slotted && names.iter().map(String::as_str).eq(expected.iter().copied());
+            out.push((id, PduClass { cls: cls.unbind(), fast }));
+        }
+        Ok(out)
+    })
+}
+
+fn class_for(py: Python<'_>, command_id: u32) -> PyResult<&PduClass> {
+    classes(py)?
+        .iter()
+        .find(|(id, _)| *id == command_id)
+        .map(|(_, c)| c)
+        .ok_or_else(|| PyValueError::new_err(format!("no PDU class for command_id 0x{command_id:08X}")))
+}
+
+/// An instance of `class` with these fields (given in the dataclass's field order).
+fn make_pdu<'py>(py: Python<'py>, class: &PduClass, fields: &[(&Bound<'py, PyString>, Bound<'py, PyAny>)]) -> PyResult<Bound<'py, PyAny>> {
+    let cls = class.cls.bind(py);
+    if !class.fast {
+        let kwargs = PyDict::new(py);
+        for (k, v) in fields {
+            kwargs.set_item(k, v)?;
+        }
+        return cls.call((), Some(&kwargs));
+    }
+    // SAFETY: object.__new__ for a plain slotted dataclass (checked in `classes`):
+    // tp_new of object with empty args allocates the instance with every slot
+    // empty; every slot is then set through the type's own member descriptors
+    // (PyObject_GenericSetAttr bypasses only the frozen dataclass's __setattr__,
+    // which exists to stop callers, not the constructor). A slot left empty would
+    // only raise AttributeError; `fields` covers them all (checked in `classes`).
+    unsafe {
+        let tp_new = (*std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)).tp_new.expect("object has tp_new");
+        let args = PyTuple::empty(py);
+        let raw = tp_new(cls.as_type_ptr(), args.as_ptr(), std::ptr::null_mut());
+        let obj = Bound::from_owned_ptr_or_err(py, raw)?;
+        for (k, v) in fields {
+            if ffi::PyObject_GenericSetAttr(obj.as_ptr(), k.as_ptr(), v.as_ptr()) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
+}
+
+/// A C-octet string as Python's codec returns it: the octets decoded as Latin-1.
+fn latin1_str<'py>(py: Python<'py>, octets: &[u8]) -> Bound<'py, PyAny> {
+    if octets.is_empty() {
+        return intern!(py, "").clone().into_any();
+    }
+    if octets.is_ascii() {
+        // ASCII octets are valid UTF-8.
+        return PyString::new(py, std::str::from_utf8(octets).unwrap_or_default()).into_any();
+    }
+    let s: String = octets.iter().map(|&b| b as char).collect();
+    PyString::new(py, &s).into_any()
+}
+
+fn tlv_tuple<'py>(py: Python<'py>, tlvs: &[Tlv<'_>]) -> PyResult<Bound<'py, PyAny>> {
+    if tlvs.is_empty() {
+        return Ok(PyTuple::empty(py).into_any());
+    }
+    let cls = TLV_CLASS.import(py, "engine.smpp.tlv", "Tlv")?;
+    let mut items = Vec::with_capacity(tlvs.len());
+    for t in tlvs {
+        let pair = PyTuple::new(py, [t.tag.into_bound_py_any(py)?, PyBytes::new(py, t.value).into_any()])?;
+        // Tlv is a NamedTuple: tuple.__new__(Tlv, (tag, value)) is what its own
+        // __new__ does, without the Python-level call.
+        // SAFETY: tuple's tp_new with one iterable argument, on a tuple subclass.
+        let item = unsafe {
+            let tp_new = (*std::ptr::addr_of_mut!(ffi::PyTuple_Type)).tp_new.expect("tuple has tp_new");
+            let args = PyTuple::new(py, [pair])?;
+            Bound::from_owned_ptr_or_err(py, tp_new(cls.as_type_ptr(), args.as_ptr(), std::ptr::null_mut()))?
+        };
+        items.push(item);
+    }
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+fn sm_fields<'py>(py: Python<'py>, d: &Decoded<'_>, b: &SmBody<'_>) -> PyResult<Vec<(&'py Bound<'py, PyString>, Bound<'py, PyAny>)>> {
+    let int = |v: u8| v.into_bound_py_any(py);
+    Ok(vec![
+        (intern!(py, "command_status"), d.header.command_status.into_bound_py_any(py)?),
+        (intern!(py, "sequence_number"), d.header.sequence_number.into_bound_py_any(py)?),
+        (intern!(py, "service_type"), latin1_str(py, b.service_type)),
+        (intern!(py, "source_addr_ton"), int(b.source_addr_ton)?),
+        (intern!(py, "source_addr_npi"), int(b.source_addr_npi)?),
+        (intern!(py, "source_addr"), latin1_str(py, b.source_addr)),
+        (intern!(py, "dest_addr_ton"), int(b.dest_addr_ton)?),
+        (intern!(py, "dest_addr_npi"), int(b.dest_addr_npi)?),
+        (intern!(py, "destination_addr"), latin1_str(py, b.destination_addr)),
+        (intern!(py, "esm_class"), int(b.esm_class)?),
+        (intern!(py, "protocol_id"), int(b.protocol_id)?),
+        (intern!(py, "priority_flag"), int(b.priority_flag)?),
+        (intern!(py, "schedule_delivery_time"), latin1_str(py, b.schedule_delivery_time)),
+        (intern!(py, "validity_period"), latin1_str(py, b.validity_period)),
+        (intern!(py, "registered_delivery"), int(b.registered_delivery)?),
+        (intern!(py, "replace_if_present_flag"), int(b.replace_if_present_flag)?),
+        (intern!(py, "data_coding"), int(b.data_coding)?),
+        (intern!(py, "sm_default_msg_id"), int(b.sm_default_msg_id)?),
+        (intern!(py, "short_message"), PyBytes::new(py, b.short_message).into_any()),
+        (intern!(py, "tlvs"), tlv_tuple(py, &b.tlvs)?),
+    ])
+}
+
+/// The Python object for one frame: the PDU, or the PduError that describes it.
+/// Frames this module does not decode go to `engine.smpp.pdu.decode`.
+fn frame_object<'py>(py: Python<'py>, frame: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match dec::decode(frame) {
+        Err(e) => py_error(py, &e),
+        Ok(d) => pdu_object(py, frame, &d),
+    }
+}
+
+fn pdu_object<'py>(py: Python<'py>, frame: &[u8], d: &Decoded<'_>) -> PyResult<Bound<'py, PyAny>> {
+    let h = d.header;
+    match &d.body {
+        Body::Other => {
+            let decode = PY_DECODE.import(py, PDU_MODULE, "decode")?;
+            match decode.call1((PyBytes::new(py, frame),)) {
+                Ok(pdu) => Ok(pdu),
+                Err(err) => {
+                    let pdu_error = PDU_ERROR.import(py, "engine.smpp.errors", "PduError")?;
+                    if err.is_instance(py, pdu_error) {
+                        Ok(err.into_value(py).into_bound(py).into_any())
+                    } else {
+                        Err(err)
+                    }
+                }
+            }
+        }
+        Body::Empty => {
+            let fields = [
+                (intern!(py, "command_status"), h.command_status.into_bound_py_any(py)?),
+                (intern!(py, "sequence_number"), h.sequence_number.into_bound_py_any(py)?),
+            ];
+            make_pdu(py, class_for(py, h.command_id)?, &fields)
+        }
+        Body::MessageId { message_id, tlvs } => {
+            let fields = [
+                (intern!(py, "command_status"), h.command_status.into_bound_py_any(py)?),
+                (intern!(py, "sequence_number"), h.sequence_number.into_bound_py_any(py)?),
+                (intern!(py, "message_id"), latin1_str(py, message_id)),
+                (intern!(py, "tlvs"), tlv_tuple(py, tlvs)?),
+            ];
+            make_pdu(py, class_for(py, h.command_id)?, &fields)
+        }
+        Body::Sm(b) => {
+            let fields = sm_fields(py, d, b)?;
+            make_pdu(py, class_for(py, h.command_id)?, &fields)
+        }
+    }
+}
+
+// --- Framer ----------------------------------------------------------------------
+
+/// `engine.smpp.pdu.Framer` with the hot PDUs decoded in Rust.
+#[pyclass(module = "engine._smsencode", name = "PduFramer")]
+pub struct PyFramer {
+    inner: Framer,
+}
+
+#[pymethods]
+impl PyFramer {
+    #[new]
+    #[pyo3(signature = (max_command_length = MAX_COMMAND_LENGTH as i64))]
+    fn new(max_command_length: i64) -> PyResult<Self> {
+        let m = u32::try_from(max_command_length).unwrap_or(0);
+        let inner = Framer::new(m).map_err(|_| {
+            PyValueError::new_err(format!(
+                "max_command_length must be within 16..{MAX_COMMAND_LENGTH}, got {max_command_length}"
+            ))
+        })?;
+        Ok(PyFramer { inner })
+    }
+
+    /// The PDUs and PduErrors completed by `data`, in stream order.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let mut failure: Option<PyErr> = None;
+        with_octets(data, |octets| {
+            self.inner.feed(octets, |item| {
+                if failure.is_some() {
+                    return;
+                }
+                let obj = match item {
+                    Item::Frame(f) => frame_object(py, f),
+                    Item::Fatal(e) => py_error(py, &e),
+                };
+                if let Err(e) = obj.and_then(|o| out.append(o)) {
+                    failure = Some(e);
+                }
+            });
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// The raw frames (bytes) completed by `data`, and the fatal error if any.
+    fn feed_frames<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let mut failure: Option<PyErr> = None;
+        with_octets(data, |octets| {
+            self.inner.feed(octets, |item| {
+                if failure.is_some() {
+                    return;
+                }
+                let obj = match item {
+                    Item::Frame(f) => Ok(PyBytes::new(py, f).into_any()),
+                    Item::Fatal(e) => py_error(py, &e),
+                };
+                if let Err(e) = obj.and_then(|o| out.append(o)) {
+                    failure = Some(e);
+                }
+            });
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    #[getter]
+    fn broken(&self) -> bool {
+        self.inner.broken()
+    }
+
+    #[getter]
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+
+    #[getter]
+    fn max_command_length(&self) -> u32 {
+        self.inner.max_command_length()
+    }
+}
+
+/// Runs `f` on the octets of a bytes / bytearray / memoryview argument.
+fn with_octets<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    if let Ok(b) = data.cast::<PyByteArray>() {
+        return Ok(f(&b.to_vec()));
+    }
+    if data.is_instance_of::<PyMemoryView>() {
+        let b = PyBytes::new(data.py(), &[]).get_type().call1((data,))?;
+        return Ok(f(b.cast::<PyBytes>()?.as_bytes()));
+    }
+    Err(PyTypeError::new_err(format!("data must be bytes, bytearray or memoryview, not {}", type_name(data))))
+}
+
+/// One whole PDU, like `engine.smpp.pdu.decode` (raises PduError).
+#[pyfunction]
+fn pdu_decode<'py>(py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let obj = with_octets(frame, |octets| frame_object(py, octets))??;
+    let pdu_error = PDU_ERROR.import(py, "engine.smpp.errors", "PduError")?;
+    if obj.is_instance(pdu_error)? {
+        return Err(PyErr::from_value(obj));
+    }
+    Ok(obj)
+}
+
+// --- building submit_sm ------------------------------------------------------------
+
+/// A submit_sm's fields taken from a Python object and checked, owned.
+#[derive(Default)]
+struct OwnedSm {
+    command_status: u32,
+    sequence_number: u32,
+    service_type: Vec<u8>,
+    source_addr_ton: u8,
+    source_addr_npi: u8,
+    source_addr: Vec<u8>,
+    dest_addr_ton: u8,
+    dest_addr_npi: u8,
+    destination_addr: Vec<u8>,
+    esm_class: u8,
+    protocol_id: u8,
+    priority_flag: u8,
+    schedule_delivery_time: Vec<u8>,
+    validity_period: Vec<u8>,
+    registered_delivery: u8,
+    replace_if_present_flag: u8,
+    data_coding: u8,
+    sm_default_msg_id: u8,
+    short_message: Vec<u8>,
+    tlvs: Vec<(u16, Vec<u8>)>,
+}
+
+impl OwnedSm {
+    fn pdu(&self) -> SmPdu<'_> {
+        SmPdu {
+            command_id: cid::SUBMIT_SM,
+            command_status: self.command_status,
+            sequence_number: self.sequence_number,
+            service_type: Cow::Borrowed(&self.service_type),
+            source_addr_ton: self.source_addr_ton,
+            source_addr_npi: self.source_addr_npi,
+            source_addr: Cow::Borrowed(&self.source_addr),
+            dest_addr_ton: self.dest_addr_ton,
+            dest_addr_npi: self.dest_addr_npi,
+            destination_addr: Cow::Borrowed(&self.destination_addr),
+            esm_class: self.esm_class,
+            protocol_id: self.protocol_id,
+            priority_flag: self.priority_flag,
+            schedule_delivery_time: Cow::Borrowed(&self.schedule_delivery_time),
+            validity_period: Cow::Borrowed(&self.validity_period),
+            registered_delivery: self.registered_delivery,
+            replace_if_present_flag: self.replace_if_present_flag,
+            data_coding: self.data_coding,
+            sm_default_msg_id: self.sm_default_msg_id,
+            short_message: &self.short_message,
+            tlvs: self.tlvs.iter().map(|(t, v)| (*t, v.as_slice())).collect(),
+        }
+    }
+}
+
+fn cstr_value(obj: &Bound<'_, PyAny>, f: CStrField) -> PyResult<Vec<u8>> {
+    let py = obj.py();
+    if !obj.is_exact_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!("{SUBMIT_SM}.{} must be str, not {}", f.name, type_name(obj))));
+    }
+    let s = obj.cast::<PyString>()?;
+    let text = match s.to_str() {
+        Ok(t) => t,
+        // A lone surrogate: not Latin-1 either; name it as Python's encoder would.
+        Err(_) => return Err(lone_surrogate(py, s, f)),
+    };
+    build::latin1_cstr(SUBMIT_SM, f, text).map(Cow::into_owned).map_err(|e| raise(py, &e))
+}
+
+fn lone_surrogate(py: Python<'_>, s: &Bound<'_, PyString>, f: CStrField) -> PyErr {
+    // A str holding a lone surrogate is not UTF-8, so Rust never sees its text.
+    // str.encode("latin-1") fails at the first character above U+00FF, which may be
+    // an ordinary character before the surrogate: let Python find it, as the
+    // Python codec does.
+    let err = match s.call_method1(intern!(py, "encode"), ("latin-1",)) {
+        Err(err) => err,
+        Ok(_) => return PyValueError::new_err(format!("{SUBMIT_SM}.{}: not valid text", f.name)),
+    };
+    let start: usize = err.value(py).getattr("start").and_then(|v| v.extract()).unwrap_or(0);
+    let ch = s.get_item(start).and_then(|c| c.repr()).map(|r| r.to_string()).unwrap_or_default();
+    let message = format!("{SUBMIT_SM}.{}: character {ch} at {start} is not one octet (Latin-1)", f.name);
+    match py_error_with(py, message, f.status, Some(cid::SUBMIT_SM), None, false) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+fn u8_value(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<u8> {
+    if !obj.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!("{SUBMIT_SM}.{field} must be int, not {}", type_name(obj))));
+    }
+    let v: i128 = obj.extract().unwrap_or(i128::MAX);
+    build::u8_field(SUBMIT_SM, field, v, || obj.str().map(|s| s.to_string()).unwrap_or_default())
+        .map_err(|e| raise(obj.py(), &e))
+}
+
+fn u32_value(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<u32> {
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(v) = obj.extract::<u32>() {
+            return Ok(v);
+        }
+    }
+    let repr = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+    Err(raise(obj.py(), &PduError::field(ErrorKind::NotU32 { pdu: SUBMIT_SM, field, repr }, cid::SUBMIT_SM)))
+}
+
+fn octets_value(obj: &Bound<'_, PyAny>, what: impl FnOnce() -> String) -> PyResult<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyMemoryView>() {
+        return with_octets(obj, |o| o.to_vec());
+    }
+    Err(PyTypeError::new_err(format!("{} must be bytes, not {}", what(), type_name(obj))))
+}
+
+fn short_message_value(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let sm = octets_value(obj, || format!("{SUBMIT_SM}.short_message"))?;
+    build::short_message(SUBMIT_SM, &sm).map_err(|e| raise(obj.py(), &e))?;
+    Ok(sm)
+}
+
+fn tlvs_value(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(u16, Vec<u8>)>> {
+    let py = obj.py();
+    let mut out = Vec::new();
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        if t.is_empty() {
+            return Ok(out);
+        }
+    }
+    for (index, item) in obj.try_iter()?.enumerate() {
+        let item = item?;
+        // `tag, value = t`, as Python unpacks it: any iterable of exactly two.
+        let pair: Option<Vec<Bound<'_, PyAny>>> = match item.cast::<PyTuple>() {
+            Ok(t) => Some(t.iter().collect()),
+            Err(_) => item.try_iter().ok().and_then(|it| it.collect::<PyResult<Vec<_>>>().ok()),
+        };
+        let (tag, value) = match pair {
+            Some(mut v) if v.len() == 2 => {
+                let value = v.pop().expect("two items");
+                (v.pop().expect("two items"), value)
+            }
+            _ => {
+                let r = item.repr().map(|r| r.to_string()).unwrap_or_default();
+                return Err(PyTypeError::new_err(format!("{SUBMIT_SM}.tlvs[{index}] must be Tlv(tag, value), not {r}")));
+            }
+        };
+        let tag_num: Option<u16> = if tag.is_instance_of::<PyInt>() { tag.extract::<u16>().ok() } else { None };
+        let value = octets_value(&value, || {
+            let name = match tag_num {
+                Some(t) => tlv_name(t),
+                None => tag.repr().map(|r| r.to_string()).unwrap_or_default(),
+            };
+            format!("{SUBMIT_SM}.tlvs[{index}] ({name}) value")
+        })?;
+        let Some(tag) = tag_num else {
+            let repr = tag.repr().map(|r| r.to_string()).unwrap_or_default();
+            return Err(raise(py, &PduError::field(ErrorKind::TlvTag { pdu: SUBMIT_SM, index, repr }, cid::SUBMIT_SM)));
+        };
+        build::tlv_value(SUBMIT_SM, index, tag, &value).map_err(|e| raise(py, &e))?;
+        out.push((tag, value));
+    }
+    Ok(out)
+}
+
+static SUBMIT_SM_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn check_submit_sm(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    let cls = SUBMIT_SM_CLASS.import(obj.py(), PDU_MODULE, "SubmitSm")?;
+    if !obj.is_exact_instance(cls) {
+        return Err(PyTypeError::new_err(format!("{what} must be a SubmitSm, not {}", type_name(obj))));
+    }
+    Ok(())
+}
+
+/// Every field of a SubmitSm object, checked in the order `engine.smpp.pdu.encode`
+/// checks them (so that the first error is the same one).
+fn extract_submit_sm<'py>(obj: &Bound<'py, PyAny>) -> PyResult<OwnedSm> {
+    let py = obj.py();
+    let g = |name: &Bound<'py, PyString>| obj.getattr(name);
+    let mut s = OwnedSm {
+        service_type: cstr_value(&g(intern!(py, "service_type"))?, build::SERVICE_TYPE)?,
+        source_addr_ton: u8_value(&g(intern!(py, "source_addr_ton"))?, "source_addr_ton")?,
+        source_addr_npi: u8_value(&g(intern!(py, "source_addr_npi"))?, "source_addr_npi")?,
+        source_addr: cstr_value(&g(intern!(py, "source_addr"))?, build::SOURCE_ADDR)?,
+        dest_addr_ton: u8_value(&g(intern!(py, "dest_addr_ton"))?, "dest_addr_ton")?,
+        dest_addr_npi: u8_value(&g(intern!(py, "dest_addr_npi"))?, "dest_addr_npi")?,
+        destination_addr: cstr_value(&g(intern!(py, "destination_addr"))?, build::DESTINATION_ADDR)?,
+        esm_class: u8_value(&g(intern!(py, "esm_class"))?, "esm_class")?,
+        protocol_id: u8_value(&g(intern!(py, "protocol_id"))?, "protocol_id")?,
+        priority_flag: u8_value(&g(intern!(py, "priority_flag"))?, "priority_flag")?,
+        schedule_delivery_time: cstr_value(&g(intern!(py, "schedule_delivery_time"))?, build::SCHEDULE_DELIVERY_TIME)?,
+        validity_period: cstr_value(&g(intern!(py, "validity_period"))?, build::VALIDITY_PERIOD)?,
+        registered_delivery: u8_value(&g(intern!(py, "registered_delivery"))?, "registered_delivery")?,
+        replace_if_present_flag: u8_value(&g(intern!(py, "replace_if_present_flag"))?, "replace_if_present_flag")?,
+        data_coding: u8_value(&g(intern!(py, "data_coding"))?, "data_coding")?,
+        sm_default_msg_id: u8_value(&g(intern!(py, "sm_default_msg_id"))?, "sm_default_msg_id")?,
+        short_message: short_message_value(&g(intern!(py, "short_message"))?)?,
+        tlvs: tlvs_value(&g(intern!(py, "tlvs"))?)?,
+        ..Default::default()
+    };
+    s.command_status = u32_value(&g(intern!(py, "command_status"))?, "command_status")?;
+    s.sequence_number = u32_value(&g(intern!(py, "sequence_number"))?, "sequence_number")?;
+    Ok(s)
+}
+
+fn encode_one<'py>(py: Python<'py>, pdu: &SmPdu<'_>, scratch: &mut Vec<u8>) -> PyResult<Bound<'py, PyBytes>> {
+    scratch.clear();
+    pdu.encode_into(scratch).map_err(|e| raise(py, &e))?;
+    Ok(PyBytes::new(py, scratch))
+}
+
+/// `[engine.smpp.pdu.encode(p) for p in pdus]` for SubmitSm objects, in one call.
+/// Raises what `encode` raises for the first PDU that cannot be encoded.
+#[pyfunction]
+fn encode_submit_sm_batch<'py>(py: Python<'py>, pdus: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    let mut scratch = Vec::with_capacity(256);
+    for (i, item) in pdus.try_iter()?.enumerate() {
+        let item = item?;
+        check_submit_sm(&item, &format!("pdus[{i}]"))?;
+        let owned = extract_submit_sm(&item)?;
+        out.append(encode_one(py, &owned.pdu(), &mut scratch)?)?;
+    }
+    Ok(out)
+}
+
+/// submit_sm PDUs that share a template: for each item `(destination_addr,
+/// short_message)` or `(destination_addr, short_message, esm_class, data_coding,
+/// tlvs)`, the bytes of `encode(dataclasses.replace(template, **those fields))`.
+/// The template's fields are checked once; each item's fields as `encode` would.
+#[pyfunction]
+fn build_submit_sm_batch<'py>(py: Python<'py>, template: &Bound<'py, PyAny>, items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    check_submit_sm(template, "template")?;
+    let base = extract_submit_sm(template)?;
+    let out = PyList::empty(py);
+    let mut scratch = Vec::with_capacity(256);
+    for (i, item) in items.try_iter()?.enumerate() {
+        let item = item?;
+        let t = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2 || t.len() == 5).ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "items[{i}] must be (destination_addr, short_message) or \
+                 (destination_addr, short_message, esm_class, data_coding, tlvs), not {}",
+                type_name(&item)
+            ))
+        })?;
+        let mut pdu = base.pdu();
+        // Fields are checked in encode's order: destination_addr, esm_class,
+        // data_coding, short_message, tlvs.
+        let dest = cstr_value(&t.get_item(0)?, build::DESTINATION_ADDR)?;
+        let mut tlvs_owned = None;
+        if t.len() == 5 {
+            pdu.esm_class = u8_value(&t.get_item(2)?, "esm_class")?;
+            pdu.data_coding = u8_value(&t.get_item(3)?, "data_coding")?;
+        }
+        let sm = short_message_value(&t.get_item(1)?)?;
+        if t.len() == 5 {
+            tlvs_owned = Some(tlvs_value(&t.get_item(4)?)?);
+        }
+        pdu.destination_addr = Cow::Owned(dest);
+        pdu.short_message = &sm;
+        if let Some(tl) = &tlvs_owned {
+            pdu.tlvs = tl.iter().map(|(tag, v)| (*tag, v.as_slice())).collect();
+        }
+        out.append(encode_one(py, &pdu, &mut scratch)?)?;
+    }
+    Ok(out)
+}
+
+/// The PDU classes this binding builds without calling their `__init__` (all of
+/// them, unless engine.smpp.pdu changed their fields): tests hold it to that.
+#[pyfunction]
+fn pdu_fast_classes(py: Python<'_>) -> PyResult<Vec<String>> {
+    let mut out = Vec::new();
+    for (_, c) in classes(py)? {
+        if c.fast {
+            out.push(c.cls.bind(py).name()?.to_string());
+        }
+    }
+    Ok(out)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(pdu_fast_classes, m)?)?;
+    m.add_class::<PyFramer>()?;
+    m.add_function(wrap_pyfunction!(pdu_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_submit_sm_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(build_submit_sm_batch, m)?)?;
+    m.add("PDU_MAX_COMMAND_LENGTH", MAX_COMMAND_LENGTH)?;
     Ok(())
 }

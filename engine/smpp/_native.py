@@ -1,0 +1,99 @@
+"""The SMPP hot path in Rust, behind the API of ``engine.smpp.pdu``; pure Python when the extension is missing.
+
+This module and ``engine/encoding/__init__.py`` are the only importers of the compiled
+``engine._smsencode``. Everything here gives exactly what the pure-Python codec gives
+(same PDU objects, same bytes, same ``PduError`` with the same message and status);
+``tests/native/`` holds the two to that with differential tests.
+
+``NATIVE``
+    True when the Rust extension is in use.
+
+``Framer(max_command_length=MAX_COMMAND_LENGTH)``
+    ``engine.smpp.pdu.Framer`` with the hot PDUs (submit_sm_resp, deliver_sm,
+    deliver_sm_resp, data_sm_resp, submit_sm, enquire_link(_resp), generic_nack,
+    unbind(_resp), cancel_sm_resp, replace_sm_resp) cut and decoded in one Rust call
+    per chunk; other PDUs are decoded by ``engine.smpp.pdu.decode``. ``feed(data)``,
+    ``feed_frames(data)``, ``broken``, ``buffered``, ``max_command_length``.
+
+``decode(frame) -> Pdu``
+    ``engine.smpp.pdu.decode``.
+
+``encode_submit_sm_batch(pdus) -> list[bytes]``
+    ``[engine.smpp.pdu.encode(p) for p in pdus]`` for ``SubmitSm`` objects, in one call.
+
+``build_submit_sm_batch(template, items) -> list[bytes]``
+    submit_sm PDUs sharing a template ``SubmitSm``: each item is
+    ``(destination_addr, short_message)`` or ``(destination_addr, short_message,
+    esm_class, data_coding, tlvs)``, and gives the bytes of
+    ``encode(dataclasses.replace(template, **those fields))``. The template's own
+    fields are checked once (it must itself be encodable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from engine.smpp import pdu as _pdu
+
+__all__ = ["NATIVE", "Framer", "decode", "encode_submit_sm_batch", "build_submit_sm_batch"]
+
+try:
+    from engine._smsencode import PduFramer as _RustFramer
+    from engine._smsencode import build_submit_sm_batch as _rust_build
+    from engine._smsencode import encode_submit_sm_batch as _rust_encode_batch
+    from engine._smsencode import pdu_decode as _rust_decode
+    from engine._smsencode import pdu_fast_classes as _rust_fast_classes
+except ImportError:  # the extension is not built: the pure-Python codec does the work
+    NATIVE = False
+else:
+    NATIVE = True
+
+
+def _py_encode_submit_sm_batch(pdus: Iterable[_pdu.SubmitSm]) -> list[bytes]:
+    out = []
+    for i, p in enumerate(pdus):
+        if type(p) is not _pdu.SubmitSm:
+            raise TypeError(f"pdus[{i}] must be a SubmitSm, not {type(p).__name__}")
+        out.append(_pdu.encode(p))
+    return out
+
+
+def _py_build_submit_sm_batch(template: _pdu.SubmitSm, items: Iterable[Sequence]) -> list[bytes]:
+    if type(template) is not _pdu.SubmitSm:
+        raise TypeError(f"template must be a SubmitSm, not {type(template).__name__}")
+    _pdu.encode(template)  # the template is checked once, as the Rust path does
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, tuple) or len(item) not in (2, 5):
+            raise TypeError(
+                f"items[{i}] must be (destination_addr, short_message) or "
+                f"(destination_addr, short_message, esm_class, data_coding, tlvs), not {type(item).__name__}"
+            )
+        if len(item) == 2:
+            pdu = replace(template, destination_addr=item[0], short_message=item[1])
+        else:
+            dest, sm, esm, dc, tlvs = item
+            pdu = replace(template, destination_addr=dest, short_message=sm, esm_class=esm, data_coding=dc, tlvs=tlvs)
+        out.append(_pdu.encode(pdu))
+    return out
+
+
+if NATIVE:
+    Framer = _RustFramer
+    decode = _rust_decode
+    encode_submit_sm_batch = _rust_encode_batch
+    build_submit_sm_batch = _rust_build
+
+    def fast_classes() -> list[str]:
+        """PDU classes the Rust path builds without their ``__init__`` (see src/python/pdu.rs)."""
+        return list(_rust_fast_classes())
+
+else:
+    Framer = _pdu.Framer  # type: ignore[misc,assignment]
+    decode = _pdu.decode
+    encode_submit_sm_batch = _py_encode_submit_sm_batch
+    build_submit_sm_batch = _py_build_submit_sm_batch
+
+    def fast_classes() -> list[str]:
+        return []
