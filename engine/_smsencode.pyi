@@ -123,3 +123,39 @@ def count(
     national: Sequence[str] | None = None,
 ) -> Count: ...
 def decode(payload: bytes, data_coding: int, udhi: bool = ..., *, packed: bool = ...) -> Decoded: ...
+
+# --- pdu ---
+# The Rust PDU hot path of engine.smpp; use it through engine.smpp._native (its
+# docstring is the contract; engine.smpp.pdu is the pure-Python reference).
+
+from engine.smpp.errors import PduError as _PduError
+from engine.smpp.pdu import Pdu as _Pdu
+from engine.smpp.pdu import SubmitSm as _SubmitSm
+
+__all__ += [
+    "PDU_MAX_COMMAND_LENGTH",
+    "PduFramer",
+    "pdu_decode",
+    "encode_submit_sm_batch",
+    "build_submit_sm_batch",
+    "pdu_fast_classes",
+]
+
+PDU_MAX_COMMAND_LENGTH: int
+
+@final
+class PduFramer:
+    def __new__(cls, max_command_length: int = ...) -> PduFramer: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[_Pdu | _PduError]: ...
+    def feed_frames(self, data: bytes | bytearray | memoryview) -> list[bytes | _PduError]: ...
+    @property
+    def broken(self) -> bool: ...
+    @property
+    def buffered(self) -> int: ...
+    @property
+    def max_command_length(self) -> int: ...
+
+def pdu_decode(frame: bytes | bytearray | memoryview) -> _Pdu: ...
+def encode_submit_sm_batch(pdus: Iterable[_SubmitSm]) -> list[bytes]: ...
+def build_submit_sm_batch(template: _SubmitSm, items: Iterable[tuple[object, ...]]) -> list[bytes]: ...
+def pdu_fast_classes() -> list[str]: ...

@@ -91,7 +91,7 @@ if NATIVE:
 
 else:
     Framer = _pdu.Framer  # type: ignore[misc,assignment]
-    decode = _pdu.decode
+    decode = _pdu.decode  # type: ignore[assignment]
     encode_submit_sm_batch = _py_encode_submit_sm_batch
     build_submit_sm_batch = _py_build_submit_sm_batch
 
