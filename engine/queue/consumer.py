@@ -352,8 +352,12 @@ class Consumer:
             self._next_claim = now * 1000 + self.claim_interval_ms
             claimed = await self._autoclaim(want - len(out))
             out.extend(await self._rate_limit(claimed))
-        if len(out) < want:
-            out.extend(await self._read_campaigns(want - len(out)))
+        if len(out) < want and await self._campaign_ids():
+            # Rate-limited campaigns are read before the bulk stream (which would take
+            # every slot while it has a backlog), so transactional must come before them.
+            out.extend(await self._rate_limit(await self._read_new(want - len(out), 0, bulk=False)))
+            if len(out) < want:
+                out.extend(await self._read_campaigns(want - len(out)))
         if len(out) < want:
             fresh = await self._read_new(want - len(out), 0 if out else block)
             out.extend(await self._rate_limit(fresh))
@@ -445,9 +449,9 @@ class Consumer:
             self._forget_campaign(cid)
         return entries
 
-    async def _read_new(self, n: int, block: int) -> list[Entry]:
+    async def _read_new(self, n: int, block: int, *, bulk: bool = True) -> list[Entry]:
         streams = {self.keys.transactional_stream: ">"}
-        if self._held_count < self.hold_max:
+        if bulk and self._held_count < self.hold_max:
             streams[self.keys.bulk_stream] = ">"
         if block and self._next_token_at > time.monotonic():
             # Wake up in time for the next token of a rate-limited campaign.

@@ -17,7 +17,7 @@ from engine.campaign import (
     read_rows,
     submit_campaign,
 )
-from engine.queue import Consumer, set_campaign_rate, stream_stats
+from engine.queue import Consumer, Message, set_campaign_rate, stream_stats
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -288,5 +288,26 @@ def test_lone_surrogate_in_a_json_row_is_a_bad_row(arun, keys, tmp_path):
         res = await submit_campaign(r, f, opts(text="{t}"), keys=keys)
         assert res.accepted == 1 and [e.row for e in res.errors] == [2]
         assert "lone surrogate U+D800" in res.errors[0].reason
+
+    arun(go)
+
+
+def test_transactional_goes_first_even_beside_a_fast_limited_campaign(arun, keys, tmp_path):
+    from engine.queue import Producer
+
+    f = tmp_path / "c.csv"
+    f.write_text("phone\n" + "".join(f"+7903{i:07d}\n" for i in range(100)), encoding="utf-8")
+
+    async def go(r):
+        await submit_campaign(r, f, opts(text="bulk", rate=10_000), keys=keys)
+        c = Consumer(r, keys, name="c", count=20, block_ms=50)
+        first = await c.read()
+        assert len(first) == 20 and {e.message.priority for e in first} == {"bulk"}
+        await Producer(r, keys).enqueue_many(
+            Message(id=f"tx:{i}", destination="+79031234567", text="otp", source="Bank", priority="transactional")
+            for i in range(5))
+        nxt = await c.read()
+        assert [e.message.id for e in nxt[:5]] == [f"tx:{i}" for i in range(5)]
+        assert len(nxt) == 20 and all(e.message.priority == "bulk" for e in nxt[5:])
 
     arun(go)
