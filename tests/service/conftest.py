@@ -1,0 +1,275 @@
+"""Helpers for the service tests: a key prefix per test, configs for in-process and
+subprocess engines, campaigns of single-part messages with one destination each (so
+that the simulator's record tells how often each message was sent), and checks.
+
+Everything is real: redis-server (``redis_url`` from tests/conftest.py, or a private
+one a test starts), the simulator over TCP on 127.0.0.1, engines as subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis as sync_redis
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD_ENV = "SVC_TEST_PW"
+PASSWORD = "pw-svc"
+FINAL = ("delivered", "undeliverable", "expired", "rejected", "deleted", "unknown", "failed")
+# First destination of a test campaign; message i goes to DEST_BASE + i.
+DEST_BASE = 4915100000000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prefix(redis_url):
+    p = f"svc-{uuid.uuid4().hex[:10]}:"
+    yield p
+    client = sync_redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=p + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def config_dict(redis_url: str, prefix: str, sim_port: int, *, window: int = 50, binds: int = 2,
+                claim_idle: float = 60.0, response_timeout: float = 5.0, batch: int = 200) -> dict:
+    return {
+        "redis": {"url": redis_url, "batch_size": batch},
+        "metrics": {"enabled": False, "port": 0},
+        "engine": {
+            "key_prefix": prefix, "stream": f"{prefix}outbound", "priority_stream": f"{prefix}outbound:priority",
+            "status_stream": f"{prefix}status", "group": "smpp-engine", "claim_idle_seconds": claim_idle,
+        },
+        "smscs": [{
+            "name": "sim", "host": "127.0.0.1", "port": sim_port, "system_id": "esme",
+            "password_env": PASSWORD_ENV, "window": window, "response_timeout": response_timeout,
+            "connect_timeout": 2.0, "bind_timeout": 2.0, "drain_timeout": 5.0,
+            "reconnect": {"initial": 0.05, "max": 0.5, "jitter": 0.1},
+            "binds": [{"bind_type": "trx", "count": binds}],
+        }],
+    }
+
+
+def make_config(d: dict):
+    from engine.config import parse_config
+
+    return parse_config(d, {PASSWORD_ENV: PASSWORD})
+
+
+def write_toml(d: dict, path: Path) -> Path:
+    """A minimal TOML writer for config_dict's shapes (tomllib only reads)."""
+
+    def val(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(v)
+
+    lines: list[str] = []
+    for section in ("redis", "metrics", "engine"):
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {val(v)}" for k, v in d[section].items()]
+    for smsc in d["smscs"]:
+        lines.append("[[smscs]]")
+        for k, v in smsc.items():
+            if k == "binds":
+                continue
+            if isinstance(v, dict):
+                lines.append(f"{k} = {{ " + ", ".join(f"{a} = {val(b)}" for a, b in v.items()) + " }")
+            else:
+                lines.append(f"{k} = {val(v)}")
+        for b in smsc.get("binds", []):
+            lines.append("[[smscs.binds]]")
+            lines += [f"{k} = {val(v)}" for k, v in b.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def enqueue_campaign(redis, cfg, count: int, *, campaign: str | None = None, priority: str = "bulk",
+                           start: int = 0, text: str = "Test message {i}") -> tuple[str, list[str]]:
+    """``count`` single-part messages, message i to DEST_BASE + i, recorded queued."""
+    from engine.queue import Keys, Message, Producer
+    from engine.tracking import Queued, Tracker
+
+    keys = Keys.from_config(cfg.engine)
+    cid = campaign or f"c{uuid.uuid4().hex[:8]}"
+    msgs = [
+        Message(id=f"{cid}:{i}", destination=f"+{DEST_BASE + i}", text=text.format(i=i), source="ACME",
+                campaign=cid, priority=priority, segments=1)
+        for i in range(start, start + count)
+    ]
+    await Producer(redis, keys).enqueue_many(msgs)
+    tracker = Tracker(redis, prefix=keys.prefix, events_stream=cfg.engine.status_stream)
+    await tracker.record_queued([Queued(m.id, 1, cid) for m in msgs])
+    return cid, [m.id for m in msgs]
+
+
+async def wait_final(redis, cfg, campaign: str, total: int, timeout: float) -> dict[str, int]:
+    from engine.tracking import Tracker
+
+    tracker = Tracker(redis, prefix=cfg.engine.key_prefix)
+    deadline = time.monotonic() + timeout
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        counts = await tracker.campaign_counts(campaign)
+        if sum(counts.get(k, 0) for k in FINAL) >= total:
+            return counts
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not every message final within {timeout} s: {counts}")
+
+
+def sends_by_destination(sim) -> Counter:
+    """How many accepted submit_sm the simulator received per destination."""
+    return Counter(s.destination for s in sim.record.submits)
+
+
+async def check_no_loss_and_flagged_duplicates(redis, cfg, sim, ids: list[str]) -> dict:
+    """Every message final; each message sent more than once says outcome_unknown > 0.
+
+    Returns counts for the report: duplicates (messages sent more than once),
+    flagged (messages whose status says the outcome was once unknown).
+    """
+    from engine.queue import Keys
+    from engine.tracking import Tracker
+
+    keys = Keys.from_config(cfg.engine)
+    tracker = Tracker(redis, prefix=keys.prefix)
+    sends = sends_by_destination(sim)
+    duplicates = flagged = 0
+    for msg_id in ids:
+        st = await tracker.status(msg_id)
+        assert st is not None, f"{msg_id}: no tracking record (lost)"
+        assert st.state in FINAL, f"{msg_id}: state {st.state} is not final ({st.to_dict()})"
+        i = int(msg_id.rsplit(":", 1)[1])
+        n = sends[str(DEST_BASE + i)]
+        if st.outcome_unknown:
+            flagged += 1
+        if st.state != "failed" or n:
+            assert n >= 1, f"{msg_id}: state {st.state} but the SMSC never received it"
+        if n > 1:
+            duplicates += 1
+            assert st.outcome_unknown > 0, (
+                f"{msg_id} was sent {n} times but its status does not say the outcome was unknown: {st.to_dict()}"
+            )
+    for stream in keys.streams:
+        pending = await redis.xpending(stream, keys.group)
+        assert pending["pending"] == 0, f"{stream}: {pending['pending']} entries still pending"
+        assert await redis.xlen(stream) == 0, f"{stream}: entries left unread"
+    return {"messages": len(ids), "duplicates": duplicates, "flagged_outcome_unknown": flagged}
+
+
+def run_bounded(coro, timeout: float):
+    async def main():
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(main())
+
+
+class EngineProcess:
+    """``smpp-engine run`` as a subprocess (started and stopped by the test)."""
+
+    def __init__(self, config_path: Path, consumer: str, log_path: Path) -> None:
+        env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "run", "--config", str(config_path), "--consumer", consumer],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+                raise AssertionError(f"engine did not stop within {timeout} s after SIGTERM:\n{self.log()}")
+        self._log.close()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stopped_stats(self) -> dict[str, int]:
+        """The counters of the engine's last log line ("stopped: read N, acked N, ...")."""
+        import re
+
+        for line in reversed(self.log().splitlines()):
+            if "stopped: read" in line:
+                return {
+                    m.group(1): int(m.group(2))
+                    for m in re.finditer(r"(read|acked|accepted|rejected|unknown parts|resent|receipts) (\d+)", line)
+                }
+        return {}
+
+
+class RedisServer:
+    """A private redis-server with AOF persistence on a fixed port, restartable."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run ./dev setup (apt-get install redis-server)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="smpp-svc-redis-")
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if sync_redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except sync_redis.exceptions.RedisError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start within 10 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: redis-server flushes the AOF and exits
+            self.proc.wait(timeout=15)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
