@@ -3,6 +3,8 @@
 Prints the aggregated state, the history (each state with its time), and per part
 the SMSC's message id, the bind, submit and done times, error codes and tries.
 ``--json`` prints the same as one JSON object (``MessageStatus.to_dict()``).
+``smpp-engine status --unmatched [--count N]`` shows the newest receipts that matched
+no message (kept in Redis for inspection) and the tracking counters instead.
 Exit status: 0 found, 1 no record, 2 bad arguments or config, 3 Redis unreachable.
 """
 
@@ -14,7 +16,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["register", "run", "format_status"]
+__all__ = ["register", "run", "format_status", "format_unmatched"]
 
 EXIT_NOT_FOUND = 1
 
@@ -27,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="one message's life: states with times, parts, SMSC ids, error codes",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("msg_id", metavar="MSG_ID", help="the message id given at enqueue (campaign rows: CAMPAIGN:ROW)")
+    p.add_argument("msg_id", metavar="MSG_ID", nargs="?",
+                   help="the message id given at enqueue (campaign rows: CAMPAIGN:ROW)")
+    p.add_argument("--unmatched", action="store_true",
+                   help="instead of a message: the newest unmatched receipts and the tracking counters")
+    p.add_argument("--count", type=int, default=20, metavar="N", help="unmatched receipts to show (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_redis_args(p)
     p.set_defaults(func=run)
@@ -84,6 +90,28 @@ def format_status(st: Any) -> str:
     return "\n".join(lines)
 
 
+def format_unmatched(info: dict[str, Any]) -> str:
+    stats = info["stats"]
+    lines = [
+        "receipts  " + ", ".join(
+            f"{k} {stats.get(k, 0)}" for k in ("receipts", "matched", "held", "held_applied", "duplicates", "unmatched")
+        ),
+        f"held now  {info['held']} (waiting for their submit_sm_resp)",
+    ]
+    rows = info["unmatched"]
+    if not rows:
+        lines.append("no unmatched receipts kept")
+        return "\n".join(lines)
+    lines.append(f"newest {len(rows)} unmatched receipts")
+    for u in rows:
+        received = _when(float(u["received"])) if u.get("received") else "-"
+        lines.append(
+            f"  {received}  account {u.get('account', '-')}  id {u.get('id', '-')}  "
+            f"{u.get('state', '-')} (stat {u.get('stat') or '-'}, err {u.get('err') or '-'})  {u.get('reason', '')}"
+        )
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -91,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.config import ConfigError
     from engine.tracking import Tracker
 
+    if (args.msg_id is None) == (not args.unmatched):
+        print("smpp-engine status: give a MSG_ID, or --unmatched (not both)", file=sys.stderr)
+        return 2
+    if args.count < 1:
+        print(f"smpp-engine status: --count must be at least 1, got {args.count}", file=sys.stderr)
+        return 2
     try:
         client, keys, config = open_intake(args)
     except (ConfigError, ValueError) as exc:
@@ -99,7 +133,14 @@ def run(args: argparse.Namespace) -> int:
 
     async def fetch() -> Any:
         try:
-            return await Tracker(client, prefix=keys.prefix).status(args.msg_id)
+            tracker = Tracker(client, prefix=keys.prefix)
+            if args.unmatched:
+                return {
+                    "unmatched": await tracker.unmatched(args.count),
+                    "held": await tracker.held_count(),
+                    "stats": await tracker.stats(),
+                }
+            return await tracker.status(args.msg_id)
         finally:
             await client.aclose()
 
@@ -116,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"smpp-engine status: {redis_failure(exc, client)}", file=sys.stderr)
             return EXIT_REDIS
         raise
+    if args.unmatched:
+        if args.json:
+            print(json.dumps(st))
+        else:
+            print(format_unmatched(st))
+        return 0
     if st is None:
         msg = (
             f"no tracking record for {args.msg_id!r} under key prefix {keys.prefix!r}: "

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from engine.smpp.receipts import STATES as _RECEIPT_STATES
 from engine.smpp.receipts import state_from_stat
 from engine.tracking._lua import SCRIPT
-from engine.tracking.ids import FormatDetector, candidates, canonical
+from engine.tracking.ids import PROFILE_KINDS, FormatDetector, candidates, canonical
 
 _log = logging.getLogger("engine.tracking")
 
@@ -328,6 +328,12 @@ class Tracker:
             }
         )
         self._profiles = dict(id_formats or {})
+        for account, fmt in self._profiles.items():
+            if fmt not in PROFILE_KINDS:
+                raise ValueError(
+                    f"Tracker id_formats[{account!r}]: message_id_format must be one of "
+                    f"{', '.join(PROFILE_KINDS)}, got {fmt!r}"
+                )
         self._detectors: dict[str, FormatDetector] = {}
         self._script = redis.register_script(SCRIPT)
 

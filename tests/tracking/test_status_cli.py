@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -37,6 +38,9 @@ def populated(redis_url):
             await t.record_submitted([Submitted("camp7:12", 2, "A2", "acme", "local/0", 3)])
             await t.record_failed([Failed("camp7:12", 3, 0x0B, "acme", "local/0", 3)])
             await t.apply_receipts([Receipt(id="161", stat="DELIVRD", err="000")], "acme")
+            # Two receipts nobody submitted: held, then (hold over) unmatched.
+            await t.apply_receipts([Receipt(id="FFFF", stat="UNDELIV", err="011"), Receipt(id="", stat="DELIVRD")], "acme")
+            await t.sweep(now=time.time() + 120)
         finally:
             await r.aclose()
 
@@ -88,3 +92,20 @@ def test_status_redis_unreachable():
     res = cli("x", "--redis", f"redis://127.0.0.1:{port}/0")
     assert res.returncode == 3
     assert f"cannot use Redis at 127.0.0.1:{port}" in res.stderr
+
+
+def test_status_unmatched(redis_url, populated):
+    res = cli("--unmatched", "--redis", redis_url, "--prefix", populated, "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert [(u["id"], u["state"], u["err"]) for u in info["unmatched"]] == [("FFFF", "undeliverable", "011"), ("", "delivered", "")]
+    assert info["stats"]["unmatched"] == 2 and info["held"] == 0
+    text = cli("--unmatched", "--redis", redis_url, "--prefix", populated).stdout
+    assert "newest 2 unmatched receipts" in text and "id FFFF  undeliverable (stat UNDELIV, err 011)" in text
+
+
+def test_status_needs_exactly_one_of_msg_id_and_unmatched(redis_url):
+    for args in ((), ("m1", "--unmatched")):
+        res = cli(*args, "--redis", redis_url)
+        assert res.returncode == 2
+        assert "give a MSG_ID, or --unmatched" in res.stderr

@@ -400,6 +400,8 @@ def test_bad_configuration_names_the_key():
         Tracker(None, ttl=10, correlation_ttl=20)
     with pytest.raises(ValueError, match="early_hold must be a positive"):
         Tracker(None, early_hold=0)
+    with pytest.raises(ValueError, match=r"id_formats\['acme'\]: message_id_format must be one of auto, str, hex, dec"):
+        Tracker(None, id_formats={"acme": "base36"})
 
 
 def test_sweep_forever_moves_held_receipts_without_new_receipts(redis_url):
