@@ -512,3 +512,40 @@ def test_real_prometheus_real_engine_every_dashboard_and_alert_query_has_data(re
     assert s["messages"] > 200 and s["receipts"] > 100
     # Nine messages in ten are correlated; their receipts all matched (the rest unmatched).
     assert s["matched"] >= 0.7 * s["receipts"]
+
+
+def test_dashboard_is_well_formed_grafana_json():
+    """What Grafana needs to import it: unique panel ids, a 24-column grid without
+    overlaps, unique refIds per panel, every query on the ${datasource} variable,
+    which the templating defines (so the dashboard works with any Prometheus)."""
+    dash = json.loads(DASHBOARD.read_text())
+    assert dash["uid"] == "smpp-engine" and dash["title"] and isinstance(dash["schemaVersion"], int)
+    names = {v["name"]: v for v in dash["templating"]["list"]}
+    assert names["datasource"]["type"] == "datasource" and names["datasource"]["query"] == "prometheus"
+    panels = dash["panels"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    cells = set()
+    for p in panels:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"panel {p['title']!r} overlaps another at {(x, y)}"
+                cells.add((x, y))
+        if p["type"] == "row":
+            continue
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        refs = [t["refId"] for t in p["targets"]]
+        assert refs and len(refs) == len(set(refs)), p["title"]
+        assert all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"])
+    # The issue's list, each on at least one panel.
+    text = json.dumps(dash)
+    for metric in (
+        "smpp_segments_sent_total", "smpp_responses_total", "smpp_submit_response_latency_seconds_bucket",
+        "smpp_in_flight", "smpp_window_size", "smpp_throttling_events_total", "smpp_reconnects_total",
+        "smpp_bind_up", "smpp_receipts_correlated_total", "smpp_submit_receipt_latency_seconds_bucket",
+        "smpp_unmatched_receipts_total", "smpp_queue_lag_entries", "smpp_queue_pending_entries",
+        "smpp_inbound_messages_total",
+    ):
+        assert metric in text, metric
