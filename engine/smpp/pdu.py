@@ -925,7 +925,7 @@ def _encode_fixed(pdu: Pdu, op: _Op) -> bytes:
         return op.st.pack(*values)  # type: ignore[union-attr]
     except struct.error:
         for n, v, code in zip(op.names, values, op.st.format[1:]):  # type: ignore[union-attr]
-            if type(v) is not int and not isinstance(v, int):
+            if not isinstance(v, int):
                 raise TypeError(f"{type(pdu).__name__}.{n} must be int, not {type(v).__name__}") from None
             bits = {"B": 8, "H": 16, "I": 32}[code]
             if not 0 <= v < (1 << bits):
