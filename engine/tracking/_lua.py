@@ -127,14 +127,14 @@ end
 
 -- A receipt (state, err, raw stat) for part `part` of message `id`.
 -- Returns 'ok', 'dup' (the part was already final) or 'gone' (record expired).
-local function apply_to_part(id, part, state, err, stat, corr)
+local function apply_to_part(id, part, state, err, stat, corr, shortened)
   local mk = mkey(id)
   local cur = load(mk, part)
   if not cur[1] then return 'gone' end
   if cur[6] and FINAL[cur[6]] then return 'dup' end
   local pf = 'p' .. part .. '.'
   local f = {pf .. 'st', state, pf .. 'dt', now, pf .. 'err', err, pf .. 'stat', stat}
-  if FINAL[state] then
+  if FINAL[state] and not shortened then
     -- Keep the entry a little longer so that a duplicate receipt is recognised as a
     -- duplicate, not counted as unmatched.
     redis.call('PEXPIRE', corr, cfg.dup_ms)
@@ -215,7 +215,7 @@ elseif op == 'submitted' then
         if held then
           local h = cjson.decode(held)
           drop_held(h, held)
-          local r = apply_to_part(id, part, h.s, h.e, h.x, corr)
+          local r = apply_to_part(id, part, h.s, h.e, h.x, corr, false)
           late[#late + 1] = {id, part, h.s, h.t, r}
         end
       end
@@ -271,16 +271,20 @@ elseif op == 'receipts' then
   for _, it in ipairs(batch) do
     local cands, state, err, raw, stat = it[1], it[2], it[3], it[4], it[5]
     local hit = false
+    -- A final receipt ends the correlation: GETEX reads the entry and shortens its
+    -- life to the duplicate window in one call (Redis >= 6.2).
+    local final = FINAL[state]
     for _, c in ipairs(cands) do
       local corr = ckey(acct, c[1])
-      local v = redis.call('GET', corr)
+      local v
+      if final then v = redis.call('GETEX', corr, 'PX', cfg.dup_ms) else v = redis.call('GET', corr) end
       if v then
         local s1 = string.find(v, SEP, 1, true)
         local s2 = string.find(v, SEP, s1 + 1, true)
         local id = string.sub(v, 1, s1 - 1)
         local part = string.sub(v, s1 + 1, s2 - 1)
         local subts = string.sub(v, s2 + 1)
-        local r = apply_to_part(id, part, state, err, stat, corr)
+        local r = apply_to_part(id, part, state, err, stat, corr, final)
         if r == 'ok' then
           kinds[c[2]] = (kinds[c[2]] or 0) + 1
           matched[#matched + 1] = {id, tonumber(part), state, subts, c[2]}

@@ -419,3 +419,14 @@ def test_sweep_forever_moves_held_receipts_without_new_receipts(redis_url):
     unmatched, held = run(redis_url, body, early_hold=0.1)
     assert swept == [1]
     assert [u["id"] for u in unmatched] == ["dead"] and held == 0
+
+
+def test_final_receipt_shortens_the_correlation_to_the_duplicate_window(redis_url):
+    async def body(t, r):
+        await t.record_submitted([Submitted("m1", 1, "a1", "acct"), Submitted("m2", 1, "a2", "acct")])
+        await t.apply_receipts([Receipt(id="a1", stat="ENROUTE"), Receipt(id="a2", stat="DELIVRD")], "acct")
+        return await r.pttl(t.prefix + "corr:acct:a1"), await r.pttl(t.prefix + "corr:acct:a2")
+
+    enroute, final = run(redis_url, body, ttl=5000, correlation_ttl=3000, duplicate_window=30)
+    assert 2_900_000 < enroute <= 3_000_000  # an intermediate receipt keeps waiting
+    assert 0 < final <= 30_000
