@@ -53,10 +53,9 @@ def _sentence(rng: random.Random, words: list[str], chars: int) -> str:
 
 
 def _with(rng: random.Random, base: str, extra: list[str] | str, every: int) -> str:
-    chars = list(base)
-    for i in range(0, len(chars), every):
-        chars[i] = rng.choice(extra)
-    return "".join(chars)
+    """base with about one character in `every` replaced, at random places (so that some
+    land on segment boundaries, where escape and surrogate pairs must not be split)."""
+    return "".join(rng.choice(extra) if rng.random() < 1 / every else c for c in base)
 
 
 def corpora(n: int) -> dict[str, list[str]]:

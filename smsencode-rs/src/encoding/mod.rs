@@ -478,6 +478,18 @@ fn fill_ucs2(cps: impl Iterator<Item = u32>, len: usize, out: &mut Vec<u16>) -> 
     chars
 }
 
+/// True when every octet is an ASCII character whose default-alphabet septet is its
+/// own code: LF, CR, space to 'z' except '$' (0x02), '@' (0x00), '[' .. '`' (ESC-coded
+/// or, for '_' and '`', elsewhere or absent). Written without an early exit so that
+/// the compiler vectorises it: most SMS text is then copied as it is.
+#[inline]
+fn ascii_is_gsm_identity(b: &[u8]) -> bool {
+    b.iter().fold(true, |ok, &c| {
+        let plain = (0x20..=0x7A).contains(&c) && c != b'$' && c != b'@' && !(b'['..=b'`').contains(&c);
+        ok & (plain | (c == b'\n') | (c == b'\r'))
+    })
+}
+
 /// GSM septets of a text with one charmap, with a branch-free fast path for the
 /// common case of Latin-1 storage (or ASCII UTF-8) needing no ESC character.
 fn gsm_text(t: Text<'_>, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
@@ -488,6 +500,10 @@ fn gsm_text(t: Text<'_>, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usi
     };
     if let Some(b) = latin1 {
         out.clear();
+        if std::ptr::eq(map, charmap(None, None)) && ascii_is_gsm_identity(b) {
+            out.extend_from_slice(b);
+            return Ok(b.len());
+        }
         if map.basic_only(b, out) {
             return Ok(b.len());
         }

@@ -218,3 +218,12 @@ fn python_storage_kinds_give_the_same_answer() {
     o.encoding = Requested::Gsm7;
     assert_eq!(encode(Input::Ucs2(&[0x41, 0xD800]), &o, 0).unwrap_err(), EncodeError::Unencodable { cp: 0xD800, index: 1 });
 }
+
+#[test]
+fn ascii_identity_fast_path_agrees_with_the_table() {
+    let map = charmap(None, None);
+    for c in 0u8..128 {
+        let identity = ascii_is_gsm_identity(&[c]);
+        assert_eq!(identity, map.get(c as char) == c as u16, "0x{c:02X}");
+    }
+}
