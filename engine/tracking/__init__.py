@@ -41,6 +41,10 @@ States. Per part: ``queued`` -> ``submitted`` (SMSC id, bind, time, tries) ->
 ``unknown`` (SMSC says so, or a stat we cannot name; its raw text is kept), or
 ``failed`` (submit_sm_resp with an error status, kept as ``command_status``). A
 part whose response was lost is ``outcome_unknown`` until it is submitted again.
+``accepted`` is kept intermediate although SMPP 3.4 (5.2.28) counts it final: many
+SMSCs send ACCEPTD when the network took the message and DELIVRD later, and a final
+``accepted`` would turn that DELIVRD into an ignored duplicate. (engine.smpp.receipts
+calls it final; the tracker deliberately does not.)
 
 Aggregated message state, recomputed on every part change:
 
@@ -93,7 +97,16 @@ events stream (``smpp:status``)     stream     msg_id, state, ts, part[, campaig
 No ``queued`` events are published (the business queued the message itself); every
 later aggregated change is, unless ``event_states`` narrows them (each event is one
 XADD, about a fifth of the Redis time per message: final states only is cheaper). The script builds key names itself, so it needs a
-standalone Redis (not Redis Cluster).
+standalone Redis (or a primary with replicas, or Sentinel; not Redis Cluster), version
+6.2 or later (GETEX).
+
+Cost, measured by ``python -m bench tracking`` (see its output for this machine):
+about ten Redis commands per single-part message over its life, all inside one
+script call per batch: queued (HSETNX, HSET, PEXPIRE), submitted (HMGET, HSET, SET,
+XADD), receipt (GETEX, HMGET, HSET, XADD). ``event_states=FINAL_STATES`` drops the
+``submitted`` XADD. Memory: the record (about 1 KB for one part) lives ``ttl``; the
+correlation entry (about 100 bytes per part) ``correlation_ttl`` or, after a final
+receipt, ``duplicate_window``; size ``ttl`` for your daily volume.
 """
 
 from engine.tracking.ids import FormatDetector, candidates, canonical
