@@ -22,6 +22,12 @@ same, dec2hex; ``auto`` -> all three. Within those, :class:`FormatDetector` lear
 from the first receipts which kind this account's SMSC uses and then tries only that
 one, so that a coincidental match in another kind (``123`` is valid hex *and*
 decimal) cannot correlate a receipt with the wrong message once the format is known.
+
+Why not ``engine.smpp.receipts.normalize_message_id``: it canonicalises one id given
+its format (hex ids become decimal numbers), which needs the response's format at
+submit time. The tracker stores each submit once, before any receipt has shown the
+SMSC's habits, so it keeps the literal form and converts the *receipt* side; the two
+agree on every id both can read (tests/tracking/test_tracker.py has the table).
 """
 
 from __future__ import annotations
