@@ -210,3 +210,21 @@ def test_hex_and_decimal_renderings_of_one_number_agree(n):
     for rendering in (f"{n:X}", f"{n:x}", f"{n:016X}", f"0x{n:x}"):
         assert normalize_message_id(rendering, "hex") == normalize_message_id(str(n), "dec") == str(n)
     assert normalize_message_id(f"{n:010d}", "dec") == str(n)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=1, max_size=12), min_size=3, max_size=3),
+    st.lists(st.text("0123456789", min_size=1, max_size=12), min_size=2, max_size=2),
+    st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=1, max_size=8),
+    st.text(max_size=40),
+    st.booleans(),
+)
+def test_standard_layout_fast_path_agrees_with_the_scan(values, dates, stat, body, upper):
+    from engine.smpp.receipts import _scan_receipt_text
+
+    mid, sub, dlvrd = values
+    text = f"id:{mid} sub:{sub} dlvrd:{dlvrd} submit date:{dates[0]} done date:{dates[1]} stat:{stat} err:{sub} text:{body}"
+    if upper:
+        text = text.upper()
+    assert parse_receipt_text(text) == _scan_receipt_text(text)
