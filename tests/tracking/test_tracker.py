@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 import redis.asyncio as aredis
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from engine.tracking import (
     Failed,
@@ -430,3 +432,30 @@ def test_final_receipt_shortens_the_correlation_to_the_duplicate_window(redis_ur
     enroute, final = run(redis_url, body, ttl=5000, correlation_ttl=3000, duplicate_window=30)
     assert 2_900_000 < enroute <= 3_000_000  # an intermediate receipt keeps waiting
     assert 0 < final <= 30_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=hs.integers(min_value=0, max_value=2**64),
+    resp_fmt=hs.sampled_from(["hex", "dec"]),
+    rcpt_fmt=hs.sampled_from(["hex", "dec"]),
+    zeros=hs.tuples(hs.integers(0, 4), hs.integers(0, 4)),
+    upper=hs.tuples(hs.booleans(), hs.booleans()),
+)
+def test_receipt_candidates_always_reach_the_response_id(n, resp_fmt, rcpt_fmt, zeros, upper):
+    """For any number written by the SMSC in hex or decimal, with zeros and any case,
+    on either side: the receipt's candidates contain the response's stored key, and
+    engine.smpp.receipts.normalize_message_id (each side with its own format) agrees
+    that the two ids are one message."""
+    from engine.smpp.receipts import normalize_message_id
+
+    def render(fmt, z, up):
+        s = format(n, "x") if fmt == "hex" else str(n)
+        s = "0" * z + s
+        return s.upper() if up else s
+
+    resp = render(resp_fmt, zeros[0], upper[0])
+    rcpt = render(rcpt_fmt, zeros[1], upper[1])
+    keys = [c for c, _ in candidates(rcpt, ("same", "hex2dec", "dec2hex"))]
+    assert canonical(resp) in keys
+    assert normalize_message_id(resp, resp_fmt) == normalize_message_id(rcpt, rcpt_fmt)
