@@ -228,11 +228,13 @@ async def _status(client: Any, keys: Any, campaign_id: str, show_bad: int) -> di
         {"stream": s.stream, "length": s.length, "pending": s.pending, "lag": s.lag,
          "consumers": s.consumers, "oldest_pending_idle_ms": s.oldest_pending_idle_ms}
         for s in await stream_stats(client, keys)
+        # the shared streams, and this campaign's own one (not every other campaign's)
+        if s.stream in keys.streams or s.stream == info.get("stream")
     ]
     return info
 
 
-def _print_status(info: dict[str, Any]) -> None:
+def _print_status(info: dict[str, Any], keys: Any) -> None:
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.get("created", 0)))
     rate = info.get("rate", 0.0)
     print(f"campaign {info['id']}  {info.get('name', '')}  ({info.get('state', '?')}, created {created} UTC)")
@@ -246,7 +248,8 @@ def _print_status(info: dict[str, Any]) -> None:
     else:
         print("states   (no tracking records yet)")
     for q in info["queue"]:
-        print(f"queue    {q['stream']} (all campaigns): lag {q['lag']}  pending {q['pending']}  consumers {q['consumers']}"
+        scope = "this campaign" if q["stream"] == info.get("stream") and q["stream"] not in keys.streams else "shared"
+        print(f"queue    {q['stream']} ({scope}): lag {q['lag']}  pending {q['pending']}  consumers {q['consumers']}"
               + (f"  oldest pending {q['oldest_pending_idle_ms'] / 1000:.1f} s" if q["pending"] else ""))
     if info["bad_rows"]:
         print(f"bad rows (first {len(info['bad_rows'])} of {info.get('rejected', 0)}):")
@@ -314,5 +317,5 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
     else:
-        _print_status(info)
+        _print_status(info, keys)
     return 0
