@@ -227,3 +227,50 @@ fn ascii_identity_fast_path_agrees_with_the_table() {
         assert_eq!(identity, map.get(c as char) == c as u16, "0x{c:02X}");
     }
 }
+
+/// Arbitrary bytes, every data_coding, both flags: decode returns or errs, never panics
+/// ("if we panic, we lose"). A fixed xorshift stream keeps it repeatable.
+#[test]
+fn decode_never_panics_on_arbitrary_bytes() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 200) as usize;
+        let mut payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if len > 0 && next() % 2 == 0 {
+            payload[0] = (next() % (len as u64)) as u8; // a plausible UDHL
+        }
+        let dc = next() as u8;
+        for (udhi, packed) in [(false, false), (true, false), (false, true), (true, true)] {
+            let _ = decode(&payload, dc, udhi, packed);
+        }
+    }
+}
+
+/// Every text of a pseudo-random mix encodes into parts that decode back to it.
+#[test]
+fn encode_decode_roundtrip_pseudo_random() {
+    let pool: Vec<char> = "aZ09 @$_€[]{}^~|\\\nçÇ¿§жЯ😀ıİşğáóãõ∞`\r".chars().collect();
+    let mut x: u64 = 42;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..3_000 {
+        let len = (next() % 700) as usize;
+        let text: String = (0..len).map(|_| pool[(next() % pool.len() as u64) as usize]).collect();
+        let mut o = opts();
+        o.national = vec![Language::Turkish, Language::Portuguese, Language::Spanish];
+        o.concat = [Concat::Udh8, Concat::Udh16, Concat::Sar, Concat::Payload][i % 4];
+        let (plan, parts) = enc(&text, &o);
+        let back: String = parts.iter().map(|p| text_of(&plan, p)).collect();
+        assert_eq!(back, text, "{plan:?}");
+    }
+}
