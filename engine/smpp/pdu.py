@@ -1427,43 +1427,59 @@ class Framer:
         out: list = []
         pos, n = 0, len(buf)
         limit = self.max_command_length
-        while n - pos >= HEADER_LENGTH:
-            (length,) = _LENGTH.unpack_from(buf, pos)
-            if length < HEADER_LENGTH or length > limit:
-                _, cid, _, seq = _HEADER.unpack_from(buf, pos)
-                reason = (
-                    f"below the {HEADER_LENGTH}-octet header" if length < HEADER_LENGTH else f"above the maximum of {limit}"
-                )
-                out.append(
-                    PduError(
+        fatal = None
+        # One copy per frame, straight from the buffer (a bytearray slice would copy twice).
+        with memoryview(buf) as mv:
+            while n - pos >= HEADER_LENGTH:
+                (length,) = _LENGTH.unpack_from(buf, pos)
+                if length < HEADER_LENGTH or length > limit:
+                    _, cid, _, seq = _HEADER.unpack_from(buf, pos)
+                    reason = (
+                        f"below the {HEADER_LENGTH}-octet header"
+                        if length < HEADER_LENGTH
+                        else f"above the maximum of {limit}"
+                    )
+                    fatal = PduError(
                         f"command_length {length} is {reason}; the stream cannot be resynchronised",
                         _S.ESME_RINVCMDLEN,
                         command_id=cid,
                         sequence_number=seq,
                         fatal=True,
                     )
-                )
-                self.broken = True
-                buf.clear()
-                return out
-            if n - pos < length:
-                break
-            out.append(bytes(buf[pos : pos + length]))
-            pos += length
-        if pos:
+                    break
+                if n - pos < length:
+                    break
+                out.append(bytes(mv[pos : pos + length]))
+                pos += length
+        if fatal is not None:
+            out.append(fatal)
+            self.broken = True
+            buf.clear()
+        elif pos:
             del buf[:pos]
         return out
 
     def feed(self, data: bytes) -> list:
+        # feed_frames + decode, fused: the header is read once and the fast decoder
+        # is called directly (this loop runs for every PDU of the fallback path).
         out: list = []
-        for item in self.feed_frames(data):
-            if type(item) is bytes:
-                try:
-                    out.append(decode(item))
-                except PduError as exc:
-                    out.append(exc)
-            else:
-                out.append(item)
+        unpack = _HEADER.unpack_from
+        by_id = _BY_ID
+        for frame in self.feed_frames(data):
+            if type(frame) is not bytes:
+                out.append(frame)  # the fatal error ends the list
+                continue
+            length, cid, status, seq = unpack(frame)
+            cls = by_id.get(cid)
+            if cls is not None and cls._fast_decode is not None:
+                pdu = cls._fast_decode(frame, length, status, seq)
+                if pdu is not None:
+                    out.append(pdu)
+                    continue
+            try:
+                out.append(decode(frame))
+            except PduError as exc:
+                out.append(exc)
         return out
 
 
