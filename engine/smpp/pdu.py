@@ -44,8 +44,11 @@ matching response with the same sequence_number (``EnquireLink().response()`` is
 value), ``pdu.tlv_int(tag)``, ``pdu.tlv_str(tag)``, and properties for the common
 ones: ``message_payload``, ``receipted_message_id``, ``message_state``,
 ``network_error_code`` (``(type, code)``), ``sar`` (``(ref, total, seq)`` or None),
-``user_message_reference``. ``SubmitSm``/``DeliverSm``/``DataSm`` have ``payload``:
-the message_payload TLV when present, else short_message.
+``user_message_reference``. ``SubmitSm``/``DeliverSm``/``DataSm``/``SubmitMulti``
+have ``payload``: the message_payload TLV when present, else short_message.
+``DeliverSm.is_receipt``: esm_class says delivery receipt or intermediate notification.
+TLV helpers (``engine.smpp.tlv``): ``int_tlv(tag, value)``, ``str_tlv(tag, text)``,
+``sar_tlvs(ref, total, seq)``, ``TLV_FORMATS`` (the spec's type and size per tag).
 
 Functions:
 
