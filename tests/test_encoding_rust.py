@@ -212,3 +212,18 @@ def test_batch_equals_single_calls():
     batch = enc.encode_batch(texts, ref=[1, 2, 3, 4, 5])
     assert batch == [enc.encode(t, ref=r) for t, r in zip(texts, [1, 2, 3, 4, 5])]
     assert [m.segments for m in batch] == [1, 2, 2, 1, 4]
+
+
+def test_next_ref_may_encode_reentrantly():
+    """A Python reference source that itself encodes (while the thread's encoder is in
+    use) gets correct answers, not a crash."""
+
+    class Nested:
+        def next_ref(self, bits):
+            inner = enc.encode("z" * 200, ref=9)
+            assert enc.count("ж" * 80).segments == 2
+            return inner.segments + 40
+
+    m = enc.encode("y" * 400, ref=Nested())
+    assert (m.ref, m.segments) == (42, 3)
+    assert m.parts[0][:6] == bytes([5, 0, 3, 42, 3, 1])

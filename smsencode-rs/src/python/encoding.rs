@@ -623,12 +623,21 @@ fn encode<'py>(
         national.unwrap_or(&d.none),
     )?;
     let refs = parse_ref(r#ref.unwrap_or(&d.none), &opts)?;
-    ENCODER.with(|e| encode_one(py, &mut e.borrow_mut(), text, &opts, &refs))
+    with_encoder(|e| encode_one(py, e, text, &opts, &refs))
 }
 
 thread_local! {
     /// Reused buffers of single calls (the GIL is held, but threads still differ).
     static ENCODER: std::cell::RefCell<Encoder> = std::cell::RefCell::new(Encoder::new());
+}
+
+/// The thread's reusable encoder, or a fresh one when it is busy: a `next_ref()` written
+/// in Python may itself call encode() or count() while this thread is encoding.
+fn with_encoder<R>(f: impl FnOnce(&mut Encoder) -> R) -> R {
+    ENCODER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut e) => f(&mut e),
+        Err(_) => f(&mut Encoder::new()),
+    })
 }
 
 /// The contract's defaults as Python objects (checked like explicit arguments).
@@ -737,7 +746,7 @@ fn count<'py>(
         national.unwrap_or(&d.none),
     )?;
     let input = text_input(text, &opts)?;
-    let plan = ENCODER.with(|e| e.borrow_mut().plan(input, &opts)).map_err(|e| encode_err(py, e))?;
+    let plan = with_encoder(|e| e.plan(input, &opts)).map_err(|e| encode_err(py, e))?;
     untracked(py, Count {
         alphabet: plan.alphabet,
         segments: plan.segments,
