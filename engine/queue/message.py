@@ -78,8 +78,9 @@ class Message:
             raise ValueError(f"concat must be one of {_CONCATS} or None, got {self.concat!r}")
         if not 0 <= self.registered_delivery <= _MAX_REGISTERED_DELIVERY:
             raise ValueError(f"registered_delivery must be 0..255, got {self.registered_delivery}")
-        if not self.id:
-            raise ValueError("message id must not be empty")
+        if not self.id or "\n" in self.id:
+            # The consumer's batch scripts join ids with newlines.
+            raise ValueError(f"message id must be non-empty without newlines, got {self.id!r}")
         if not self.destination.startswith("+") or not self.destination[1:].isdigit():
             raise ValueError(f"destination must be E.164 (+digits), got {self.destination!r}")
 
