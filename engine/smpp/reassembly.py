@@ -141,7 +141,7 @@ def _default_decoder() -> Callable:
     try:
         from engine.encoding import decode
     except ImportError:  # the compiled core is missing or older than this module
-        from engine.encoding.reference import decode
+        from engine.encoding.reference import decode  # type: ignore[assignment]  # same contract, its own Decoded class
     return decode
 
 

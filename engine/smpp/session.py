@@ -54,7 +54,8 @@ expect a second bind on it).
 
 Window: ``window`` bounds ``in_flight``, the outstanding requests other than the
 session-management ones (enquire_link, unbind), so a full window never blocks the
-keep-alive. ``can_send()`` says whether a submit_sm could be sent now.
+keep-alive. outbind and alert_notification have no response: they are sent without
+waiting, outside the window. ``can_send()`` says whether a submit_sm could be sent now.
 
 Events (frozen, slotted dataclasses)
 ====================================
@@ -251,7 +252,9 @@ class Session:
         """Whether a request with this command_id could be sent now (state and window)."""
         if not may_send(self.role, self.state, command_id, self.bound_state):
             return False
-        return command_id in _UNCOUNTED or self._in_flight < self.window
+        cls = PDU_CLASSES.get(command_id)  # type: ignore[call-overload]
+        uncounted = command_id in _UNCOUNTED or cls is None or cls._response_class is None
+        return uncounted or self._in_flight < self.window
 
     # -- sending ----------------------------------------------------------------
 
@@ -274,7 +277,7 @@ class Session:
             raise ProtocolError(
                 f"the {self.role} may not send {_name(cid)} in state {self.state.name} (SMPP 3.4 operation matrix)"
             )
-        counted = cid not in _UNCOUNTED
+        counted = cid not in _UNCOUNTED and pdu._response_class is not None
         if counted and self._in_flight >= self.window:
             raise ProtocolError(f"window full: {self._in_flight} requests outstanding, window {self.window}")
         if timeout is not None and not timeout > 0:
@@ -283,6 +286,10 @@ class Session:
         request = pdu if pdu.sequence_number == seq else pdu.with_sequence(seq)
         frame = encode(request)  # may raise: nothing has changed yet
         self._next_seq = 1 if seq >= MAX_SEQUENCE_NUMBER else seq + 1
+        if request._response_class is None:
+            # outbind and alert_notification have no response: nothing to wait for.
+            self._set_state(next_state(self.state, cid), now, None)
+            return frame
         deadline = now + (self.response_timeout if timeout is None else timeout)
         pending = _Pending(request, now, deadline, context, counted)
         self._outstanding[seq] = pending

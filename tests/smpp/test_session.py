@@ -425,3 +425,15 @@ def test_any_bytes_give_events_and_valid_answers(chunks, role, bound):
     answers = Framer().feed(s.data_to_send())
     assert all(isinstance(a, P.Pdu) and a.is_response or isinstance(a, P.EnquireLink) for a in answers), answers
     assert s.in_flight == 0
+
+
+def test_requests_without_a_response_are_not_waited_for():
+    pair = ConnectionPair(window=1, response_timeout=1.0)
+    pair.send(pair.smsc, P.Outbind(system_id="SMSC"))
+    assert pair.smsc.outstanding == 0 and pair.smsc.next_deadline() is None
+    pair.bind(P.BindReceiver)
+    for _ in range(3):  # not held back by the window either
+        (ev,) = pair.send(pair.smsc, P.AlertNotification(source_addr="447700900123", esme_addr="Acme"))
+        assert isinstance(ev, RequestReceived) and isinstance(ev.pdu, P.AlertNotification)
+    assert pair.smsc.outstanding == 0 and pair.smsc.expire(100.0) == []
+    assert pair.smsc.can_send(CommandId.ALERT_NOTIFICATION)
