@@ -257,7 +257,8 @@ def _default_name() -> str:
 
 
 class Consumer:
-    """One member of the consumer group on both intake streams."""
+    """One member of the consumer group on the intake streams (transactional, bulk, and
+    the rate-limited campaigns' own streams)."""
 
     def __init__(
         self,
