@@ -294,6 +294,19 @@ async def _main(args: argparse.Namespace) -> int:
         cfg = parse_config(raw, {DEMO_PASSWORD_ENV: "demo"})
         redis = connect(url, password)
         service = Service(cfg, redis=redis)
+        rows = demo_texts(args.count, args.seed)
+        path = os.path.join(tmp, "campaign.jsonl")
+        _write_campaign(path, rows)
+        t0 = time.monotonic()
+        # The campaign goes in before the service starts: submit_campaign records
+        # "queued" after its XADDs, and a message the engine records first would not
+        # be counted in the campaign (see the report of this module's author).
+        intake = await submit_campaign(
+            redis, path,
+            CampaignOptions(sender="SMPPDemo", text="{text}", region="DE", name="demo"),
+            keys=service.keys, tracker=service.tracker,
+        )
+        intake_s = time.monotonic() - t0
         try:
             await service.start()
         except OSError:
@@ -302,17 +315,8 @@ async def _main(args: argparse.Namespace) -> int:
             cfg = parse_config(raw, {DEMO_PASSWORD_ENV: "demo"})
             service = Service(cfg, redis=redis)
             await service.start()
-        rows = demo_texts(args.count, args.seed)
-        path = os.path.join(tmp, "campaign.jsonl")
-        _write_campaign(path, rows)
-        out.note(f"simulator on 127.0.0.1:{sim.port}; Redis {url}; metrics {service.metrics_url}")
-        t0 = time.monotonic()
-        intake = await submit_campaign(
-            redis, path,
-            CampaignOptions(sender="SMPPDemo", text="{text}", region="DE", name="demo"),
-            keys=service.keys, tracker=service.tracker,
-        )
-        intake_s = time.monotonic() - t0
+        out.note(f"campaign {intake.id}: {intake.accepted:,} messages queued in {intake_s:.2f} s; simulator on "
+                 f"127.0.0.1:{sim.port}; Redis {url}; metrics {service.metrics_url}")
         total = intake.accepted
         timeout = args.timeout if args.timeout is not None else 120 + args.count / 500
         counts: dict[str, int] = {}
