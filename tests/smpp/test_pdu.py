@@ -192,7 +192,7 @@ def test_default_pdu_round_trips(cls):
     assert decode(frame) == pdu
 
 
-@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=600, suppress_health_check=[HealthCheck.too_slow])
 @given(pdus())
 def test_every_pdu_round_trips(pdu):
     frame = encode(pdu)
@@ -316,7 +316,7 @@ def test_malformed_messages_name_the_field():
         decode(frame)
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(st.binary(max_size=300))
 def test_decode_arbitrary_bytes_raises_only_pdu_error(data):
     try:
@@ -327,7 +327,7 @@ def test_decode_arbitrary_bytes_raises_only_pdu_error(data):
         assert encode(pdu) is not None
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(st.sampled_from(list(P.PDU_CLASSES)), st.binary(max_size=200), st.integers(0, 0xFFFFFFFF))
 def test_decode_arbitrary_body_raises_only_pdu_error(cid, body, seq):
     # Arbitrary bytes rarely get past the header; this aims at every body decoder.
@@ -382,7 +382,7 @@ def test_typed_tlv_accessor_checks_length():
 # Framer
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(pdus(), min_size=1, max_size=6), st.lists(st.integers(1, 64), max_size=40))
 def test_framer_output_does_not_depend_on_chunking(items, cuts):
     stream = b"".join(encode(p) for p in items)
@@ -425,7 +425,7 @@ def test_framer_accepts_the_largest_legal_pdu():
     assert got == pdu
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.binary(max_size=400), st.integers(1, 50))
 def test_framer_arbitrary_bytes_only_pdus_or_errors(data, chunk):
     framer = Framer()
@@ -439,7 +439,7 @@ def test_framer_arbitrary_bytes_only_pdus_or_errors(data, chunk):
 # The generated fast encoders agree with the field-by-field one
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(pdus())
 def test_fast_encoder_gives_the_checked_encoders_bytes(pdu):
     fast = type(pdu)._fast_encode
@@ -476,7 +476,7 @@ def test_fast_encoder_declines_what_the_checked_encoder_refuses(pdu):
         encode(pdu)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(pdus().map(encode), st.builds(lambda cid, body: (16 + len(body)).to_bytes(4, "big") + int(cid).to_bytes(4, "big") + bytes(8) + body, st.sampled_from(list(P.PDU_CLASSES)), st.binary(max_size=120))))
 def test_fast_decoder_agrees_with_the_checked_decoder(frame):
     cid = int.from_bytes(frame[4:8], "big")
@@ -498,7 +498,7 @@ def test_fast_decoder_agrees_with_the_checked_decoder(frame):
         assert len(frame) == 16  # only the absent-body rule is left to the checked decoder
 
 
-@settings(max_examples=100)
+@settings(deadline=None, max_examples=100)
 @given(pdus(), st.integers(0, 0xFFFFFFFF))
 def test_with_sequence_copies_every_field(pdu, seq):
     from dataclasses import replace
@@ -529,7 +529,7 @@ class _SmpplibClient:  # smpplib's PDUs ask their client for sequence numbers
 _ASCII = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from([P.SubmitSm, P.DeliverSm]),
     st.tuples(_ASCII, _ASCII, _ASCII.map(lambda s: s[:5])),

@@ -140,7 +140,7 @@ def test_receipt_dates(value, expected):
     assert parse_receipt_date(value) == expected
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.text(max_size=200))
 def test_text_parser_never_crashes(text):
     fields = parse_receipt_text(text)
@@ -148,7 +148,7 @@ def test_text_parser_never_crashes(text):
     assert state_from_stat(fields.get("stat")) in STATES
 
 
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 @given(
     st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20).filter(lambda s: ":" not in s),
     st.sampled_from(["DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE"]),
@@ -204,7 +204,7 @@ def test_message_id_forms():
     assert message_id_forms("msg-1") == {"str": "msg-1"}
 
 
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 @given(st.integers(0, 2**64))
 def test_hex_and_decimal_renderings_of_one_number_agree(n):
     for rendering in (f"{n:X}", f"{n:x}", f"{n:016X}", f"0x{n:x}"):
@@ -212,7 +212,7 @@ def test_hex_and_decimal_renderings_of_one_number_agree(n):
     assert normalize_message_id(f"{n:010d}", "dec") == str(n)
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(
     st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=1, max_size=12), min_size=3, max_size=3),
     st.lists(st.text("0123456789", min_size=1, max_size=12), min_size=2, max_size=2),

@@ -407,7 +407,7 @@ from hypothesis import strategies as st  # noqa: E402
 from .strategies import pdus  # noqa: E402
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.one_of(pdus().map(encode), st.binary(max_size=40)), max_size=8),
     st.sampled_from(["esme", "smsc"]),
