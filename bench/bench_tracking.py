@@ -78,7 +78,7 @@ async def _run(url: str, count: int, batch: int, events: str) -> dict:
     from engine.tracking import FINAL_STATES, Tracker
 
     r = aredis.from_url(url)
-    await r.flushdb()
+    await r.flushdb(asynchronous=True)
     event_states = FINAL_STATES if events == "final" else None
 
     def tracker(prefix):
@@ -145,7 +145,7 @@ async def _run(url: str, count: int, batch: int, events: str) -> dict:
     mix_ok = matched == n2 and (await t.campaign_counts("mix")).get("delivered", 0) == count
     results["correct"] = seq_ok and mix_ok
     results["matched"] = matched
-    await r.flushdb()
+    await r.flushdb(asynchronous=True)
     await r.aclose()
     return results
 
