@@ -137,7 +137,11 @@ async def wait_final(redis, cfg, campaign: str, total: int, timeout: float, *,
     last: dict[str, int] = {}
     since = time.monotonic()
     while time.monotonic() < deadline:
-        counts = await tracker.campaign_counts(campaign)
+        try:
+            counts = await tracker.campaign_counts(campaign)
+        except sync_redis.exceptions.ConnectionError:  # the test's own client, across a Redis restart
+            await asyncio.sleep(0.1)
+            continue
         if counts != last:
             last, since = counts, time.monotonic()
         if sum(counts.get(k, 0) for k in settled) >= total and time.monotonic() - since >= quiet:
