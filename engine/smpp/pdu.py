@@ -1176,7 +1176,12 @@ def _fast_decode_tlvs(buf: bytes, pos: int, end: int) -> tuple | None:
 def _make_fast_decoder(cls: type[Pdu]):
     if any(op.kind in (_DESTS, _UNSUCC) for op in cls._ops):
         return None
-    env: dict = {"_cls": cls, "_tlvs": _fast_decode_tlvs, "_error": (IndexError, ValueError, struct.error)}
+    env: dict = {
+        "_cls": cls,
+        "_new": object.__new__,
+        "_tlvs": _fast_decode_tlvs,
+        "_error": (IndexError, ValueError, struct.error),
+    }
     lines = ["def _fast(buf, end, status, seq):"]
     if cls._ops:
         lines += ["    if end == 16:", "        return None"]  # an absent body: _decode_body's rule
@@ -1211,7 +1216,14 @@ def _make_fast_decoder(cls: type[Pdu]):
         kwargs.append("tlvs=t")
     else:
         lines += ["    if pos != end:", "        return None"]
-    lines.append(f"    return _cls({', '.join(kwargs)})")
+    # Built through the slot descriptors rather than __init__: the same object (the
+    # dataclass has no __post_init__ and no converters), in half the time.
+    lines.append("    o = _new(_cls)")
+    for kw in kwargs:
+        name, value = kw.split("=", 1)
+        env[f"_set_{name}"] = cls.__dict__[name].__set__
+        lines.append(f"    _set_{name}(o, {value})")
+    lines.append("    return o")
     source = "\n".join(lines)
     exec(compile(source, f"<fast decoder {cls.__name__}>", "exec"), env)  # noqa: S102 - generated from our own spec
     fast = env["_fast"]
