@@ -337,11 +337,12 @@ async def enqueue_message(
         source_npi=source.npi, priority=priority, encoding=encoding, concat=concat, national=tuple(national),
         registered_delivery=registered_delivery, segments=segments,
     )
-    await Producer(redis, keys).enqueue(message)
     if tracker is not None:
+        # Before the XADD, so that an engine reading it at once finds the record.
         from engine.tracking import Queued
 
         await tracker.record_queued([Queued(message.id, segments)])
+    await Producer(redis, keys).enqueue(message)
     return message
 
 
@@ -495,7 +496,8 @@ async def submit_campaign(
     The campaign record is written first (state ``intake``, the rate limit set before
     any message can be read) and moved to ``queued`` at the end; counters grow in the
     same round trip as each chunk's XADDs. ``tracker`` (an ``engine.tracking.Tracker``)
-    records each accepted message as ``queued``.
+    records each accepted message as ``queued`` just before its XADD, so an engine
+    already running counts it in the campaign's states.
     """
     keys = keys or Keys()
     cid = campaign_id or new_id()
@@ -546,13 +548,14 @@ async def submit_campaign(
                 pipe.hincrby(ckey, "rejected_stored", len(keep))
 
         if good:
-            await producer.enqueue_many(good, chunk=max(chunk, len(good)), extra=counters, stream=own_stream)
             if tracker is not None:
-                # After the XADDs: "queued" is never shown for a message not in the stream
-                # (a consumer recording "submitted" first is fine: queued never overwrites).
+                # Before the XADDs: a running engine may read and record "submitted" at
+                # once, and the tracking record must already carry the campaign for its
+                # per-state counters. (If the XADDs then fail, the intake is marked failed.)
                 from engine.tracking import Queued
 
                 await tracker.record_queued([Queued(m.id, m.segments, cid) for m in good])
+            await producer.enqueue_many(good, chunk=max(chunk, len(good)), extra=counters, stream=own_stream)
         else:
             pipe = redis.pipeline(transaction=False)
             counters(pipe)

@@ -311,3 +311,50 @@ def test_transactional_goes_first_even_beside_a_fast_limited_campaign(arun, keys
         assert len(nxt) == 20 and all(e.message.priority == "bulk" for e in nxt[5:])
 
     arun(go)
+
+
+def test_a_running_engine_counts_every_message_in_the_campaign(arun, keys, tmp_path, redis_url):
+    import asyncio
+
+    from engine.queue import connect
+    from engine.tracking import Submitted, Tracker
+
+    f = tmp_path / "c.csv"
+    n = 3000
+    f.write_text("phone\n" + "".join(f"+7903{i:07d}\n" for i in range(n)), encoding="utf-8")
+
+    async def go(r):
+        stop = asyncio.Event()
+        recorded = 0
+
+        async def engine():
+            # stands in for the service: read, record the submit_sm_resp at once, ack
+            nonlocal recorded
+            rc = connect(redis_url)
+            c = Consumer(rc, keys, name="eng", count=200, block_ms=20)
+            t = Tracker(rc, prefix=keys.prefix)
+            try:
+                while not (stop.is_set() and recorded >= n):
+                    batch = await c.read()
+                    await t.record_submitted([Submitted(e.message.id, 1, f"id{e.message.id}", "acct")
+                                              for e in batch])
+                    await c.ack(batch)
+                    recorded += len(batch)
+            finally:
+                await rc.aclose()
+
+        class SlowTracker(Tracker):
+            # a slow moment in the intake, so that the engine is surely quicker
+            async def record_queued(self, batch, **kw):
+                await asyncio.sleep(0.05)
+                return await super().record_queued(batch, **kw)
+
+        task = asyncio.create_task(engine())
+        res = await submit_campaign(r, f, opts(text="hi"), keys=keys, tracker=SlowTracker(r, prefix=keys.prefix),
+                                    chunk=500)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        counts = await Tracker(r, prefix=keys.prefix).campaign_counts(res.id)
+        assert counts.get("submitted") == n and counts.get("queued", 0) == 0, counts
+
+    arun(go)
