@@ -117,8 +117,9 @@ Speed: each PDU class (but submit_multi and its response) also gets a straight-l
 encoder and decoder generated from its body spec at import. They take the common path
 and hand anything unusual to the field-by-field code above, which names the problem;
 tests hold both to the same bytes and PDUs. Measured on the shared 2-core machine
-(loaded): encode(submit_sm) ~300,000/s, decode(submit_sm_resp) ~500,000/s,
-decode(submit_sm) ~75,000/s (most of it building the 20-field frozen dataclass).
+(load average 5, best of 5): encode(submit_sm) ~190,000/s, decode(submit_sm) and
+decode(deliver_sm) ~190,000-210,000/s, decode(submit_sm_resp) ~660,000/s,
+Framer.feed of a submit_sm_resp stream ~570,000 PDUs/s.
 """
 
 from __future__ import annotations
