@@ -53,7 +53,9 @@ MAX_THROTTLE_PAUSE = 10.0
 # waits: enough to refill the window in one pump, small enough that a lost connection
 # leaves little queued.
 QUEUE_FACTOR = 2
-# A response that arrives after its part was reported unknown is counted, not applied.
+# At most one rate decrease per this many seconds: SMSCs count their limit over
+# windows of 0.1-1 s, so throttles within one window are one signal, not many.
+SLOWDOWN_INTERVAL = 0.1
 
 
 class BindState:
@@ -146,6 +148,7 @@ class Bind(asyncio.Protocol):
         self._write_paused = False
         self._pause_until = 0.0
         self._last_slowdown = 0.0
+        self._accepted = 0
         self._throttle_pause = config.throttle_pause
         self._wake_handle: asyncio.TimerHandle | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -409,6 +412,9 @@ class Bind(asyncio.Protocol):
                     P.encode(P.GenericNack(sequence_number=item.sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
                 )
         if freed:
+            if self._accepted:
+                self.rate.on_accepted(self._accepted, now)
+                self._accepted = 0
             self.observer.on_in_flight(self.name, len(pending), self.window)
             self._pump()  # flushes too
         else:
@@ -544,17 +550,23 @@ class Bind(asyncio.Protocol):
         if status in _THROTTLE_STATUSES and resp.command_id == CommandId.SUBMIT_SM_RESP:
             # Not accepted: retry before anything newer, after a pause, at a lower rate.
             heapq.heappush(self._retry, job)
-            if job.sent_at >= self._last_slowdown:
+            if job.sent_at >= self._last_slowdown and now - self._last_slowdown >= SLOWDOWN_INTERVAL:
                 # Slow down once per burst, as TCP does once per round trip: the other
                 # parts of the window were sent before the SMSC complained, and their
-                # throttles are the same complaint.
+                # throttles are the same complaint. At most once per SLOWDOWN_INTERVAL.
                 self._last_slowdown = now
                 self.rate.on_throttle(now)
-                self._pause_until = max(self._pause_until, now + self._throttle_pause)
-                self._throttle_pause = min(self._throttle_pause * 2, MAX_THROTTLE_PAUSE)
+                if job.attempts > 1:
+                    # Refused again after slowing down: stop sending for a while (the
+                    # pause doubles while this repeats). A first refusal only lowers
+                    # the rate, so an SMSC that throttles now and then, not for our
+                    # rate, does not stall the bind.
+                    self._pause_until = max(self._pause_until, now + self._throttle_pause)
+                    self._throttle_pause = min(self._throttle_pause * 2, MAX_THROTTLE_PAUSE)
             self.observer.on_throttle(self.name, status, self.rate.limit)
             return
         if status == CommandStatus.ESME_ROK:
+            self._accepted += 1
             if self._throttle_pause != self.config.throttle_pause and now >= self._pause_until:
                 self._throttle_pause = self.config.throttle_pause
             mid = getattr(resp, "message_id", None)

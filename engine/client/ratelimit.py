@@ -3,27 +3,36 @@
 No I/O and no clock of its own: every method takes ``now`` (seconds, monotonic), so
 the behaviour is tested without sleeping.
 
-ESME_RTHROTTLED / ESME_RMSGQFUL mean the SMSC wants less than we send. The limit is
-halved on each throttle (multiplicative decrease) and grows back by a tenth of its
-ceiling per second without throttling (additive increase), TCP-style: quick to yield,
-slow to push again, and it settles just under what the SMSC accepts.
+ESME_RTHROTTLED / ESME_RMSGQFUL mean the SMSC wants less than we send. On a throttle
+(the bind reports at most one per burst) the limit is halved, or set to what the SMSC
+accepted over the last second if that is lower (multiplicative decrease), and the
+``ceiling`` to grow back to becomes the larger of those two. The limit then grows back towards the ceiling additively, with time
+(RECOVERY_PER_SECOND of the ceiling per second) and with traffic
+(RECOVERY_PER_SEGMENT of it per accepted segment). Once at the ceiling for
+PROBE_SECONDS without a throttle, the ceiling is raised by PROBE_FACTOR to look for
+more; after RELEASE_SECONDS without a throttle the configured rate is back.
+So a rate-limited SMSC sees us settle just under its limit, and an SMSC that throttles
+now and then, not for our rate, costs us little.
 """
 
 from __future__ import annotations
 
 __all__ = ["AdaptiveRate"]
 
-# Never adapt below this many segments/s, nor below FLOOR_FRACTION of the ceiling:
-# a limit of ~0 would stall the bind on a run of throttles instead of probing again.
+# Never adapt below this many segments/s, nor below FLOOR_FRACTION of the rate at the
+# first throttle: a limit of ~0 would stall the bind instead of probing again.
 MIN_RATE = 1.0
 FLOOR_FRACTION = 1 / 50
 # Seconds of sending at full rate the bucket may save up. Small, so a pause is not
 # followed by a burst that the SMSC throttles again; at least one token always.
 BURST_SECONDS = 0.05
-# Each second without a throttle the limit regains this fraction of its ceiling.
 RECOVERY_PER_SECOND = 0.1
-# Window over which the actual send rate is measured (used as the starting point when
-# an unlimited bind is throttled for the first time).
+RECOVERY_PER_SEGMENT = 1 / 200
+PROBE_SECONDS = 1.0
+PROBE_FACTOR = 1.25
+RELEASE_SECONDS = 10.0
+# Window over which the actual send rate is measured (the starting point when an
+# unlimited bind is throttled for the first time).
 _MEASURE_SECONDS = 1.0
 
 
@@ -31,13 +40,14 @@ class AdaptiveRate:
     """Token bucket with AIMD. ``configured`` segments/s, 0 for no limit.
 
     ``delay(n, now)``: 0.0 if ``n`` segments may go now (and takes the tokens), else
-    the seconds to wait before asking again. ``on_throttle(now)`` / the passage of time
-    move the limit.
+    the seconds to wait before asking again. ``on_throttle(now)``, ``on_accepted(n)``
+    and the passage of time move the limit.
     """
 
     __slots__ = (
-        "configured", "limit", "ceiling", "_tokens", "_last", "_last_throttle",
-        "_count", "_count_start", "_measured",
+        "configured", "limit", "ceiling", "_floor", "_tokens", "_last", "_last_throttle",
+        "_last_growth", "_at_ceiling_since", "_count", "_count_start", "_measured",
+        "_acc_count", "_acc_start", "_acc_rate",
     )
 
     def __init__(self, configured: float = 0.0) -> None:
@@ -46,57 +56,82 @@ class AdaptiveRate:
         self.configured = float(configured)
         # Current limit in segments/s, None when unlimited.
         self.limit: float | None = self.configured or None
-        self.ceiling: float | None = self.limit
+        self.ceiling: float | None = None
+        self._floor = MIN_RATE
         self._tokens = self._burst(self.limit) if self.limit else 0.0
         self._last = 0.0
         self._last_throttle: float | None = None
+        self._last_growth = 0.0
+        self._at_ceiling_since: float | None = None
         self._count = 0
         self._count_start = 0.0
         self._measured = 0.0
+        self._acc_count = 0
+        self._acc_start = 0.0
+        self._acc_rate = 0.0
 
     @staticmethod
     def _burst(limit: float) -> float:
         return max(1.0, limit * BURST_SECONDS)
+
+    @property
+    def throttled(self) -> bool:
+        """True while the limit is adapted (below or probing above its configured value)."""
+        return self._last_throttle is not None
 
     def _measure(self, n: int, now: float) -> None:
         if not self._count_start:
             self._count_start = now
         elif now - self._count_start >= _MEASURE_SECONDS:
             elapsed = now - self._count_start
-            if elapsed > 0 and self._count:
+            if self._count:
                 self._measured = self._count / elapsed
             self._count = 0
             self._count_start = now
         self._count += n
 
+    def _release(self) -> None:
+        self._last_throttle = None
+        self._at_ceiling_since = None
+        self.ceiling = None
+        self.limit = self.configured or None
+
+    def _grow(self, amount: float, now: float) -> None:
+        limit, ceiling = self.limit, self.ceiling
+        if limit is None or ceiling is None:
+            return
+        if limit < ceiling:
+            self.limit = min(ceiling, limit + amount)
+            if self.limit >= ceiling:
+                self._at_ceiling_since = now
+
     def _recover(self, now: float) -> None:
-        if self._last_throttle is None or self.limit is None or self.ceiling is None:
+        if now - self._last_throttle > RELEASE_SECONDS:  # type: ignore[operator]
+            self._release()
             return
-        since = now - self._last_throttle
-        if since <= 0:
+        dt = now - self._last_growth
+        if dt <= 0:
             return
-        grown = self.limit + self.ceiling * RECOVERY_PER_SECOND * min(since, 10.0)
-        self._last_throttle = now
-        if grown >= self.ceiling:
-            self._last_throttle = None
-            self.limit = self.configured or None
-            self.ceiling = self.limit
-        else:
-            self.limit = grown
+        self._last_growth = now
+        self._grow(self.ceiling * RECOVERY_PER_SECOND * min(dt, 1.0), now)  # type: ignore[operator]
+        since = self._at_ceiling_since
+        if since is not None and now - since >= PROBE_SECONDS:
+            self.ceiling *= PROBE_FACTOR  # type: ignore[operator]
+            self._at_ceiling_since = None
+            if self.configured and self.ceiling >= self.configured:  # type: ignore[operator]
+                self._release()
 
     def delay(self, n: int, now: float) -> float:
         self._measure(n, now)
-        if self.limit is None:
-            return 0.0
         if self._last_throttle is not None:
             self._recover(now)
-            if self.limit is None:
-                return 0.0
         limit = self.limit
+        if limit is None:
+            return 0.0
         burst = self._burst(limit)
         tokens = min(burst, self._tokens + (now - self._last) * limit)
         self._last = now
-        # A part bigger than the burst still goes once the bucket is full.
+        # A request bigger than the burst still goes once the bucket is full.
         need = min(float(n), burst)
         if tokens >= need:
             self._tokens = tokens - n
@@ -104,24 +139,44 @@ class AdaptiveRate:
         self._tokens = tokens
         return (need - tokens) / limit
 
+    def on_accepted(self, n: int, now: float) -> None:
+        """``n`` segments were accepted by the SMSC: grow the limit a little."""
+        if not self._acc_start:
+            self._acc_start = now
+        elif now - self._acc_start >= _MEASURE_SECONDS:
+            self._acc_rate = self._acc_count / (now - self._acc_start)
+            self._acc_count = 0
+            self._acc_start = now
+        self._acc_count += n
+        if self._last_throttle is not None and self.ceiling is not None:
+            self._grow(self.ceiling * RECOVERY_PER_SEGMENT * n, now)
+
+    def _accepted_rate(self, now: float) -> float:
+        """Segments/s the SMSC accepted lately: the last full second or the current part
+        (counted over a whole second: SMSCs count per second, and a burst of 400 in 50 ms
+        says the SMSC takes 400 a second, not 8,000)."""
+        partial = self._acc_count / max(now - self._acc_start, _MEASURE_SECONDS) if self._acc_start else 0.0
+        return max(self._acc_rate, partial)
+
     def on_throttle(self, now: float) -> None:
-        """The SMSC said ESME_RTHROTTLED / ESME_RMSGQFUL: halve the limit."""
+        """The SMSC said ESME_RTHROTTLED / ESME_RMSGQFUL: this rate is too high; halve it."""
         if self.limit is None:
             # First throttle on an unlimited bind: start from what we actually sent.
             elapsed = now - self._count_start if self._count_start else 0.0
-            # A short sample overstates nothing dangerous: the limit only starts there.
             measured = self._count / max(elapsed, 0.01) if self._count else 0.0
-            base = max(measured, self._measured, MIN_RATE * 2)
-            self.ceiling = base
-            self.limit = base
+            self.limit = max(measured, self._measured, MIN_RATE * 2)
             self._tokens = 0.0
             self._last = now
-        floor = max(MIN_RATE, (self.ceiling or 0.0) * FLOOR_FRACTION)
-        self.limit = max(floor, self.limit / 2)
+        if self._last_throttle is None:
+            self._floor = max(MIN_RATE, self.limit * FLOOR_FRACTION)
+        # What the SMSC demonstrably takes (it accepted that much lately) is where to
+        # go at once, if it is below half our rate; the ceiling to grow back to is that
+        # or half our rate, whichever is more.
+        accepted = self._accepted_rate(now)
+        half = self.limit / 2
+        self.limit = max(self._floor, min(half, accepted) if accepted else half)
+        self.ceiling = max(accepted, half, self.limit)
         self._tokens = min(self._tokens, self._burst(self.limit))
         self._last_throttle = now
-
-    @property
-    def throttled(self) -> bool:
-        """True while the limit is below its configured value because of throttling."""
-        return self._last_throttle is not None
+        self._last_growth = now
+        self._at_ceiling_since = None

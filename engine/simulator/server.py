@@ -144,6 +144,7 @@ class _Conn(asyncio.Protocol):
         self.seq = 0
         self.unacked: dict[int, tuple[str, Any]] = {}  # seq -> ("receipt"|"mo", item)
         self.closed = False
+        self.unbound = False
         self.peer = ""
 
     # -- asyncio --
@@ -212,9 +213,8 @@ class _Conn(asyncio.Protocol):
                 resp = self._other(frame, cid, seq)
                 if resp is not None:
                     out.append(resp)
-                if self.closed:
-                    self._write(out)
-                    return
+                if self.unbound:
+                    break
             if faults.malformed_after is not None and self.pdus == faults.malformed_after:
                 # A deliver_sm whose TLV length runs past the end of the body.
                 bad = bytearray(P.encode(P.DeliverSm(sequence_number=self.next_seq(), source_addr="1", destination_addr="2")))
@@ -228,6 +228,9 @@ class _Conn(asyncio.Protocol):
         if faults.reorder and len(out) > 1:
             out.reverse()
         self._write(out)
+        if self.unbound:
+            self.close()
+            return
         if delayed:
             if faults.reorder:
                 delayed.reverse()
@@ -312,9 +315,8 @@ class _Conn(asyncio.Protocol):
             return P.encode(P.EnquireLinkResp(sequence_number=seq))
         if cid == CommandId.UNBIND:
             rec.unbinds += 1
-            self.transport.write(P.encode(P.UnbindResp(sequence_number=seq)))  # type: ignore[union-attr]
-            self.close()
-            return None
+            self.unbound = True  # answered, then closed after this read's responses
+            return P.encode(P.UnbindResp(sequence_number=seq))
         if cid == CommandId.GENERIC_NACK:
             rec.generic_nacks_received += 1
             return None

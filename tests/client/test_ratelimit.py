@@ -46,13 +46,55 @@ def test_delay_says_how_long_to_wait():
 def test_throttle_halves_and_recovers_additively():
     r = AdaptiveRate(100)
     r.on_throttle(10.0)
-    assert r.limit == 50 and r.throttled
+    assert r.limit == 50 and r.ceiling == 50 and r.throttled
     r.on_throttle(10.0)
-    assert r.limit == 25
-    r.delay(1, 12.0)  # 2 s later: +10% of 100 per second
-    assert r.limit == pytest.approx(45)
-    r.delay(1, 20.0)
+    assert r.limit == 25 and r.ceiling == 25
+    r.on_accepted(40, 10.0)  # 40 accepted this second: the SMSC takes at least 40/s
+    r.on_throttle(10.05)
+    assert r.limit == 12.5 and r.ceiling == 40
+    r.delay(1, 12.0)  # 2 s later, capped at 1 s of growth: +10% of the ceiling
+    assert r.limit == pytest.approx(16.5)
+    r.on_accepted(20, 12.0)  # +1/200 of the ceiling per accepted segment
+    assert r.limit == pytest.approx(20.5)
+    for t in range(13, 18):
+        r.delay(1, float(t))
+    assert r.limit == 40  # at the ceiling, not above
+    r.delay(1, 18.5)  # a second at the ceiling without throttles: probe higher
+    assert r.ceiling == pytest.approx(50)
+    r.delay(1, 25.0)  # RELEASE_SECONDS without a throttle: the configured rate again
     assert r.limit == 100 and not r.throttled
+
+
+def test_throttle_goes_straight_to_what_the_smsc_accepted():
+    r = AdaptiveRate(0)
+    for i in range(1000):  # 1000 in 50 ms, 400 of them accepted
+        r.delay(1, i * 0.00005)
+    r.on_accepted(400, 0.05)
+    r.on_throttle(0.05)
+    assert r.limit == pytest.approx(400, rel=0.01)  # per second, not 400 per 50 ms
+
+
+def test_rate_based_throttling_settles_under_the_smsc_limit():  # noqa: C901
+    """An SMSC accepting 300 segments per second and throttling the rest."""
+    r = AdaptiveRate(0)
+    t, accepted, throttled, second, in_second = 0.0, 0, 0, 0, 0
+    last_slowdown = -1.0
+    while t < 20.0:
+        if r.delay(1, t) == 0.0:
+            if int(t) != second:
+                second, in_second = int(t), 0
+            in_second += 1
+            if in_second > 300:
+                throttled += 1
+                if t - last_slowdown >= 0.1:  # the bind slows down once per burst
+                    last_slowdown = t
+                    r.on_throttle(t)
+            else:
+                accepted += 1
+                r.on_accepted(1, t)
+        t += 0.0005
+    assert accepted >= 0.8 * 300 * 20, accepted
+    assert throttled <= 0.2 * accepted, (throttled, accepted)
 
 
 def test_throttle_of_an_unlimited_bind_starts_from_the_measured_rate():
@@ -64,7 +106,7 @@ def test_throttle_of_an_unlimited_bind_starts_from_the_measured_rate():
     r.on_throttle(t)
     assert 400 <= r.limit <= 600, r.limit
     r.delay(1, t + 20)
-    assert r.limit is None
+    assert r.limit is None and not r.throttled
 
 
 def test_limit_never_drops_below_the_floor():
