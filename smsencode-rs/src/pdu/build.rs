@@ -193,3 +193,34 @@ fn cstr(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
     out.push(0);
 }
+
+impl<'a> SmPdu<'a> {
+    /// The submit_sm / deliver_sm a decoded frame holds, ready to re-encode (it gives
+    /// back the very frame: the fuzz target and the unit tests hold it to that).
+    pub fn from_decoded(d: &super::decode::Decoded<'a>) -> Option<SmPdu<'a>> {
+        let super::decode::Body::Sm(b) = &d.body else { return None };
+        Some(SmPdu {
+            command_id: d.header.command_id,
+            command_status: d.header.command_status,
+            sequence_number: d.header.sequence_number,
+            service_type: Cow::Borrowed(b.service_type),
+            source_addr_ton: b.source_addr_ton,
+            source_addr_npi: b.source_addr_npi,
+            source_addr: Cow::Borrowed(b.source_addr),
+            dest_addr_ton: b.dest_addr_ton,
+            dest_addr_npi: b.dest_addr_npi,
+            destination_addr: Cow::Borrowed(b.destination_addr),
+            esm_class: b.esm_class,
+            protocol_id: b.protocol_id,
+            priority_flag: b.priority_flag,
+            schedule_delivery_time: Cow::Borrowed(b.schedule_delivery_time),
+            validity_period: Cow::Borrowed(b.validity_period),
+            registered_delivery: b.registered_delivery,
+            replace_if_present_flag: b.replace_if_present_flag,
+            data_coding: b.data_coding,
+            sm_default_msg_id: b.sm_default_msg_id,
+            short_message: b.short_message,
+            tlvs: b.tlvs.iter().map(|t| (t.tag, t.value)).collect(),
+        })
+    }
+}

@@ -259,6 +259,7 @@ fn arbitrary_bytes_never_panic() {
         frame(command_id::ENQUIRE_LINK, 0, 2, b""),
     ];
     let mut decoded = 0usize;
+    let mut sm_roundtrips = 0usize;
     for round in 0..20_000 {
         let mut data: Vec<u8> = if round % 2 == 0 {
             (0..rng.below(300)).map(|_| rng.next() as u8).collect()
@@ -284,8 +285,12 @@ fn arbitrary_bytes_never_panic() {
             framer.feed(&data[pos..end], |item| {
                 if let Item::Frame(f) = item {
                     assert_eq!(Header::read(f).command_length as usize, f.len());
-                    if decode(f).is_ok() {
+                    if let Ok(d) = decode(f) {
                         decoded += 1;
+                        if let Some(p) = SmPdu::from_decoded(&d) {
+                            assert_eq!(p.encode().unwrap(), f, "a decoded submit_sm/deliver_sm re-encodes to its frame");
+                            sm_roundtrips += 1;
+                        }
                     }
                 }
             });
@@ -293,6 +298,7 @@ fn arbitrary_bytes_never_panic() {
         }
     }
     assert!(decoded > 1000, "the mutations should leave many PDUs decodable, got {decoded}");
+    assert!(sm_roundtrips > 100, "many decodable submit_sm/deliver_sm, got {sm_roundtrips}");
 }
 
 /// The golden vectors of tests/smpp/vectors/pdus.json (written from the Python
