@@ -1,6 +1,7 @@
 """SMPP submit_sm throughput over loopback: our client against smpplib, smpp34 and aiosmpplib.
 
-``python -m bench smpp [--quick] [--count N] [--no-peers] [--no-write]``
+``python -m bench smpp [--quick] [--count=N] [--no-peers] [--write | --no-write]`` (``--count=N`` with
+``=``: ``bench/__main__.py`` passes only dash-arguments on)
 
 Every contender talks to the same SMSC simulator (``smpp-engine simulate``), which runs
 in its own process so that client and server do not share an event loop (the machine
@@ -80,6 +81,7 @@ class Run:
     latencies: list = field(default_factory=list, repr=False)
     receipts: int | None = None
     error: str | None = None
+    server_cpu: float | None = None
 
     @property
     def rate(self) -> float:
@@ -113,6 +115,14 @@ class SimulatorProcess:
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""  # type: ignore[union-attr]
             self.stop()
             raise SystemExit(f"bench smpp: the simulator did not start ({exc}): {line!r} {err}") from None
+
+    def cpu(self) -> float:
+        """CPU seconds the simulator process has used so far (Linux /proc)."""
+        try:
+            fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -148,7 +158,7 @@ def _loop_run(coro):
 
 async def _ours_batch(port: int, count: int, window: int, binds: int, receipts: bool, run: Run) -> None:
     from engine.client import SmscClient
-    from engine.client.bind import SubmitJob
+    from engine.client.bind import QUEUE_FACTOR, SubmitJob
     from engine.encoding import encode_batch
     from engine.smpp import pdu as P
     from engine.smpp._native import build_submit_sm_batch
@@ -191,6 +201,9 @@ async def _ours_batch(port: int, count: int, window: int, binds: int, receipts: 
         return build_submit_sm_batch(template, items)
 
     async def produce(bind) -> None:
+        # Bind.enqueue_many queues a batch with one pump (one write); without it
+        # (an older client) every enqueue pumps on its own.
+        enqueue_many = getattr(bind, "enqueue_many", None)
         pending: list[bytes] = []
         while True:
             if not pending:
@@ -199,8 +212,13 @@ async def _ours_batch(port: int, count: int, window: int, binds: int, receipts: 
                 pending = batch()
                 pending.reverse()
             await bind.wait_space()
-            while pending and bind.has_space():
-                bind.enqueue(SubmitJob(pending.pop(), on_result))
+            room = min(len(pending), max(1, bind.window * QUEUE_FACTOR - bind.queued))
+            jobs = [SubmitJob(pending.pop(), on_result) for _ in range(room)]
+            if enqueue_many is not None:
+                enqueue_many(jobs)
+            else:
+                for job in jobs:
+                    bind.enqueue(job)
 
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -369,17 +387,19 @@ async def _aiosmpplib(port: int, count: int, run: Run) -> None:
 # driver
 
 
-def _attempt(run: Run, fn, *args) -> Run:
+def _attempt(sim: SimulatorProcess, run: Run, fn, *args) -> Run:
+    s0 = sim.cpu()
     try:
         fn(*args, run)
     except Exception as exc:  # a peer that breaks is reported, not fatal to the benchmark
         run.error = f"{type(exc).__name__}: {exc}"
+    run.server_cpu = sim.cpu() - s0
     status = "ok" if run.correct else f"NOT CORRECT ({run.error or f'{run.ok}/{run.count} ok'})"
     p50, p99 = run.pct(0.5), run.pct(0.99)
     lat = f"p50 {p50:.3f} ms p99 {p99:.3f} ms" if p50 is not None else "latency n/a"
     extra = f" receipts {run.receipts}" if run.receipts is not None else ""
     print(f"  {run.name:<34} window {str(run.window):>5} binds {run.binds}  {run.count:>7} msgs  "
-          f"{run.rate:>9,.0f}/s  cpu {run.cpu:6.2f} s  {lat}{extra}  {status}", flush=True)
+          f"{run.rate:>9,.0f}/s  cpu {run.cpu:6.2f} s  sim cpu {run.server_cpu:6.2f} s  {lat}{extra}  {status}", flush=True)
     return run
 
 
@@ -411,17 +431,17 @@ def main(argv: list[str]) -> int:
         for binds in (1, 4):
             for w in windows:
                 n = count // 10 if w == 1 else count
-                runs.append(_attempt(Run("ours (batch path)", w, binds, n), _ours, port, n, w, binds, False))
-        runs.append(_attempt(Run("ours (SmscClient.submit)", 100, 1, peer_count),
+                runs.append(_attempt(sims[0], Run("ours (batch path)", w, binds, n), _ours, port, n, w, binds, False))
+        runs.append(_attempt(sims[0], Run("ours (SmscClient.submit)", 100, 1, peer_count),
                              lambda port, n, w, r: _loop_run(_ours_submit_api(port, n, w, r)), port, peer_count, 100))
         if not args.no_peers:
-            runs.append(_attempt(Run("smpplib (synchronous)", 1, 1, max(100, peer_count // 5)), _smpplib, port, max(100, peer_count // 5), 1))
-            runs.append(_attempt(Run("smpplib (pipelined by hand)", 100, 1, peer_count), _smpplib, port, peer_count, 100))
-            runs.append(_attempt(Run("smpp34", 100, 1, peer_count),
+            runs.append(_attempt(sims[0], Run("smpplib (synchronous)", 1, 1, max(100, peer_count // 5)), _smpplib, port, max(100, peer_count // 5), 1))
+            runs.append(_attempt(sims[0], Run("smpplib (pipelined by hand)", 100, 1, peer_count), _smpplib, port, peer_count, 100))
+            runs.append(_attempt(sims[0], Run("smpp34", 100, 1, peer_count),
                                  lambda port, n, w, r: asyncio.run(_smpp34(port, n, w, r)), port, peer_count, 100))
-            runs.append(_attempt(Run("aiosmpplib", "none", 1, peer_count),
+            runs.append(_attempt(sims[0], Run("aiosmpplib", "none", 1, peer_count),
                                  lambda port, n, r: asyncio.run(_aiosmpplib(port, n, r)), port, peer_count))
-        runs.append(_attempt(Run("ours with a receipt per message", 100, 1, count // 2), _ours, rport, count // 2, 100, 1, True))
+        runs.append(_attempt(sims[1], Run("ours with a receipt per message", 100, 1, count // 2), _ours, rport, count // 2, 100, 1, True))
     finally:
         for s in sims:
             s.stop()
@@ -448,14 +468,14 @@ def _report(runs: list[Run], args) -> str:
                  "rate = messages / wall seconds from first submit to last response; "
                  "CPU = client process only.")
     lines.append("")
-    lines.append("| client | window | binds | messages | submit_sm/s | client CPU s | p50 ms | p99 ms | correct |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    lines.append("| client | window | binds | messages | submit_sm/s | client CPU s | simulator CPU s | p50 ms | p99 ms | correct |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in runs:
         p50, p99 = r.pct(0.5), r.pct(0.99)
         ok = "yes" if r.correct else f"**no** ({r.error or f'{r.ok}/{r.count} ok'})"
         if r.receipts is not None:
             ok += f", {r.receipts} receipts"
-        lines.append(f"| {r.name} | {r.window} | {r.binds} | {r.count:,} | {r.rate:,.0f} | {r.cpu:.2f} | "
+        lines.append(f"| {r.name} | {r.window} | {r.binds} | {r.count:,} | {r.rate:,.0f} | {r.cpu:.2f} | {r.server_cpu or 0:.2f} | "
                      f"{'' if p50 is None else f'{p50:.3f}'} | {'' if p99 is None else f'{p99:.3f}'} | {ok} |")
     lines.append("")
     ours = _best([r for r in runs if r.binds == 1], "ours (batch")
