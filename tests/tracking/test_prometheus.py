@@ -392,7 +392,7 @@ class EngineTraffic(threading.Thread):
             {"SMPP_TEST_PW": "secret"},
         ).smscs[0]
         r = aredis.from_url(self.redis_url, decode_responses=True)
-        tracker = Tracker(r, prefix, early_hold=0.3, events_stream=prefix + "status")
+        tracker = Tracker(r, prefix, early_hold=2.0, events_stream=prefix + "status")
         inbox: list = []
         client = SmscClient(cfg, self.m.observer, on_receipt=inbox.append)
         keys = Keys.with_prefix(prefix)
@@ -423,7 +423,11 @@ class EngineTraffic(threading.Thread):
                                 fails.append(Failed(mid, part, p.command_status or 0, "demo", p.bind or "", res.segments))
                             elif p.outcome == Outcome.UNKNOWN:
                                 unknown.append(OutcomeUnknown(mid, part, "demo", p.bind or "", res.segments))
-                    self.m.observe_late_receipts(await tracker.record_submitted(subs))
+                    # Receipts that beat their response into Redis were held; they are
+                    # applied now (under load that is most of them: receipt_delay is 50 ms).
+                    late = await tracker.record_submitted(subs)
+                    self.m.observe_late_receipts(late)
+                    self.stats["matched"] += len(late)
                     await tracker.record_failed(fails)
                     await tracker.record_outcome_unknown(unknown)
                     self.stats["messages"] += len(batch)
@@ -509,9 +513,11 @@ def test_real_prometheus_real_engine_every_dashboard_and_alert_query_has_data(re
         server.close()
     assert traffic.error is None, repr(traffic.error)
     s = traffic.stats
+    print("engine traffic:", s)
     assert s["messages"] > 200 and s["receipts"] > 100
-    # Nine messages in ten are correlated; their receipts all matched (the rest unmatched).
-    assert s["matched"] >= 0.7 * s["receipts"]
+    # Nine messages in ten are correlated; their receipts all matched, directly or after
+    # being held (the rest go unmatched; some are still held or in flight at the stop).
+    assert s["matched"] >= 0.7 * s["receipts"], s
 
 
 def test_dashboard_is_well_formed_grafana_json():
