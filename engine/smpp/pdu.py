@@ -319,6 +319,7 @@ class Pdu:
     _fast_encode: ClassVar = None  # set at the end of the module; see _make_fast_encoder
     _fast_decode: ClassVar = None  # set at the end of the module; see _make_fast_decoder
     _field_names: ClassVar[tuple[str, ...]] = ()
+    _slot_setters: ClassVar[tuple] = ()  # (field name, its slot descriptor's __set__)
 
     # set by the dataclasses below
     command_status: int
@@ -330,12 +331,12 @@ class Pdu:
 
     def with_sequence(self, sequence_number: int) -> "Pdu":
         """A copy with this sequence_number."""
-        # The session copies every request it numbers; copying the slots directly is
-        # twice as fast as dataclasses.replace, which re-runs __init__.
+        # The session copies every request it numbers; setting the slots directly is
+        # several times faster than dataclasses.replace, which re-runs __init__.
         cls = type(self)
         new = object.__new__(cls)
-        for name in cls._field_names:
-            _setattr(new, name, getattr(self, name))
+        for name, set_slot in cls._slot_setters:
+            set_slot(new, getattr(self, name))
         _setattr(new, "sequence_number", sequence_number)
         return new
 
@@ -868,6 +869,7 @@ def _finish_classes() -> None:
         # order; a drift here would silently mis-encode, so refuse to import.
         names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
         cls._field_names = tuple(names)
+        cls._slot_setters = tuple((n, cls.__dict__[n].__set__) for n in names)
         declared = [n for n in names if n not in ("command_status", "sequence_number", "tlvs")]
         spec = [s[1] for s in cls._body]
         assert declared == spec, (cls.__name__, declared, spec)

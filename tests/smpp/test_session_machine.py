@@ -184,10 +184,17 @@ class SessionMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.closed)
     @rule(cls=st.sampled_from(SMSC_REQUESTS))
     def smsc_sends(self, cls):
+        state, bound = self.smsc.state, self.smsc.bound_state
         try:
-            self.to_esme += self.smsc.send(cls(), self.now)
+            data = self.smsc.send(cls(), self.now)
         except ProtocolError:
             assert not self.smsc.can_send(cls.command_id)
+            return
+        assert may_send("smsc", state, cls.command_id, bound)
+        assert cls.command_id != CommandId.SUBMIT_SM  # never from an SMSC
+        if cls.command_id == CommandId.DELIVER_SM:
+            assert state in (State.BOUND_RX, State.BOUND_TRX)
+        self.to_esme += data
 
     @precondition(lambda self: self.smsc_inbox and not self.closed)
     @rule(index=st.integers(0, 10), status=STATUSES, drop=st.sampled_from([False, False, False, True]))
@@ -195,10 +202,14 @@ class SessionMachine(RuleBasedStateMachine):
         request = self.smsc_inbox.pop(index % len(self.smsc_inbox))
         if drop:
             return  # a response the SMSC never sends: the ESME's deadline takes over
+        state, bound = self.smsc.state, self.smsc.bound_state
+        resp_id = request.command_id | RESPONSE_BIT
         try:
             self.to_esme += self.smsc.send(request.response(command_status=status), self.now)
         except ProtocolError:
-            pass  # e.g. the connection went UNBOUND meanwhile
+            assert not may_send("smsc", state, resp_id, bound, refusal=status != 0)
+            return
+        assert may_send("smsc", state, resp_id, bound, refusal=status != 0)
 
     @precondition(lambda self: self.esme_inbox and not self.closed)
     @rule(index=st.integers(0, 10), status=STATUSES)
