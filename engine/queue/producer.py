@@ -13,6 +13,13 @@ __all__ = ["Producer", "ENQUEUE_CHUNK"]
 # 1000 entries on loopback), small enough that one reply buffer stays a few hundred kB.
 ENQUEUE_CHUNK = 1000
 
+# KEYS[1]: stream. ARGV: message records (JSON). XADD each as field "m"; returns the ids.
+_XADD_MANY = """
+local ids = {}
+for i = 1, #ARGV do ids[i] = redis.call('XADD', KEYS[1], '*', 'm', ARGV[i]) end
+return ids
+"""
+
 
 class Producer:
     """``enqueue`` one message or ``enqueue_many`` in pipelined chunks.
@@ -24,6 +31,7 @@ class Producer:
     def __init__(self, redis: Any, keys: Keys | None = None) -> None:
         self.redis = redis
         self.keys = keys or Keys()
+        self._xadd_many: Any = None
 
     async def enqueue(self, message: Message) -> str:
         """Add one message; returns its stream entry id."""
@@ -50,11 +58,22 @@ class Producer:
         return ids
 
     async def _flush(self, batch: list[Message], extra: Any, to: str | None) -> list[str]:
-        pipe = self.redis.pipeline(transaction=False)
+        # One script call per stream for the whole chunk: redis-py spends ~15 us of
+        # Python per pipelined command, against ~1 us per argument of one command.
+        groups: dict[str, list[int]] = {}
         stream = self.keys.stream
-        for m in batch:
-            pipe.xadd(to or stream(m.priority), m.to_fields())
+        for i, m in enumerate(batch):
+            groups.setdefault(to or stream(m.priority), []).append(i)
+        if self._xadd_many is None:
+            self._xadd_many = self.redis.register_script(_XADD_MANY)
+        pipe = self.redis.pipeline(transaction=False)
+        for name, idx in groups.items():
+            await self._xadd_many(keys=[name], args=[batch[i].to_json() for i in idx], client=pipe)
         if extra is not None:
             extra(pipe, batch)
         results = await pipe.execute()
-        return list(results[: len(batch)])
+        ids: list[str] = [""] * len(batch)
+        for (name, idx), got in zip(groups.items(), results):
+            for i, entry_id in zip(idx, got):
+                ids[i] = entry_id if isinstance(entry_id, str) else entry_id.decode()
+        return ids
