@@ -86,7 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--sender", required=True, metavar="NAME",
                    help="alphanumeric (<= 11) or a number; a 'sender' column overrides it per row")
     s.add_argument("--text", required=True, metavar="TEMPLATE", help="message text with {column} fields")
-    s.add_argument("--region", metavar="CC", help="default region for national numbers (RU, GB, US, ...)")
+    s.add_argument("--region", metavar="CC", help="default region for national numbers (RU, GB, US, ...); default: the config's "
+                   "default_region, else $SMPP_DEFAULT_REGION, else RU")
     s.add_argument("--rate", type=float, default=0.0, metavar="N",
                    help="at most N messages per second for this campaign, across all engines (0 = no limit)")
     s.add_argument("--name", help="campaign name (default: the file name)")

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sender", required=True, metavar="NAME", help="alphanumeric (<= 11) or a number")
     p.add_argument("--text", required=True)
     p.add_argument("--priority", choices=("transactional", "bulk"), default="transactional")
-    p.add_argument("--region", metavar="CC", help="default region for national numbers (RU, GB, US, ...)")
+    p.add_argument("--region", metavar="CC", help="default region for national numbers (RU, GB, US, ...); default: the config's "
+                   "default_region, else $SMPP_DEFAULT_REGION, else RU")
     p.add_argument("--encoding", choices=("auto", "gsm7", "ucs2", "latin1"), default="auto")
     p.add_argument("--max-parts", type=int, default=255, metavar="N")
     p.add_argument("--concat", choices=("udh8", "udh16", "sar", "payload"), help="default: the bind's")

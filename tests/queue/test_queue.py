@@ -340,3 +340,20 @@ def test_entry_ids_repeat_across_streams_so_entries_are_keyed_by_stream_too(arun
         assert await c.ack(got) == 2
 
     arun(go)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300),
+    campaign=st.none() | st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30),
+    national=st.lists(st.sampled_from(["turkish", "spanish", "portuguese"]), max_size=3, unique=True),
+    created=st.floats(0, 4e9, allow_nan=False),
+)
+def test_any_message_survives_its_stream_form(text, campaign, national, created):
+    m = Message(id="x:1", destination="+79031234567", text=text, source="MyShop", campaign=campaign,
+                national=tuple(national), created=created)
+    assert Message.from_fields(m.to_fields()) == m
