@@ -6,7 +6,7 @@ the behaviour is tested without sleeping.
 ESME_RTHROTTLED / ESME_RMSGQFUL mean the SMSC wants less than we send. On a throttle
 (the bind reports at most one per burst) the limit is halved, or set to what the SMSC
 accepted over the last second if that is lower (multiplicative decrease), and the
-``ceiling`` to grow back to becomes the larger of those two. The limit then grows back towards the ceiling additively, with time
+``ceiling`` to grow back to is what the SMSC accepted (or the old limit, if nothing yet). The limit then grows back towards the ceiling additively, with time
 (RECOVERY_PER_SECOND of the ceiling per second) and with traffic
 (RECOVERY_PER_SEGMENT of it per accepted segment). Once at the ceiling for
 PROBE_SECONDS without a throttle, the ceiling is raised by PROBE_FACTOR to look for
@@ -64,10 +64,10 @@ class AdaptiveRate:
         self._last_growth = 0.0
         self._at_ceiling_since: float | None = None
         self._count = 0
-        self._count_start = 0.0
+        self._count_start: float | None = None
         self._measured = 0.0
         self._acc_count = 0
-        self._acc_start = 0.0
+        self._acc_start: float | None = None
         self._acc_rate = 0.0
 
     @staticmethod
@@ -80,7 +80,7 @@ class AdaptiveRate:
         return self._last_throttle is not None
 
     def _measure(self, n: int, now: float) -> None:
-        if not self._count_start:
+        if self._count_start is None:
             self._count_start = now
         elif now - self._count_start >= _MEASURE_SECONDS:
             elapsed = now - self._count_start
@@ -141,7 +141,7 @@ class AdaptiveRate:
 
     def on_accepted(self, n: int, now: float) -> None:
         """``n`` segments were accepted by the SMSC: grow the limit a little."""
-        if not self._acc_start:
+        if self._acc_start is None:
             self._acc_start = now
         elif now - self._acc_start >= _MEASURE_SECONDS:
             self._acc_rate = self._acc_count / (now - self._acc_start)
@@ -152,30 +152,32 @@ class AdaptiveRate:
             self._grow(self.ceiling * RECOVERY_PER_SEGMENT * n, now)
 
     def _accepted_rate(self, now: float) -> float:
-        """Segments/s the SMSC accepted lately: the last full second or the current part
-        (counted over a whole second: SMSCs count per second, and a burst of 400 in 50 ms
-        says the SMSC takes 400 a second, not 8,000)."""
-        partial = self._acc_count / max(now - self._acc_start, _MEASURE_SECONDS) if self._acc_start else 0.0
-        return max(self._acc_rate, partial)
+        """Segments/s the SMSC accepted lately: over the last full second when there is
+        one (SMSCs count per second), else over what has passed (at least 0.1 s)."""
+        if self._acc_rate:
+            return self._acc_rate
+        if self._acc_start is None:
+            return 0.0
+        return self._acc_count / max(now - self._acc_start, 0.1)
 
     def on_throttle(self, now: float) -> None:
         """The SMSC said ESME_RTHROTTLED / ESME_RMSGQFUL: this rate is too high; halve it."""
         if self.limit is None:
             # First throttle on an unlimited bind: start from what we actually sent.
-            elapsed = now - self._count_start if self._count_start else 0.0
+            elapsed = now - self._count_start if self._count_start is not None else 0.0
             measured = self._count / max(elapsed, 0.01) if self._count else 0.0
             self.limit = max(measured, self._measured, MIN_RATE * 2)
             self._tokens = 0.0
             self._last = now
         if self._last_throttle is None:
             self._floor = max(MIN_RATE, self.limit * FLOOR_FRACTION)
-        # What the SMSC demonstrably takes (it accepted that much lately) is where to
-        # go at once, if it is below half our rate; the ceiling to grow back to is that
-        # or half our rate, whichever is more.
+        # Go to half our rate, or at once to what the SMSC accepted lately if that is
+        # lower; grow back towards what it accepted (a rate it demonstrably takes), or
+        # towards our old rate when nothing was accepted yet.
         accepted = self._accepted_rate(now)
-        half = self.limit / 2
-        self.limit = max(self._floor, min(half, accepted) if accepted else half)
-        self.ceiling = max(accepted, half, self.limit)
+        old = self.limit
+        self.limit = max(self._floor, min(old / 2, accepted) if accepted else old / 2)
+        self.ceiling = max(accepted or old, self.limit)
         self._tokens = min(self._tokens, self._burst(self.limit))
         self._last_throttle = now
         self._last_growth = now

@@ -46,32 +46,31 @@ def test_delay_says_how_long_to_wait():
 def test_throttle_halves_and_recovers_additively():
     r = AdaptiveRate(100)
     r.on_throttle(10.0)
-    assert r.limit == 50 and r.ceiling == 50 and r.throttled
+    assert r.limit == 50 and r.ceiling == 100 and r.throttled
     r.on_throttle(10.0)
-    assert r.limit == 25 and r.ceiling == 25
-    r.on_accepted(40, 10.0)  # 40 accepted this second: the SMSC takes at least 40/s
-    r.on_throttle(10.05)
-    assert r.limit == 12.5 and r.ceiling == 40
+    assert r.limit == 25 and r.ceiling == 50  # the rate that drew the throttle
     r.delay(1, 12.0)  # 2 s later, capped at 1 s of growth: +10% of the ceiling
-    assert r.limit == pytest.approx(16.5)
+    assert r.limit == pytest.approx(30)
     r.on_accepted(20, 12.0)  # +1/200 of the ceiling per accepted segment
-    assert r.limit == pytest.approx(20.5)
-    for t in range(13, 18):
+    assert r.limit == pytest.approx(35)
+    for t in range(13, 16):
         r.delay(1, float(t))
-    assert r.limit == 40  # at the ceiling, not above
-    r.delay(1, 18.5)  # a second at the ceiling without throttles: probe higher
-    assert r.ceiling == pytest.approx(50)
+    assert r.limit == 50  # at the ceiling, not above
+    r.delay(1, 16.5)  # a second at the ceiling without throttles: probe higher
+    assert r.ceiling == pytest.approx(62.5)
     r.delay(1, 25.0)  # RELEASE_SECONDS without a throttle: the configured rate again
     assert r.limit == 100 and not r.throttled
 
 
 def test_throttle_goes_straight_to_what_the_smsc_accepted():
     r = AdaptiveRate(0)
-    for i in range(1000):  # 1000 in 50 ms, 400 of them accepted
-        r.delay(1, i * 0.00005)
-    r.on_accepted(400, 0.05)
-    r.on_throttle(0.05)
-    assert r.limit == pytest.approx(400, rel=0.01)  # per second, not 400 per 50 ms
+    r.on_accepted(1, 0.0)
+    for i in range(2000):  # 2000/s for a second, 400 of them accepted
+        r.delay(1, i * 0.0005)
+    r.on_accepted(399, 0.9)
+    r.on_accepted(0, 1.0)  # a full second counted: 400/s
+    r.on_throttle(1.0)
+    assert r.limit == pytest.approx(400, rel=0.01) and r.ceiling == pytest.approx(400, rel=0.01)
 
 
 def test_rate_based_throttling_settles_under_the_smsc_limit():  # noqa: C901
