@@ -207,6 +207,8 @@ elseif op == 'submitted' then
       f[#f + 1] = pf .. 'b'; f[#f + 1] = bind
       f[#f + 1] = pf .. 'ts'; f[#f + 1] = now
       f[#f + 1] = pf .. 'n'; f[#f + 1] = n
+      -- The intake may not know the SMSC account; the submit does.
+      if not created then f[#f + 1] = 'account'; f[#f + 1] = acct end
       local corr = ckey(acct, canon)
       redis.call('SET', corr, id .. SEP .. part .. SEP .. now, 'PX', cfg.corr_ttl)
       commit(mk, id, part, cur, 'submitted', f, raw, nil, created)

@@ -102,7 +102,7 @@ CORRELATION_CASES = [
 @pytest.mark.parametrize("resp_id, receipt_id, profile, matches, kind", CORRELATION_CASES)
 def test_correlation_table(redis_url, resp_id, receipt_id, profile, matches, kind):
     async def body(t, r):
-        await t.record_queued([Queued("m1", 1, "", "acct")])
+        await t.record_queued([Queued("m1", 1, "", "")])  # the intake did not know the account
         await t.record_submitted([Submitted("m1", 1, resp_id, "acct", "bind-0")])
         res = await t.apply_receipts([Receipt(id=receipt_id, stat="DELIVRD", err="000")], "acct")
         return res, await t.status("m1")
@@ -114,6 +114,7 @@ def test_correlation_table(redis_url, resp_id, receipt_id, profile, matches, kin
         assert st.state == "delivered"
         assert st.part_detail[0].smsc_message_id == resp_id
         assert st.part_detail[0].error == "000"
+        assert st.account == "acct"
     else:
         assert res.matched == []
         assert res.held == 1
@@ -191,6 +192,7 @@ def test_match_across_binds_of_one_account_but_not_other_accounts(redis_url):
 
     res, (m1, m2, m3) = run(redis_url, body)
     assert sorted((m.msg_id, m.state) for m in res.matched) == [("m1", "delivered"), ("m2", "expired")]
+    assert (m1.account, m3.account) == ("acme", "other")
     assert (m1.part_detail[0].bind, m2.part_detail[0].bind) == ("tx-0", "tx-1")
     assert m3.state == "submitted"  # same SMSC id, other account: untouched
 
