@@ -228,7 +228,7 @@ async def _status(client: Any, keys: Any, campaign_id: str, show_bad: int) -> di
     info["queue"] = [
         {"stream": s.stream, "length": s.length, "pending": s.pending, "lag": s.lag,
          "consumers": s.consumers, "oldest_pending_idle_ms": s.oldest_pending_idle_ms}
-        for s in await stream_stats(client, keys)
+        for s in await stream_stats(client, keys, campaigns="each")
         # the shared streams, and this campaign's own one (not every other campaign's)
         if s.stream in keys.streams or s.stream == info.get("stream")
     ]

@@ -185,7 +185,11 @@ def test_rate_limit_is_stored_for_the_consumers(arun, keys, tmp_path):
         c = Consumer(r, keys, name="t", block_ms=50)
         first = await c.read()
         assert len(first) == 10 and c.held == 0  # one second's burst; the rest stay unread
-        assert [q.lag for q in await stream_stats(r, keys) if q.stream == keys.campaign_stream(res.id)] == [20]
+        each = await stream_stats(r, keys, campaigns="each")
+        assert [q.lag for q in each if q.stream == keys.campaign_stream(res.id)] == [20]
+        agg = await stream_stats(r, keys)
+        assert [(q.stream, q.lag, q.pending) for q in agg[2:]] == [(keys.campaign_stream("*"), 20, 10)]
+        assert len(await stream_stats(r, keys, campaigns="none")) == 2
         await set_campaign_rate(r, keys, res.id, 0)  # lifting the limit lets the rest go
         rest = await c.read()
         assert len(rest) == 20
