@@ -207,7 +207,23 @@ def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
         data = decoded.data
     except (ValueError, EncodingError):
         text, data = None, payload
-    return MoMessage(bind, pdu.source_addr, pdu.destination_addr, text, data, pdu.data_coding, 1, pdu)
+    return MoMessage(bind, pdu.source_addr, pdu.destination_addr, text, data, pdu.data_coding, 1, pdu=pdu)
+
+
+def _mo_from(bind: str, m: Any) -> MoMessage:
+    """An ``engine.smpp.reassembly`` Message or Incomplete as an MoMessage."""
+    from engine.smpp.reassembly import Incomplete
+
+    if isinstance(m, Incomplete):
+        data = b"".join(p.data for p in m.parts)
+        try:
+            text = _decoder()(data, m.data_coding, False).text
+        except (ValueError, EncodingError):
+            text = None
+        return MoMessage(bind, m.source, m.destination, text, data, m.data_coding, m.total, False, m.missing,
+                         None, m, m.parts[-1].pdu if m.parts else None)
+    return MoMessage(bind, m.source, m.destination, m.text, m.data, m.data_coding, m.total, True, (),
+                     m.decode_error, m, m.parts[-1].pdu if m.parts else None)
 
 
 class SmscClient:
@@ -235,13 +251,11 @@ class SmscClient:
         self._refs: dict[str, RefCounter] = {}
         self._inbound: asyncio.Queue | None = None
         self._closed = False
-        self._reassembler = None
-        try:
-            from engine.smpp import reassembly  # type: ignore[attr-defined]
+        from engine.smpp.reassembly import Reassembler
 
-            self._reassembly = reassembly
-        except ImportError:
-            self._reassembly = None
+        # One per SMSC: the parts of one MO message may come over different binds.
+        self._reassembler = Reassembler(packed=config.binds[0].gsm_packed if config.binds else False)
+        self._reassembly_timer: asyncio.TimerHandle | None = None
 
     async def start(self, *, timeout: float | None = None) -> None:
         """Open every bind once (raising :class:`NotBound` when none binds), then keep them up.
@@ -314,15 +328,47 @@ class SmscClient:
         return fut
 
     def _on_deliver(self, bind: Bind, pdu: Any) -> None:
-        event = parse_deliver(bind.name, pdu)
-        if isinstance(event, Receipt):
-            self.observer.on_receipt(bind.name, event)
-            if self.on_receipt is not None:
-                self.on_receipt(event)
-        else:
-            self.observer.on_mo(bind.name, event)
-            if self.on_mo is not None:
-                self.on_mo(event)
+        if (getattr(pdu, "esm_class", 0) & 0x3C) in (0x04, 0x20):
+            self._emit_receipt(parse_deliver(bind.name, pdu))
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            m = self._reassembler.add(pdu, loop.time())
+        except Exception as exc:  # never lose an MO to a reassembly bug: deliver it as is
+            log.warning("%s: reassembly failed (%s); delivering the part as received", bind.name, exc)
+            self._emit_mo(parse_deliver(bind.name, pdu))  # type: ignore[arg-type]
+            return
+        if m is not None:
+            self._emit_mo(_mo_from(bind.name, m))
+        self._schedule_reassembly_expiry(bind.name)
+
+    def _schedule_reassembly_expiry(self, bind_name: str) -> None:
+        deadline = self._reassembler.next_deadline()
+        if deadline is None or self._reassembly_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def expire() -> None:
+            self._reassembly_timer = None
+            for inc in self._reassembler.expire(loop.time()):
+                log.warning("%s: MO message from %s incomplete after %.0f s, missing parts %s",
+                            self.name, inc.source, self._reassembler.timeout, list(inc.missing))
+                self._emit_mo(_mo_from(bind_name, inc))
+            self._schedule_reassembly_expiry(bind_name)
+
+        self._reassembly_timer = loop.call_at(max(deadline, loop.time()), expire)
+
+    def _emit_receipt(self, event: Receipt) -> None:
+        self.observer.on_receipt(event.bind, event)
+        if self.on_receipt is not None:
+            self.on_receipt(event)
+        if self._inbound is not None:
+            self._inbound.put_nowait(event)
+
+    def _emit_mo(self, event: MoMessage) -> None:
+        self.observer.on_mo(event.bind, event)
+        if self.on_mo is not None:
+            self.on_mo(event)
         if self._inbound is not None:
             self._inbound.put_nowait(event)
 
@@ -343,6 +389,9 @@ class SmscClient:
         """Drain every bind's window, unbind, close."""
         self._closed = True
         await asyncio.gather(*(b.close(drain=drain) for b in self.binds), return_exceptions=True)
+        if self._reassembly_timer is not None:
+            self._reassembly_timer.cancel()
+            self._reassembly_timer = None
 
     @property
     def bound(self) -> int:

@@ -135,7 +135,13 @@ class Receipt:
 
 @dataclass(slots=True)
 class MoMessage:
-    """A mobile-originated message (reassembled when it came in several parts)."""
+    """A mobile-originated message, reassembled when it came in several parts.
+
+    ``parts``: how many it had; ``complete`` False when parts never arrived within the
+    reassembly timeout (``missing`` names them; ``data``/``text`` hold what did arrive,
+    so nothing is dropped silently). ``message``: the ``engine.smpp.reassembly``
+    Message/Incomplete; ``pdu``: the (last) deliver_sm.
+    """
 
     bind: str
     source: str
@@ -144,6 +150,10 @@ class MoMessage:
     data: bytes
     data_coding: int
     parts: int = 1
+    complete: bool = True
+    missing: tuple = ()
+    decode_error: str | None = None
+    message: Any = field(default=None, repr=False)
     pdu: Any = field(default=None, repr=False)
 
 

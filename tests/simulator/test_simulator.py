@@ -229,10 +229,10 @@ def test_receipts_wait_for_a_receiver_bind_and_failure_only_receipts():
     asyncio.run(main())
 
 
-def test_concatenated_mo_parts_arrive_in_the_requested_order():
+@pytest.mark.parametrize("concat", ["udh8", "udh16", "sar"])
+def test_concatenated_mo_is_reassembled_out_of_order_and_deduplicated(concat):
     from engine.client import SmscClient
     from engine.config import parse_config
-    from engine.encoding import reference
 
     async def main():
         async with Simulator(receipt_delay=None) as sim:
@@ -240,17 +240,41 @@ def test_concatenated_mo_parts_arrive_in_the_requested_order():
                                            "password_env": "P"}]}, {"P": ""}).smscs[0]
             async with SmscClient(cfg) as c:
                 q = c.enable_inbound_queue()
-                text = "A long mobile-originated message. " * 8
-                n = sim.send_mo("4915112345678", "12345", text, concat="udh16", reverse=True, duplicate_part=0)
-                events = [await asyncio.wait_for(q.get(), 3) for _ in range(n)]
-            udhs = [reference.decode(e.pdu.short_message, e.data_coding, True).udh for e in events]
-            seqs = [u.concat[2] for u in udhs]
-            total = udhs[0].concat[1]
-            assert n == total + 1 and seqs == list(range(total, 0, -1)) + [1]
-            assert all(u.ref_bits == 16 for u in udhs)
-            parts = {u.concat[2]: e.text for u, e in zip(udhs, events)}
-            assert "".join(parts[k] for k in range(1, total + 1)) == text
+                text = "A long mobile-originated message, Ελληνικά too. " * 4
+                n = sim.send_mo("4915112345678", "12345", text, concat=concat, reverse=True, duplicate_part=0)
+                event = await asyncio.wait_for(q.get(), 3)
+                await sim.wait_for(lambda s: s.record.mo_acked == n, 3)
+                assert q.empty()  # one message, the duplicate part swallowed
+                assert c._reassembler.duplicates == 1
+            assert event.complete and event.text == text and event.parts == n - 1 >= 3
+            assert event.source == "4915112345678" and event.destination == "12345"
+            assert event.message.method == concat
             assert sim.record.mo_acked == n
+
+    asyncio.run(main())
+
+
+def test_incomplete_mo_is_handed_over_with_what_arrived():
+    from engine.client import SmscClient
+    from engine.config import parse_config
+    from engine.smpp.reassembly import Reassembler
+
+    async def main():
+        async with Simulator(receipt_delay=None) as sim:
+            cfg = parse_config({"smscs": [{"name": "s", "host": "127.0.0.1", "port": sim.port, "system_id": "a",
+                                           "password_env": "P"}]}, {"P": ""}).smscs[0]
+            async with SmscClient(cfg) as c:
+                c._reassembler = Reassembler(timeout=0.2)
+                q = c.enable_inbound_queue()
+                conn = sim.connections[0]
+                from engine.client.smsc import _encoder
+
+                enc = _encoder()("x" * 200 + "y" * 200, concat="udh8")
+                first = P.DeliverSm(source_addr="49151", destination_addr="12345", esm_class=0x40,
+                                    short_message=enc.parts[0])
+                conn.send_deliver([("mo", None, P.encode(first))])
+                event = await asyncio.wait_for(q.get(), 3)
+            assert not event.complete and event.missing == (2, 3) and event.text == "x" * 153
 
     asyncio.run(main())
 
