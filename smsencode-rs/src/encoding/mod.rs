@@ -464,17 +464,23 @@ fn fill_gsm(cps: impl Iterator<Item = u32>, len: usize, map: &Charmap, out: &mut
 fn fill_ucs2(cps: impl Iterator<Item = u32>, len: usize, out: &mut Vec<u16>) -> usize {
     out.clear();
     out.reserve(2 * len);
+    let spare = out.spare_capacity_mut();
+    let mut n = 0;
     let mut chars = 0;
     for cp in cps {
         if cp < 0x10000 {
-            out.push(cp as u16);
+            spare[n].write(cp as u16);
+            n += 1;
         } else {
             let v = cp - 0x10000;
-            out.push(0xD800 | (v >> 10) as u16);
-            out.push(0xDC00 | (v & 0x3FF) as u16);
+            spare[n].write(0xD800 | (v >> 10) as u16);
+            spare[n + 1].write(0xDC00 | (v & 0x3FF) as u16);
+            n += 2;
         }
         chars += 1;
     }
+    // SAFETY: n <= 2 * len <= capacity, and every one of the n units was written.
+    unsafe { out.set_len(n) };
     chars
 }
 
@@ -484,31 +490,87 @@ fn fill_ucs2(cps: impl Iterator<Item = u32>, len: usize, out: &mut Vec<u16>) -> 
 /// the compiler vectorises it: most SMS text is then copied as it is.
 #[inline]
 fn ascii_is_gsm_identity(b: &[u8]) -> bool {
-    b.iter().fold(true, |ok, &c| {
-        let plain = (0x20..=0x7A).contains(&c) && c != b'$' && c != b'@' && !(b'['..=b'`').contains(&c);
-        ok & (plain | (c == b'\n') | (c == b'\r'))
-    })
+    let mut bad = 0u8;
+    for &c in b {
+        let in_range = (c.wrapping_sub(0x20) <= 0x5A) as u8;
+        let excluded = ((c == b'$') | (c == b'@') | (c.wrapping_sub(b'[') <= 5)) as u8;
+        let line = ((c == b'\n') | (c == b'\r')) as u8;
+        bad |= ((in_range & (excluded ^ 1)) | line) ^ 1;
+    }
+    bad == 0
+}
+
+/// Octets that the default alphabet codes as themselves (see `ascii_is_gsm_identity`).
+static IDENTITY: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c <= 0x7A {
+        t[c] = !(c == 0x24 || c == 0x40 || (c >= 0x5B && c <= 0x60));
+        c += 1;
+    }
+    t[0x0A] = true;
+    t[0x0D] = true;
+    t
+};
+
+/// Text with the default tables: copy runs of self-coded code points, look up only
+/// the rest (text with a few '€' or '@' stays near copy speed). Generic over CPython's
+/// 1-, 2- and 4-octet storage.
+fn gsm_runs<T: Copy + Into<u32>>(b: &[T], map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
+    out.clear();
+    out.reserve(2 * b.len());
+    let identity = |c: T| {
+        let c: u32 = c.into();
+        c < 256 && IDENTITY[c as usize]
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let run = b[i..].iter().position(|&c| !identity(c)).unwrap_or(b.len() - i);
+        out.extend(b[i..i + run].iter().map(|&c| Into::<u32>::into(c) as u8));
+        i += run;
+        if i == b.len() {
+            break;
+        }
+        let cp: u32 = b[i].into();
+        let v = map.get_cp(cp);
+        if v == NONE {
+            return Err((i, cp));
+        }
+        if v & EXT != 0 {
+            out.push(ESC);
+        }
+        out.push(v as u8);
+        i += 1;
+    }
+    Ok(b.len())
 }
 
 /// GSM septets of a text with one charmap, with a branch-free fast path for the
 /// common case of Latin-1 storage (or ASCII UTF-8) needing no ESC character.
 fn gsm_text(t: Text<'_>, map: &Charmap, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
-    let latin1 = match t {
-        Text::Ucs1(b) => Some(b),
-        Text::Str(s) if s.is_ascii() => Some(s.as_bytes()),
-        _ => None,
-    };
-    if let Some(b) = latin1 {
-        out.clear();
-        if std::ptr::eq(map, charmap(None, None)) && ascii_is_gsm_identity(b) {
+    let default = std::ptr::eq(map, charmap(None, None));
+    match t {
+        Text::Ucs1(b) => gsm_latin1(b, map, default, out),
+        Text::Str(s) if s.is_ascii() => gsm_latin1(s.as_bytes(), map, default, out),
+        Text::Ucs2(u) if default => gsm_runs(u, map, out),
+        Text::Ucs4(u) if default => gsm_runs(u, map, out),
+        _ => with_code_points!(t, |it, len| fill_gsm(it, len, map, out)),
+    }
+}
+
+fn gsm_latin1(b: &[u8], map: &Charmap, default: bool, out: &mut Vec<u8>) -> Result<usize, (usize, u32)> {
+    out.clear();
+    if default {
+        if ascii_is_gsm_identity(b) {
             out.extend_from_slice(b);
             return Ok(b.len());
         }
-        if map.basic_only(b, out) {
-            return Ok(b.len());
-        }
+        return gsm_runs(b, map, out);
     }
-    with_code_points!(t, |it, len| fill_gsm(it, len, map, out))
+    if map.basic_only(b, out) {
+        return Ok(b.len());
+    }
+    fill_gsm(b.iter().map(|&x| x as u32), b.len(), map, out)
 }
 
 /// UTF-16 units of a text; CPython's two-octet storage already is UTF-16.

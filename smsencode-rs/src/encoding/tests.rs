@@ -225,6 +225,7 @@ fn ascii_identity_fast_path_agrees_with_the_table() {
     for c in 0u8..128 {
         let identity = ascii_is_gsm_identity(&[c]);
         assert_eq!(identity, map.get(c as char) == c as u16, "0x{c:02X}");
+        assert_eq!(IDENTITY[c as usize], identity, "0x{c:02X}");
     }
 }
 
