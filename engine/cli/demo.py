@@ -289,6 +289,10 @@ async def _main(args: argparse.Namespace) -> int:
                        "status_stream": f"{p}status", "group": "smpp-engine", "default_region": "DE"},
             "smscs": [{"name": "simulator", "host": "127.0.0.1", "port": sim.port, "system_id": "demo",
                        "password_env": DEMO_PASSWORD_ENV, "window": window, "registered_delivery": 1,
+                       # The simulator spells receipt ids exactly like its responses
+                       # ("str"); "auto" would also try hex<->decimal readings, and its
+                       # all-digit hex ids are ambiguous.
+                       "message_id_format": "str",
                        "binds": [{"bind_type": "trx", "count": 2}]}],
         }
         cfg = parse_config(raw, {DEMO_PASSWORD_ENV: "demo"})
