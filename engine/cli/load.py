@@ -8,6 +8,9 @@ import sys
 
 __all__ = ["register"]
 
+# Messages built per call to the encoding and PDU cores when every message differs.
+BUILD_CHUNK = 256
+
 
 def register(subparsers) -> None:
     from engine.cli._smpp_args import add_connection_args
@@ -92,24 +95,88 @@ async def _main(args: argparse.Namespace, smsc) -> int:
     loop = asyncio.get_running_loop()
     finished: asyncio.Future = loop.create_future()
     latencies: list[float] = []
-    stats = {"ok": 0, "failed": 0, "unknown": 0, "rejected": 0, "segments": 0, "done": 0}
+    stats = {"ok": 0, "failed": 0, "unknown": 0, "rejected": 0, "not_sent": 0, "segments": 0, "done": 0}
     statuses: dict[str, int] = {}
     templated = "{i}" in args.text
     dest_base = int(args.dest.lstrip("+")) if args.unique else 0
     plus = "+" if args.dest.startswith("+") else ""
     cache: dict[tuple[str, str], list[bytes]] = {}
     ref_counter = client._ref_for(args.dest)
+    cfg = client.binds[0].config
+    batches: list[list[bytes]] = []  # built ahead, in chunks, popped from the end
+
+    def text_of(i: int) -> str:
+        return args.text.replace("{i}", str(i)) if templated else args.text
+
+    def dest_of(i: int) -> str:
+        return f"{plus}{dest_base + i}" if args.unique else args.dest
+
+    def build_chunk(lo: int, hi: int) -> None:
+        """Messages lo..hi-1: texts encoded in one call to the encoding core, single-part
+        PDUs built in one call to the PDU core (engine.smpp._native), the rest one by one."""
+        from engine.encoding import encode_batch
+        from engine.smpp import pdu as P
+        from engine.smpp._native import build_submit_sm_batch
+
+        texts = [text_of(i) for i in range(lo, hi)]
+        try:
+            encoded = encode_batch(texts, concat=cfg.concat, packed=cfg.gsm_packed, national=cfg.national, ref=ref_counter)
+            if not args.unique:
+                dest_of(lo).encode("latin-1")
+        except (ValueError, TypeError):
+            # One bad text spoils a batch: build these one by one so only it fails.
+            out1: list = []
+            for i in range(lo, hi):
+                try:
+                    out1.append(message(i))
+                except (ValueError, TypeError) as exc:
+                    out1.append(exc)
+            out1.reverse()
+            batches.extend(out1)
+            return
+        src, ston, snpi = cfg.addr.for_source(args.source)
+        _, dton, dnpi = cfg.addr.for_destination(args.dest)
+        template = P.SubmitSm(source_addr=src, source_addr_ton=ston, source_addr_npi=snpi, dest_addr_ton=dton,
+                              dest_addr_npi=dnpi, registered_delivery=cfg.registered_delivery if args.receipt else 0)
+        out: list[list[bytes] | None] = [None] * (hi - lo)
+        items, where = [], []
+        for k, e in enumerate(encoded):
+            if len(e.parts) == 1 and cfg.concat != "payload" and e.sar is None:
+                dc = cfg.gsm_data_coding if e.encoding == "gsm7" else e.data_coding
+                items.append((dest_of(lo + k).lstrip("+"), e.parts[0], 0x40 if e.udhi else 0, dc, ()))
+                where.append(k)
+            else:
+                out[k] = message(lo + k)
+        for k, data in zip(where, build_submit_sm_batch(template, items)):
+            out[k] = [data]
+        out.reverse()
+        batches.extend(out)  # type: ignore[arg-type]
 
     def message(i: int) -> list[bytes]:
-        text = args.text.replace("{i}", str(i)) if templated else args.text
-        dest = f"{plus}{dest_base + i}" if args.unique else args.dest
+        text = text_of(i)
+        dest = dest_of(i)
         key = (text, dest)
         datas = cache.get(key)
         if datas is None:
-            datas, _, _ = build_submits(OutboundMessage(args.source, dest, text), client.binds[0].config, ref_counter)
+            datas, _, _ = build_submits(
+                OutboundMessage(args.source, dest, text, registered_delivery=None if args.receipt else 0),
+                cfg, ref_counter,
+            )
             if not templated and not args.unique:
                 cache[key] = datas
         return datas
+
+    varying = templated or args.unique
+
+    def next_message(i: int) -> list[bytes]:
+        if not varying:
+            return message(i)
+        if not batches:
+            build_chunk(i, min(n, i + BUILD_CHUNK))
+        item = batches.pop()
+        if isinstance(item, Exception):
+            raise item
+        return item
 
     def message_done(outcome: Outcome, status: int | None) -> None:
         stats["done"] += 1
@@ -117,7 +184,8 @@ async def _main(args: argparse.Namespace, smsc) -> int:
             stats["ok"] += 1
         else:
             stats["failed"] += 1
-            stats["unknown" if outcome is Outcome.UNKNOWN else "rejected"] += 1
+            kind = {Outcome.UNKNOWN: "unknown", Outcome.REJECTED: "rejected"}.get(outcome, "not_sent")
+            stats[kind] += 1
             key = f"0x{status:08X}" if status is not None else outcome.value
             statuses[key] = statuses.get(key, 0) + 1
         if stats["done"] == n and not finished.done():
@@ -154,9 +222,10 @@ async def _main(args: argparse.Namespace, smsc) -> int:
                 i = next_i[0]
                 next_i[0] += 1
                 try:
-                    datas = message(i)
+                    datas = next_message(i)
                 except (ValueError, TypeError) as exc:
-                    print(f"smpp-engine load: message {i}: {exc}", file=sys.stderr)
+                    if stats["not_sent"] < 3:
+                        print(f"smpp-engine load: message {i} not sent: {exc}", file=sys.stderr)
                     message_done(Outcome.FAILED, None)
                     continue
                 stats["segments"] += len(datas)
@@ -188,6 +257,7 @@ async def _main(args: argparse.Namespace, smsc) -> int:
         "failed": stats["failed"],
         "unknown": stats["unknown"],
         "rejected": stats["rejected"],
+        "not_sent": stats["not_sent"],
         "segments": stats["segments"],
         "seconds": round(seconds, 4),
         "rate": round(n / seconds, 1) if seconds > 0 else None,
@@ -203,6 +273,8 @@ async def _main(args: argparse.Namespace, smsc) -> int:
     }
     if statuses:
         out["failures_by_status"] = statuses
+    if stats["not_sent"] > 3:
+        print(f"smpp-engine load: {stats['not_sent']} messages could not be built (first errors above)", file=sys.stderr)
     if args.receipt:
         out["receipts"] = receipts[0]
         out["receipt_rate"] = round(receipts[0] / receipt_seconds, 1) if receipt_seconds > 0 else None

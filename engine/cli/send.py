@@ -26,16 +26,11 @@ def register(subparsers) -> None:
 
 
 def _norm_ids(mid: str) -> set[str]:
-    """Spellings of one message id: as is, case/leading zeros folded, hex<->dec."""
-    s = mid.strip().lower()
-    out = {s, s.lstrip("0") or "0"}
-    try:
-        out.add(str(int(s, 16)))
-    except ValueError:
-        pass
-    if s.isdigit():
-        out.add(format(int(s), "x"))
-    return out
+    """Every canonical reading of a message id (hex, decimal, opaque): the submit_sm_resp id
+    and the receipt id of one message share one when the SMSC mixes formats."""
+    from engine.smpp.receipts import message_id_forms
+
+    return set(message_id_forms(mid).values())
 
 
 def run(args: argparse.Namespace) -> int:

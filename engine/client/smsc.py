@@ -29,9 +29,10 @@ from engine.config import BindConfig, Config, SmscConfig
 from engine.encoding import EncodingError
 from engine.encoding.refs import RefCounter
 from engine.smpp import pdu as P
+from engine.smpp import receipts as _RECEIPTS
 from engine.smpp.constants import EsmClass, Tag
 from engine.smpp.errors import PduError
-from engine.smpp.tlv import Tlv, int_tlv, sar_tlvs
+from engine.smpp.tlv import Tlv, sar_tlvs
 
 __all__ = ["SmscClient", "Engine", "build_submits", "parse_deliver"]
 
@@ -59,19 +60,6 @@ def _decoder():
 
         fn = reference.decode
     return fn
-
-
-def _optional(module: str):
-    """An ``engine.smpp`` module that may not exist yet (receipts, reassembly): looked up once."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"engine.smpp.{module}")
-    except ImportError:
-        return None
-
-
-_RECEIPTS = _optional("receipts")
 
 
 _MESSAGE_STATE_WORDS = {
@@ -149,36 +137,24 @@ def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -
     return out, encoding, data_coding
 
 
-def _receipt_fields(text: str) -> dict[str, str]:
-    """Fallback parse of the SMPP 3.4 appendix B text when engine.smpp.receipts is absent."""
-    out: dict[str, str] = {}
-    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
-    low = text.lower()
-    positions = []
-    for k in keys:
-        i = low.find(k + ":")
-        if i >= 0:
-            positions.append((i, k))
-    positions.sort()
-    for n, (i, k) in enumerate(positions):
-        end = positions[n + 1][0] if n + 1 < len(positions) else len(text)
-        out[k] = text[i + len(k) + 1 : end].strip()
-    return out
-
-
 def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
     """A deliver_sm / data_sm as a ``Receipt`` (esm_class receipt bits) or ``MoMessage``."""
     esm = getattr(pdu, "esm_class", 0)
     payload = pdu.payload if hasattr(pdu, "payload") else (pdu.message_payload or b"")
     if (esm & 0x3C) in (0x04, 0x20):
         text = payload.decode("latin-1", "replace")
+        # engine.smpp.receipts reads the appendix B text and the TLVs; a receipt it
+        # cannot read (no id anywhere, a bad TLV) is still handed over, with what the
+        # TLVs say and parsed=None.
         parsed = None
         try:
-            if _RECEIPTS is not None and hasattr(_RECEIPTS, "parse_receipt"):
-                parsed = _RECEIPTS.parse_receipt(pdu)
-        except Exception as exc:  # a receipt that does not parse is still a receipt
-            log.debug("%s: receipt parse failed: %s", bind, exc)
-        fields = _receipt_fields(text)
+            parsed = _RECEIPTS.parse_receipt(pdu)
+        except ValueError as exc:  # ReceiptError, PduError
+            log.warning("%s: receipt not understood: %s", bind, exc)
+        if parsed is not None:
+            return Receipt(bind, parsed.message_id, (parsed.stat or _MESSAGE_STATE_WORDS.get(parsed.message_state or 0)
+                                                     or parsed.state.upper()).upper(),
+                           parsed.message_state, parsed.error, text, pdu.source_addr, pdu.destination_addr, parsed, pdu)
         try:
             mid = pdu.receipted_message_id
         except PduError:
@@ -187,19 +163,8 @@ def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
             mstate = pdu.message_state
         except PduError:
             mstate = None
-        state = fields.get("stat") or (_MESSAGE_STATE_WORDS.get(mstate) if mstate else None)
-        return Receipt(
-            bind=bind,
-            message_id=mid or fields.get("id"),
-            state=state.upper() if state else None,
-            message_state=mstate,
-            error=fields.get("err"),
-            text=text,
-            source=pdu.source_addr,
-            destination=pdu.destination_addr,
-            parsed=parsed,
-            pdu=pdu,
-        )
+        return Receipt(bind, mid, _MESSAGE_STATE_WORDS.get(mstate or 0), mstate, None, text,
+                       pdu.source_addr, pdu.destination_addr, None, pdu)
     udhi = bool(esm & EsmClass.UDHI)
     try:
         decoded = _decoder()(payload, pdu.data_coding, udhi)

@@ -27,6 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.smpp import _native
 from engine.smpp import pdu as P
 from engine.smpp.constants import CommandId, CommandStatus, EsmClass, MessageState, Tag
 from engine.smpp.errors import PduError
@@ -297,7 +298,7 @@ class _Conn(asyncio.Protocol):
         sim = self.sim
         rec = sim.record
         try:
-            pdu = P.decode(frame)
+            pdu = _native.decode(frame)
         except PduError as exc:
             rec.other["malformed"] += 1
             if exc.command_id is not None and not exc.command_id & 0x80000000 and exc.command_id in P._BY_ID:
@@ -526,9 +527,10 @@ class Simulator:
 
     # -- receipts --
     def _schedule_receipt(self, system_id: str, mid: str, frame: bytes, now: float) -> None:
-        # registered_delivery sits after variable C-strings: a full decode is needed.
+        # registered_delivery sits after variable C-strings: a full decode is needed
+        # (in Rust when the extension is built).
         try:
-            pdu = P.decode(frame)
+            pdu = _native.decode(frame)
         except PduError:
             return
         rd = pdu.registered_delivery & 0x03
