@@ -423,6 +423,9 @@ class Bind(asyncio.Protocol):
                 return
             elif cid & 0x80000000:
                 self._complete_control(item)
+            elif cid == CommandId.ALERT_NOTIFICATION or cid == CommandId.OUTBIND:
+                # No response exists for these (SMPP 3.4 4.12, 4.1.7); noted, not answered.
+                log.info("%s: %s from the SMSC ignored", self.name, type(item).__name__)
             else:
                 # A request we do not serve (query_sm from an SMSC, outbind...): say so.
                 self._wbuf.append(

@@ -528,3 +528,20 @@ def test_tls_bind_with_ca_file(tmp_path):
             assert sim.record.submit_count == 1
 
     arun(main())
+
+
+def test_requests_the_client_does_not_serve_are_refused_and_alerts_ignored():
+    from engine.smpp import pdu as P
+
+    async def main():
+        async with Simulator(users=USERS, receipt_delay=None) as sim:
+            async with SmscClient(smsc_config(sim.port)) as client:
+                conn = sim.connections[0]
+                conn.transport.write(P.encode(P.AlertNotification(sequence_number=50, source_addr="1", esme_addr="2")))
+                conn.transport.write(P.encode(P.QuerySm(sequence_number=51, message_id="1")))
+                await sim.wait_for(lambda s: s.record.generic_nacks_received == 1, 2)
+                assert (await client.submit(msg(0))).ok
+                assert client.binds[0].bound_count == 1
+            assert sim.record.generic_nacks_received == 1  # for the query_sm only
+
+    arun(main())

@@ -344,3 +344,22 @@ def test_cli_simulate_rejects_bad_options():
     assert r.returncode == 2 and "--throttle-rate" in r.stderr and "fraction" in r.stderr
     r = _run("simulate", "--states", "DELIVERED=1")
     assert r.returncode == 2 and "unknown state 'DELIVERED'" in r.stderr
+
+
+def test_cli_load_with_receipts_and_send_over_a_transmitter():
+    proc, port = _start_simulate("--receipt-delay", "0.01", "--states", "DELIVRD=1", "--id-format", "dec")
+    try:
+        r = _run("load", "--port", str(port), "--system-id", "cli", "--count", "300", "--window", "20",
+                 "--receipt", "--unique", "--text", "receipt {i}")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["ok"] == 300 and out["receipts"] == 300 and out["receipt_rate"] > 0
+        # A transmitter cannot receive: send opens a receiver bind beside it to wait.
+        s = _run("send", "--port", str(port), "--system-id", "cli", "--bind", "tx", "--source", "12345",
+                 "--dest", "4915112345678", "--text", "via tx", "--wait-receipt", "5", "--json")
+        assert s.returncode == 0, s.stderr
+        sent = json.loads(s.stdout)
+        assert sent["final_state"] == "DELIVRD" and sent["message_ids"] == ["301"]
+    finally:
+        summary = _stop(proc)
+    assert summary["submits"] == 301 and summary["receipts_acked"] == 301
