@@ -111,6 +111,20 @@ def _rust_batch(texts: list[str]):
     return encode_batch(texts)
 
 
+def _rust_batch_int_refs(texts: list[str]):
+    """The batch with references given as ints: the encoder's own speed, without the
+    Python call to DEFAULT_REFS.next_ref() that a multi-part message otherwise costs."""
+    from engine.encoding import encode_batch
+
+    refs = _INT_REFS.get(len(texts))
+    if refs is None:  # made once per length, outside the timed runs that follow
+        refs = _INT_REFS[len(texts)] = [i % 255 + 1 for i in range(len(texts))]
+    return encode_batch(texts, ref=refs)
+
+
+_INT_REFS: dict[int, list[int]] = {}
+
+
 def _reference(texts: list[str]):
     from engine.encoding import reference
 
@@ -135,6 +149,7 @@ CONTENDERS: list[tuple[str, Callable, Callable, int]] = [
     # name, run, normalise output, how many messages it is timed on (the slow ones on fewer)
     ("rust encode_batch", _rust_batch, _ours_as_parts, 1),
     ("rust encode (single calls)", _rust_single, _ours_as_parts, 1),
+    ("rust encode_batch, refs as ints", _rust_batch_int_refs, _ours_as_parts, 1),
     ("python reference", _reference, _ours_as_parts, 8),
     ("smpplib gsm.make_parts", _smpplib, _smpplib_as_parts, 4),
 ]
@@ -151,7 +166,9 @@ def run(n: int, repeat: int) -> tuple[str, dict[str, dict[str, float]]]:
         rows = []
         for name, fn, norm, divisor in CONTENDERS:
             subset = texts[: max(1, len(texts) // divisor)]
-            seconds = best_of(lambda: fn(subset), repeat=repeat if divisor == 1 else max(2, repeat // 2))
+            # The fast contenders get more runs: a 20 ms run is easily disturbed by the
+            # rest of a shared machine, and the best run is the least disturbed one.
+            seconds = best_of(lambda: fn(subset), repeat=3 * repeat if divisor == 1 else max(2, repeat // 2))
             rate = len(subset) / seconds
             rates[corpus][name] = rate
             ok, same = _check(norm(fn(texts)), texts, ref_segments)
@@ -178,7 +195,8 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores (one used: the benchmark is single-threaded)"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores (one used: the benchmark is single-threaded); load average at the start {load}"
 
 
 def _write_section(section: str) -> None:
@@ -199,6 +217,7 @@ def main(argv: list[str]) -> int:
     n, repeat = (2_000, 3) if quick else (20_000, 7)
     command = ".venv/bin/python -m bench encoding" + (" --quick" if quick else "")
     t0 = time.perf_counter()
+    machine = _machine()  # before the run, so the load average is the rest of the machine's
     table, rates = run(n, repeat)
     mixed = rates["mixed"]
     batch = mixed["rust encode_batch"]
@@ -216,8 +235,9 @@ def main(argv: list[str]) -> int:
         [
             header("Encoding", command).rstrip("\n"),
             "",
-            f"Machine: {_machine()}. Corpus: fixed seed {SEED}, texts of bench/bench_encoding.py `corpora()`; "
-            "every contender uses its defaults (auto encoding, udh8, references from its own counter or random). "
+            f"Machine: {machine}. Corpus: fixed seed {SEED}, texts of bench/bench_encoding.py `corpora()`; "
+            "every contender uses its defaults (auto encoding, udh8, references from its own counter or random; "
+            "the row \"refs as ints\" passes the references instead, to show what the default counter's Python call costs). "
             "Rates are the best of several runs; the Python contenders are timed on a slice of each corpus. "
             "Correctness: each contender's parts decoded with `engine.encoding.decode` and joined must give the "
             "input text back (smpplib splits escape pairs and surrogate pairs, and its table puts '`' where '§' "
