@@ -337,12 +337,16 @@ async def _aiosmpplib(port: int, count: int, run: Run) -> None:
     done = asyncio.get_running_loop().create_future()
 
     class Counting(AbstractHook):
+        # Responses are counted from the raw PDU header: aiosmpplib saves a request
+        # for correlation only after its write has drained, so against a fast SMSC
+        # some responses arrive first and it logs "Could not correlate" (its race,
+        # not a lost message); the SMSC did answer every submit_sm.
         async def sending(self, smpp_message, pdu, client_id) -> None:
             pass
 
         async def received(self, smpp_message, pdu, client_id) -> None:
-            if isinstance(smpp_message, A.SubmitSmResp):
-                if smpp_message.command_status == A.SmppCommandStatus.ESME_ROK:
+            if len(pdu) >= 16 and int.from_bytes(pdu[4:8], "big") == 0x80000004:
+                if int.from_bytes(pdu[8:12], "big") == 0:
                     run.ok += 1
                 run.receipts = (run.receipts or 0) + 1
                 if run.receipts >= count and not done.done():
@@ -356,7 +360,7 @@ async def _aiosmpplib(port: int, count: int, run: Run) -> None:
     broker = SimpleBroker(maxsize=count + 10)
     esme = A.ESME(
         smsc_host="127.0.0.1", smsc_port=port, system_id=SYSTEM_ID, password=PASSWORD,
-        bind_mode=A.BindMode.TRANSMITTER, hook=Counting(), broker=broker, log_level=logging.ERROR,
+        bind_mode=A.BindMode.TRANSMITTER, hook=Counting(), broker=broker, log_level=logging.CRITICAL,
     )
     src = A.PhoneNumber(SOURCE, A.TON.ALPHANUMERIC, A.NPI.UNKNOWN)
     messages = [
@@ -439,8 +443,10 @@ def main(argv: list[str]) -> int:
             runs.append(_attempt(sims[0], Run("smpplib (pipelined by hand)", 100, 1, peer_count), _smpplib, port, peer_count, 100))
             runs.append(_attempt(sims[0], Run("smpp34", 100, 1, peer_count),
                                  lambda port, n, w, r: asyncio.run(_smpp34(port, n, w, r)), port, peer_count, 100))
-            runs.append(_attempt(sims[0], Run("aiosmpplib", "none", 1, peer_count),
-                                 lambda port, n, r: asyncio.run(_aiosmpplib(port, n, r)), port, peer_count))
+            # aiosmpplib needs ~2 ms of CPU per message: a quarter of the count keeps the run short.
+            slow = max(100, peer_count // 4)
+            runs.append(_attempt(sims[0], Run("aiosmpplib", "none", 1, slow),
+                                 lambda port, n, r: asyncio.run(_aiosmpplib(port, n, r)), port, slow))
         runs.append(_attempt(sims[1], Run("ours with a receipt per message", 100, 1, count // 2), _ours, rport, count // 2, 100, 1, True))
     finally:
         for s in sims:
@@ -490,8 +496,10 @@ def _report(runs: list[Run], args) -> str:
             lines.append("")
             lines.append("Ratios (best of ours / each peer):")
             lines.append("")
+            same = next((r for r in runs if r.name.startswith("ours (batch") and r.window == 100 and r.binds == 1 and r.correct), None)
             for r in peers:
-                lines.append(f"- {r.name} ({r.rate:,.0f}/s): **{ours_any.rate / r.rate:.1f}×**")
+                at_same = f"; ours at window 100 on one bind ({same.rate:,.0f}/s): {same.rate / r.rate:.1f}×" if same else ""
+                lines.append(f"- {r.name} ({r.rate:,.0f}/s): **{ours_any.rate / r.rate:.1f}×**{at_same}")
             fastest = max(peers, key=lambda r: r.rate)
             sync = next((r for r in peers if r.name == "smpplib (synchronous)"), None)
             lines.append("")
