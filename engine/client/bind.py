@@ -41,6 +41,7 @@ from engine.smpp import _native
 from engine.smpp import pdu as P
 from engine.smpp.constants import MAX_SEQUENCE_NUMBER, CommandId, CommandStatus
 from engine.smpp.errors import PduError
+from engine.smpp.states import State, may_receive, refusal_status
 
 __all__ = ["Bind", "BindError", "SubmitJob", "BindState"]
 
@@ -105,6 +106,12 @@ class _Control:
 
 
 _BIND_PDUS = {"tx": P.BindTransmitter, "rx": P.BindReceiver, "trx": P.BindTransceiver}
+_BIND_RESP_IDS = frozenset(
+    {CommandId.BIND_TRANSMITTER_RESP, CommandId.BIND_RECEIVER_RESP, CommandId.BIND_TRANSCEIVER_RESP}
+)
+_BOUND = {"tx": State.BOUND_TX, "rx": State.BOUND_RX, "trx": State.BOUND_TRX}
+_MATRIX_STATE = {BindState.CONNECTING: State.OPEN, BindState.BINDING: State.BINDING,
+                 BindState.UNBINDING: State.UNBINDING, BindState.CLOSED: State.CLOSED}
 
 
 class Bind(asyncio.Protocol):
@@ -399,6 +406,10 @@ class Bind(asyncio.Protocol):
                     continue
                 freed = True
                 self._on_submit_resp(job, item, now)
+            elif not (cid & 0x80000000) and not self._may_receive(cid):
+                # The operation matrix (engine.smpp.states, the one place that decides)
+                # forbids it in this state, e.g. a deliver_sm on a transmitter bind.
+                self._refuse(item)
             elif cid == CommandId.DELIVER_SM or cid == CommandId.DATA_SM:
                 self._wbuf.append(P.encode(_resp_for(item)))
                 if self.on_deliver is not None:
@@ -422,6 +433,10 @@ class Bind(asyncio.Protocol):
                 self._abort("unbound by the SMSC")
                 return
             elif cid & 0x80000000:
+                if cid in _BIND_RESP_IDS and item.command_status == 0 and self.state == BindState.BINDING:
+                    # Bound from this PDU on: an SMSC may send deliver_sm right behind
+                    # its bind response, in the same chunk, before open() resumes.
+                    self._set_state(BindState.BOUND)
                 self._complete_control(item)
             elif cid == CommandId.ALERT_NOTIFICATION or cid == CommandId.OUTBIND:
                 # No response exists for these (SMPP 3.4 4.12, 4.1.7); noted, not answered.
@@ -441,6 +456,21 @@ class Bind(asyncio.Protocol):
             self._flush()
 
     # --- internals --------------------------------------------------------------------
+
+    def _may_receive(self, command_id: int) -> bool:
+        bound = _BOUND[self.config.bind_type]
+        state = bound if self.state == BindState.BOUND else _MATRIX_STATE.get(self.state, State.CLOSED)
+        return may_receive("esme", state, command_id, bound)
+
+    def _refuse(self, pdu: Any) -> None:
+        bound = _BOUND[self.config.bind_type]
+        state = bound if self.state == BindState.BOUND else _MATRIX_STATE.get(self.state, State.CLOSED)
+        status = refusal_status(state, pdu.command_id)
+        cls = type(pdu)._response_class
+        if cls is None:  # alert_notification, outbind: nothing to answer with
+            log.info("%s: %s not allowed in state %s; ignored", self.name, type(pdu).__name__, state.name)
+            return
+        self._wbuf.append(P.encode(cls(sequence_number=pdu.sequence_number, command_status=status)))
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -160,7 +160,7 @@ class _Conn(asyncio.Protocol):
         # Receipts the ESME never acknowledged go back to the queue for its next bind.
         for kind, item in self.unacked.values():
             if kind == "receipt":
-                self.sim._pending_receipts[item[0]].append(item)
+                self.sim._pending_receipts.setdefault(item[0], deque()).append(item)
         self.unacked.clear()
 
     @property
@@ -331,7 +331,9 @@ class _Conn(asyncio.Protocol):
                         else:
                             rec.mo_acked += 1
                     elif item[0] == "receipt":
-                        sim._pending_receipts[item[1][0]].append(item[1])
+                        # Refused: keep it and offer it again shortly (an SMSC retries).
+                        sim._pending_receipts.setdefault(item[1][0], deque()).append(item[1])
+                        sim._loop.call_later(0.1, sim._flush_waiting, item[1][0])
             return None
         if self.bind_type is None:
             return self._nack_state(pdu)
