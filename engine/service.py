@@ -111,6 +111,8 @@ RECEIPT_BACKLOG_WARN = 100_000
 # Read batches allowed in flight beyond what the binds hold: while one batch waits for
 # its records and ack (two Redis round trips), the next ones keep the windows full.
 IN_FLIGHT_BATCHES = 4
+# Read batches that may wait for their hand-off while the previous one is handed.
+READ_AHEAD = 2
 
 
 def inbound_stream(keys: Keys) -> str:
@@ -341,10 +343,16 @@ class Service:
         self._to_submit: deque[Entry] = deque()
         self._to_resubmit: deque[Entry] = deque()
         self._resends: list[Entry] = []
+        # Read batches waiting for their hand-off (at most READ_AHEAD), and their size.
+        self._hand_q: asyncio.Queue[list[Entry]] = asyncio.Queue(maxsize=READ_AHEAD)
+        self._read_ahead = 0
+        self._acks: list[tuple[list[Entry], list[Entry]]] = []
+        self._wake_acks = asyncio.Event()
         self._wake_resend = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task] = []
         self._reader: asyncio.Task | None = None
+        self._hander: asyncio.Task | None = None
         self._started = False
         self._backlog_warned = False
         self.on_progress: Callable[[ServiceStats], None] | None = None
@@ -380,7 +388,9 @@ class Service:
             loop.create_task(self._receipt_loop(), name="service receipts"),
             loop.create_task(self._housekeeping(), name="service housekeeping"),
             loop.create_task(self._resend_loop(), name="service resends"),
+            loop.create_task(self._ack_loop(), name="service acks"),
         ]
+        self._hander = loop.create_task(self._hand_loop(), name="service hand-off")
         self._reader = loop.create_task(self._read_loop(), name="service reader")
 
     @property
@@ -397,14 +407,16 @@ class Service:
         """Serve until ``stop`` is set (or the reader dies), then shut down gracefully."""
         waiter = asyncio.ensure_future(stop.wait())
         try:
-            await asyncio.wait({waiter, self._reader}, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
+            await asyncio.wait({waiter, self._reader, self._hander},  # type: ignore[arg-type]
+                               return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
-        if self._reader is not None and self._reader.done() and not self._reader.cancelled():
-            exc = self._reader.exception()
-            if exc is not None:
-                await self.close(drain_timeout=5.0)
-                raise exc
+        for task in (self._reader, self._hander):
+            if task is not None and task.done() and not task.cancelled():
+                exc = task.exception()
+                if exc is not None:
+                    await self.close(drain_timeout=5.0)
+                    raise exc
         await self.close()
 
     async def close(self, *, drain_timeout: float | None = None) -> None:
@@ -413,12 +425,15 @@ class Service:
             return
         self._stopping = True
         self._room.set()
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
-                pass
+        for task in (self._reader, self._hander):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
+                    pass
+        # Batches read but never marked handed stay pending: reclaimed later as first
+        # attempts. (Nothing to do for them here.)
         for t in self._tasks:
             if t.get_name() == "service resends":
                 t.cancel()
@@ -453,7 +468,7 @@ class Service:
         await self.engine.close()
         # Receipts that came in while unbinding, and the last outcomes.
         deadline = time.monotonic() + 5.0
-        while (self._done or self._receipts or self._mo) and time.monotonic() < deadline:
+        while (self._done or self._acks or self._receipts or self._mo) and time.monotonic() < deadline:
             self._wake_records.set()
             self._wake_receipts.set()
             await asyncio.sleep(0.02)
@@ -512,10 +527,13 @@ class Service:
     # --- reading and submitting ------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        """Read batches ahead of the hand-off: while one batch is marked and queued on
+        the binds, the next XREADGROUP is already on its way (each stage waits on a
+        Redis round trip; in series they left the binds idle half of the time)."""
         consumer = self.consumer
         batch = self.config.redis.batch_size
         while not self._stopping:
-            room = self.max_in_flight - len(self._in_flight)
+            room = self.max_in_flight - len(self._in_flight) - self._read_ahead
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
@@ -527,7 +545,17 @@ class Service:
             for e in entries:
                 if e.reclaimed:
                     self.stats.reclaimed += 1
-            await self._redis_call("mark the hand-off", consumer.begin, entries)
+            self._read_ahead += len(entries)
+            await self._hand_q.put(entries)
+
+    async def _hand_loop(self) -> None:
+        consumer = self.consumer
+        while True:
+            entries = await self._hand_q.get()
+            try:
+                await self._redis_call("mark the hand-off", consumer.begin, entries)
+            finally:
+                self._read_ahead -= len(entries)
             sendable = []
             unknown = []
             for e in entries:
@@ -767,12 +795,6 @@ class Service:
                                        give_up_at=give_up)
             if dead:
                 await self._redis_call("dead-letter", self._dead_letter, dead, give_up_at=give_up)
-            if ack:
-                await self._redis_call("acknowledge", self.consumer.ack, ack, give_up_at=give_up)
-                stats.acked += len(ack)
-            if release:
-                await self._redis_call("release", self.consumer.release, release, give_up_at=give_up)
-                stats.released += len(release)
         except _REDIS_ERRORS as exc:
             # Only at shutdown with Redis away: the entries stay pending in Redis and are
             # reclaimed later (their hand-off record makes them outcome unknown).
@@ -782,17 +804,46 @@ class Service:
                 self._in_flight.pop(entry.entry_id, None)
             self._room.set()
             return
-        for e in ack:
-            self._in_flight.pop(e.entry_id, None)
-        for e in release:
-            self._in_flight.pop(e.entry_id, None)
+        if ack or release:
+            # Acked by their own task, so that the next batch's records go to Redis
+            # while this batch's XACK does.
+            self._acks.append((ack, release))
+            self._wake_acks.set()
         if again:
             self._resends.extend(again)
             self._wake_resend.set()
-        if len(self._in_flight) < self.max_in_flight:
-            self._room.set()
-        if self.on_progress is not None:
-            self.on_progress(stats)
+
+    async def _ack_loop(self) -> None:
+        """XACK (and XDEL) entries whose outcomes are recorded; release unsent ones."""
+        stats = self.stats
+        while True:
+            await self._wake_acks.wait()
+            self._wake_acks.clear()
+            while self._acks:
+                items, self._acks = self._acks, []
+                ack = [e for a, _ in items for e in a]
+                release = [e for _, r in items for e in r]
+                give_up = self._give_up_at()
+                try:
+                    if ack:
+                        await self._redis_call("acknowledge", self.consumer.ack, ack, give_up_at=give_up)
+                        stats.acked += len(ack)
+                    if release:
+                        await self._redis_call("release", self.consumer.release, release, give_up_at=give_up)
+                        stats.released += len(release)
+                except _REDIS_ERRORS as exc:
+                    log.error("shutdown: Redis unavailable (%s); %d recorded entries not acked: they stay "
+                              "pending and are reclaimed (and recognised as done by their tracking record)",
+                              exc, len(ack) + len(release))
+                except Exception:  # noqa: BLE001 - a bug must not stop later acks
+                    log.exception("acking %d entries failed; they stay pending and are reclaimed", len(ack))
+                for e in ack:
+                    self._in_flight.pop(e.entry_id, None)
+                for e in release:
+                    self._in_flight.pop(e.entry_id, None)
+                self._room.set()
+                if self.on_progress is not None:
+                    self.on_progress(stats)
 
     async def _resend_loop(self) -> None:
         """Submit again entries whose outcome was unknown (already recorded as such).
