@@ -56,9 +56,9 @@ def test_throttle_halves_and_recovers_additively():
     for t in range(13, 16):
         r.delay(1, float(t))
     assert r.limit == 50  # at the ceiling, not above
-    r.delay(1, 16.5)  # a second at the ceiling without throttles: probe higher
+    r.delay(1, 16.5)  # PROBE_SECONDS at the ceiling without throttles: probe higher
     assert r.ceiling == pytest.approx(62.5)
-    r.delay(1, 25.0)  # RELEASE_SECONDS without a throttle: the configured rate again
+    r.delay(1, 27.0)  # RELEASE_SECONDS without a throttle: the configured rate again
     assert r.limit == 100 and not r.throttled
 
 
