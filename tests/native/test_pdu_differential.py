@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not N.NATIVE, reason="the Rust extension is not built"),
 ]
 
-EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 VECTORS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "smpp" / "vectors" / "pdus.json").read_text("ascii"))
 
 
