@@ -713,16 +713,19 @@ fn encode_batch<'py>(
         Some(_) => RefSource::Fixed(0),
         None => parse_ref(r, &opts)?,
     };
-    let mut enc = Encoder::new();
     let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let text = list.get_item(i)?;
-        let item = match &per_text {
-            Some(refs) => encode_one(py, &mut enc, &text, &opts, &RefSource::Fixed(refs[i]))?,
-            None => encode_one(py, &mut enc, &text, &opts, &shared)?,
-        };
-        out.push(item);
-    }
+    with_encoder(|enc| -> PyResult<()> {
+        for i in 0..n {
+            let text = list.get_item(i)?;
+            let item = match &per_text {
+                Some(refs) => encode_one(py, enc, &text, &opts, &RefSource::Fixed(refs[i]))?,
+                None => encode_one(py, enc, &text, &opts, &shared)?,
+            };
+            out.push(item);
+        }
+        Ok(())
+    })?;
+    // Made at its final size in one go (appending one by one regrows it).
     PyList::new(py, out)
 }
 
