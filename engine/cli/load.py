@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 __all__ = ["register"]
 
@@ -198,7 +199,7 @@ async def _main(args: argparse.Namespace, smsc) -> int:
 
     def multi(parts: int):
         left = [parts]
-        worst = [Outcome.OK, None]
+        worst: list[Any] = [Outcome.OK, None]
 
         def cb(r) -> None:
             if r.latency is not None:

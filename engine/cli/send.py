@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 __all__ = ["register"]
 
@@ -53,9 +54,14 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         import asyncio
 
-        receipts = []
+        receipts: list = []
         got = asyncio.Event()
-        client = SmscClient(smsc, on_receipt=lambda r: (receipts.append(r), got.set()))
+
+        def on_receipt(r) -> None:
+            receipts.append(r)
+            got.set()
+
+        client = SmscClient(smsc, on_receipt=on_receipt)
         try:
             await client.start()
         except NotBound as exc:
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                         pass
         finally:
             await client.close()
-        out = {
+        out: dict[str, Any] = {
             "outcome": result.outcome.value,
             "segments": result.segments,
             "encoding": result.encoding,
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             finals = [states.get(m) for m in result.message_ids if m]
             out["receipts"] = {m: states.get(m) for m in result.message_ids if m}
             if finals and all(finals):
-                out["final_state"] = finals[0] if len(set(finals)) == 1 else "MIXED:" + ",".join(finals)
+                out["final_state"] = finals[0] if len(set(finals)) == 1 else "MIXED:" + ",".join(str(f) for f in finals)
             else:
                 out["final_state"] = None
         if args.json:

@@ -166,7 +166,7 @@ class Bind(asyncio.Protocol):
         # submit() callers waiting for queue room, woken one per free place (FIFO):
         # an Event would wake all of them for every freed slot.
         self._waiters: deque[asyncio.Future] = deque()
-        self._drained: asyncio.Event | None = None
+        self._drained: asyncio.Future | None = None
         self._lost: asyncio.Future | None = None
         self._bound_event = asyncio.Event()
         self._supervisor: asyncio.Task | None = None

@@ -118,7 +118,7 @@ class AdaptiveRate:
         if since is not None and now - since >= PROBE_SECONDS:
             self.ceiling *= PROBE_FACTOR  # type: ignore[operator]
             self._at_ceiling_since = None
-            if self.configured and self.ceiling >= self.configured:  # type: ignore[operator]
+            if self.configured and self.ceiling >= self.configured:
                 self._release()
 
     def delay(self, n: int, now: float) -> float:

@@ -294,7 +294,9 @@ class SmscClient:
 
     def _on_deliver(self, bind: Bind, pdu: Any) -> None:
         if (getattr(pdu, "esm_class", 0) & 0x3C) in (0x04, 0x20):
-            self._emit_receipt(parse_deliver(bind.name, pdu))
+            event = parse_deliver(bind.name, pdu)
+            assert isinstance(event, Receipt)
+            self._emit_receipt(event)
             return
         loop = asyncio.get_running_loop()
         try:

@@ -298,7 +298,7 @@ class _Conn(asyncio.Protocol):
         sim = self.sim
         rec = sim.record
         try:
-            pdu = _native.decode(frame)
+            pdu: Any = _native.decode(frame)
         except PduError as exc:
             rec.other["malformed"] += 1
             if exc.command_id is not None and not exc.command_id & 0x80000000 and exc.command_id in P._BY_ID:
@@ -532,7 +532,7 @@ class Simulator:
         # registered_delivery sits after variable C-strings: a full decode is needed
         # (in Rust when the extension is built).
         try:
-            pdu = _native.decode(frame)
+            pdu: Any = _native.decode(frame)
         except PduError:
             return
         rd = pdu.registered_delivery & 0x03
