@@ -20,17 +20,33 @@ and ``async with``. ``submit`` never raises for a bad message (encoding error, a
 too long): it returns outcome FAILED with ``error`` naming the problem; it raises
 ``ClientClosed`` after close. It waits (backpressure) while the chosen bind's window
 and queue are full, so a caller that runs N submits concurrently gets at most
-window + queue of them on the wire.
+window + queue of them on the wire. ``OutboundMessage`` also takes pre-encoded
+``parts`` (+ ``data_coding``, ``udhi``, ``sar``), ``concat``/``encoding`` overrides,
+``source_ton_npi``/``dest_ton_npi`` overrides, ``validity_period``, extra ``tlvs``.
 
 Outcomes: OK (accepted, ``message_id`` set), REJECTED (error status, not accepted),
 UNKNOWN (written, never answered: connection lost or response timeout; the client
 never resends it; whoever resends must record that), FAILED (never sent).
-ESME_RTHROTTLED / ESME_RMSGQFUL are never outcomes: the part is retried in order.
+ESME_RTHROTTLED / ESME_RMSGQFUL are never outcomes: the part is retried, before any
+newer part, after the bind has lowered its rate (``engine/client/ratelimit.py``).
+Parts not yet written when a connection drops wait for the rebind and then go.
 
 Inbound: ``on_receipt(Receipt)`` / ``on_mo(MoMessage)`` callbacks (called on the loop,
-keep them quick), or ``async for event in client.inbound()``. ``Receipt.message_id``
-is the receipted_message_id TLV when present, else the text's ``id:``; normalising it
-against the submit_sm_resp id is the caller's job (``engine.smpp.receipts``).
+keep them quick), or ``async for event in client.inbound()`` /
+``client.enable_inbound_queue()``. ``Receipt.message_id`` is the receipted_message_id
+TLV when present, else the text's ``id:``; ``Receipt.parsed`` is the
+``engine.smpp.receipts.Receipt``; normalising ids is the caller's job
+(``engine.smpp.receipts.normalize_message_id``). Concatenated MO messages come
+reassembled (``engine.smpp.reassembly``, any order, duplicates dropped); one whose
+parts never all arrive comes with ``complete=False`` and ``missing``.
+
+Batch path (what ``smpp-engine load`` and the benchmark use; the service uses it too):
+``bind = client._pick()``; encode PDUs with sequence number 0 (``build_submits`` or
+``engine.smpp._native.build_submit_sm_batch``); ``bind.enqueue_many([SubmitJob(data,
+callback, index, priority), ...])`` queues them with one pump and one write;
+``callback(PartResult)`` is called once per part. ``bind.has_space()`` /
+``await bind.wait_space()`` are the backpressure (queue bound: window x
+``bind.QUEUE_FACTOR``).
 
 Metrics: subclass ``Observer`` (``engine/client/observer.py``): on_submit, on_response,
 on_unknown, on_throttle, on_in_flight, on_bind_state, on_reconnect, on_receipt, on_mo,
@@ -39,7 +55,7 @@ on_enquire_link. Default no-op.
 Event loop: ``engine.client.loop.run(main())`` runs on uvloop when installed.
 """
 
-from engine.client.bind import Bind, BindError, BindState
+from engine.client.bind import QUEUE_FACTOR, Bind, BindError, BindState, SubmitJob
 from engine.client.observer import NULL_OBSERVER, MultiObserver, Observer
 from engine.client.smsc import Engine, SmscClient, build_submits, parse_deliver
 from engine.client.types import (
@@ -58,6 +74,8 @@ __all__ = [
     "SmscClient",
     "Bind",
     "BindError",
+    "SubmitJob",
+    "QUEUE_FACTOR",
     "BindState",
     "Observer",
     "MultiObserver",

@@ -75,6 +75,10 @@ def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -
     concat = message.concat or cfg.concat
     src, src_ton, src_npi = cfg.addr.for_source(message.source, national=message.national)
     dst, dst_ton, dst_npi = cfg.addr.for_destination(message.destination, national=message.national)
+    if message.source_ton_npi is not None:
+        src, (src_ton, src_npi) = message.source, message.source_ton_npi
+    if message.dest_ton_npi is not None:
+        dst_ton, dst_npi = message.dest_ton_npi
     extra: tuple[Tlv, ...] = tuple(message.tlvs)
     esm = message.esm_class
     if message.parts is not None:

@@ -43,6 +43,8 @@ class OutboundMessage:
     ``data_coding``; ``sar``: per-part (ref, total, seq) when the parts use SAR TLVs.
     ``registered_delivery``: None takes the bind's configured value.
     ``national``: the numbers are national (TON 2) rather than international.
+    ``source_ton_npi`` / ``dest_ton_npi``: ``(ton, npi)`` to use instead of the bind's
+    rules (``[smscs.source_ton_npi]``) for this message.
     ``reference``: the caller's own id, echoed in the result.
     """
 
@@ -65,6 +67,8 @@ class OutboundMessage:
     protocol_id: int = 0
     esm_class: int = 0
     tlvs: tuple = ()
+    source_ton_npi: tuple[int, int] | None = None
+    dest_ton_npi: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)

@@ -143,7 +143,14 @@ def test_gsm_data_coding_and_encoding_errors():
                 assert bad.outcome is Outcome.FAILED and "UnencodableCharacter" in bad.error and "'ç'" in bad.error
                 long_src = await client.submit(OutboundMessage("A" * 30, "4915112345678", "x"))
                 assert long_src.outcome is Outcome.FAILED and "source_addr" in long_src.error
-            assert len(sim.record.submits) == 2
+                own = await client.submit(OutboundMessage("12345", "4915112345678", "x", source_ton_npi=(6, 0),
+                                                          dest_ton_npi=(0, 1)))
+                assert own.ok
+            assert len(sim.record.submits) == 3
+            p = sim.record.submits[2].pdu
+            assert (p.source_addr_ton, p.source_addr_npi, p.dest_addr_ton, p.dest_addr_npi) == (6, 0, 0, 1)
+            short = sim.record.submits[0].pdu  # "ACME" alphanumeric by the default rules
+            assert (short.source_addr_ton, short.source_addr_npi) == (5, 0)
 
     arun(main())
 
