@@ -46,7 +46,7 @@ Batch path (what ``smpp-engine load`` and the benchmark use; the service uses it
 callback, index, priority), ...])`` queues them with one pump and one write;
 ``callback(PartResult)`` is called once per part. ``bind.has_space()`` /
 ``await bind.wait_space()`` are the backpressure (queue bound: window x
-``bind.QUEUE_FACTOR``).
+``engine.client.QUEUE_FACTOR``).
 
 Metrics: subclass ``Observer`` (``engine/client/observer.py``): on_submit, on_response,
 on_unknown, on_throttle, on_in_flight, on_bind_state, on_reconnect, on_receipt, on_mo,

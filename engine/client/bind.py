@@ -226,6 +226,8 @@ class Bind(asyncio.Protocol):
         if resp.command_status != CommandStatus.ESME_ROK:
             self._abort("bind refused")
             raise BindError(self.name, f"bind refused: {_status_name(resp.command_status)}", resp.command_status)
+        if self._transport is None:  # lost between the bind response and now
+            raise BindError(self.name, f"connection lost right after the bind: {self.last_error or 'closed'}")
         self.backoff.reset()
         self._throttle_pause = cfg.throttle_pause
         self.bound_count += 1
