@@ -363,3 +363,23 @@ def test_cli_load_with_receipts_and_send_over_a_transmitter():
     finally:
         summary = _stop(proc)
     assert summary["submits"] == 301 and summary["receipts_acked"] == 301
+
+
+def test_cli_simulate_sends_the_requested_mo_to_a_receiver():
+    from engine.client import SmscClient
+    from engine.config import parse_config
+
+    proc, port = _start_simulate("--mo", "4915112345678,12345,Hello from the simulator, a, b")
+    try:
+        async def main():
+            cfg = parse_config({"smscs": [{"name": "s", "host": "127.0.0.1", "port": port, "system_id": "a",
+                                           "password_env": "P", "bind_type": "rx"}]}, {"P": ""}).smscs[0]
+            async with SmscClient(cfg) as c:
+                q = c.enable_inbound_queue()
+                return await asyncio.wait_for(q.get(), 5)
+
+        mo = asyncio.run(main())
+    finally:
+        summary = _stop(proc)
+    assert mo.text == "Hello from the simulator, a, b" and mo.source == "4915112345678"
+    assert summary["mo_sent"] == 1 and summary["mo_acked"] == 1
