@@ -470,20 +470,23 @@ def _best(runs: list[Run], prefix: str) -> Run | None:
 def _report(runs: list[Run], args) -> str:
     cmd = "python -m bench smpp" + (" --quick" if args.quick else "") + (f" --count {args.count}" if args.count else "")
     lines = [header(SECTION, cmd).rstrip("\n"), ""]
-    lines.append(f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); the simulator "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average at the end "
+                 f"{load} (the machine is shared: other work running makes the wall-clock rates lower and "
+                 "noisier than the CPU columns, which count only these processes); the simulator "
                  "(`smpp-engine simulate`) runs in its own process, the client in the benchmark's; "
                  "distinct messages (destination and text differ per message); "
                  "rate = messages / wall seconds from first submit to last response; "
                  "CPU = client process only.")
     lines.append("")
-    lines.append("| client | window | binds | messages | submit_sm/s | client CPU s | simulator CPU s | p50 ms | p99 ms | correct |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    lines.append("| client | window | binds | messages | submit_sm/s | client CPU s | client CPU µs/msg | simulator CPU s | p50 ms | p99 ms | correct |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in runs:
         p50, p99 = r.pct(0.5), r.pct(0.99)
         ok = "yes" if r.correct else f"**no** ({r.error or f'{r.ok}/{r.count} ok'})"
         if r.receipts is not None:
             ok += f", {r.receipts} receipts"
-        lines.append(f"| {r.name} | {r.window} | {r.binds} | {r.count:,} | {r.rate:,.0f} | {r.cpu:.2f} | {r.server_cpu or 0:.2f} | "
+        lines.append(f"| {r.name} | {r.window} | {r.binds} | {r.count:,} | {r.rate:,.0f} | {r.cpu:.2f} | {r.cpu / r.count * 1e6:.1f} | {r.server_cpu or 0:.2f} | "
                      f"{'' if p50 is None else f'{p50:.3f}'} | {'' if p99 is None else f'{p99:.3f}'} | {ok} |")
     lines.append("")
     ours = _best([r for r in runs if r.binds == 1], "ours (batch")
