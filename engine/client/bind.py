@@ -156,6 +156,7 @@ class Bind(asyncio.Protocol):
         self._write_paused = False
         self._pause_until = 0.0
         self._last_slowdown = 0.0
+        self._pump_scheduled = False
         self._accepted = 0
         self._throttle_pause = config.throttle_pause
         self._wake_handle: asyncio.TimerHandle | None = None
@@ -259,8 +260,15 @@ class Bind(asyncio.Protocol):
         job.ordinal = self._ordinal
         self._queues[0 if job.priority > 0 else 1].append(job)
         self._queued += 1
-        if self.state == BindState.BOUND:
-            self._pump()
+        if self.state == BindState.BOUND and not self._pump_scheduled:
+            # One pump (one write) for everything enqueued in this turn of the loop:
+            # submit() callers arrive one coroutine step at a time.
+            self._pump_scheduled = True
+            self._loop.call_soon(self._scheduled_pump)  # type: ignore[union-attr]
+
+    def _scheduled_pump(self) -> None:
+        self._pump_scheduled = False
+        self._pump()
 
     def enqueue_many(self, jobs: list[SubmitJob]) -> None:
         """Queue several encoded submit_sm at once: one pump, so one write for all of them."""
