@@ -28,7 +28,10 @@ _SUBCOMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smpp-engine", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="smpp-engine",
+        description="High-throughput SMPP 3.4 engine: campaigns from Redis to carriers' SMSCs, receipts tracked.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMANDS:
         try:
