@@ -15,7 +15,8 @@ submitted and acked", submit->response and submit->receipt percentiles, CPU seco
 of the engine, Redis and the simulator; for the main run also RSS of the engine
 every ``--rss-every`` messages, and the growth after warm-up. Contenders (same
 corpus, same run): receipts on (the main run, window 100 x 2 binds), receipts off,
-window 20 and window 500; ratios against the main run. ``--write`` puts the results
+window 20, window 500, and status events for final states only (the tracker's
+``event_states``; the default publishes "submitted" too); ratios against the main run. ``--write`` puts the results
 in bench/RESULTS.md, section "End to end".
 """
 
@@ -179,10 +180,12 @@ def _messages(prefix: str, start: int, n: int, receipts: bool):
 
 
 async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid: int | None, count: int, *,
-                   receipts: bool, window: int, rss_every: int, timeout: float) -> Result:
+                   receipts: bool, window: int, rss_every: int, timeout: float,
+                   final_events: bool = False) -> Result:
     from engine.config import parse_config
     from engine.queue import Keys, Producer, connect
     from engine.service import Service
+    from engine.tracking import FINAL_STATES
 
     res = Result(name, count, receipts, window)
     prefix = f"e2e-{name}-{os.getpid()}:"
@@ -211,7 +214,7 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
     for start in range(0, count, slice_n):
         await producer.enqueue_many(_messages(f"{name}:", start, min(slice_n, count - start), receipts))
     res.intake_seconds = time.perf_counter() - t0
-    service = Service(cfg, redis=redis)
+    service = Service(cfg, redis=redis, event_states=FINAL_STATES if final_events else None)
     stats = service.stats
     cpu0, rcpu0, scpu0 = time.process_time(), _cpu_of(redis_pid) if redis_pid else 0.0, _cpu_of(sim.proc.pid)
     next_rss = rss_every
@@ -356,18 +359,20 @@ def main(argv: list[str]) -> int:
     redis = None if args.redis else _Redis()
     url = args.redis or redis.url  # type: ignore[union-attr]
     sim = _SimulatorProcess()
-    contenders = [("receipts-w100", True, 100, count, rss_every)]
+    # (name, receipts, window, messages, rss every, status events for final states only)
+    contenders = [("receipts-w100", True, 100, count, rss_every, False)]
     if not args.no_compare:
-        contenders.append(("no-receipts-w100", False, 100, compare, 0))
+        contenders.append(("no-receipts-w100", False, 100, compare, 0, False))
         if not args.quick:
-            contenders += [("receipts-w20", True, 20, compare, 0), ("receipts-w500", True, 500, compare, 0)]
+            contenders += [("receipts-w20", True, 20, compare, 0, False), ("receipts-w500", True, 500, compare, 0, False),
+                           ("receipts-w100-final-events", True, 100, compare, 0, True)]
     results: list[Result] = []
 
     async def run_all() -> None:
-        for name, receipts, window, n, every in contenders:
+        for name, receipts, window, n, every, final_events in contenders:
             print(f"bench e2e: {name}: {n:,} messages ...", file=sys.stderr, flush=True)
             r = await _run_one(name, url, sim, redis.proc.pid if redis else None, n, receipts=receipts,
-                               window=window, rss_every=every, timeout=timeout)
+                               window=window, rss_every=every, timeout=timeout, final_events=final_events)
             print(f"bench e2e: {name}: {r.rate:,.0f} msg/s to receipts stored, {r.submit_rate:,.0f} msg/s submitted "
                   f"({'ok' if r.ok else 'NOT OK: ' + r.detail})", file=sys.stderr, flush=True)
             results.append(r)

@@ -113,6 +113,9 @@ RECEIPT_BACKLOG_WARN = 100_000
 IN_FLIGHT_BATCHES = 4
 # Read batches that may wait for their hand-off while the previous one is handed.
 READ_AHEAD = 2
+# At shutdown, a batch in the middle of its hand-off gets this long to reach the binds
+# (it waits for window room, which the draining binds keep making).
+HAND_OFF_FINISH_S = 10.0
 
 
 def inbound_stream(keys: Keys) -> str:
@@ -353,6 +356,7 @@ class Service:
         self._tasks: list[asyncio.Task] = []
         self._reader: asyncio.Task | None = None
         self._hander: asyncio.Task | None = None
+        self._handing = False
         self._started = False
         self._backlog_warned = False
         self.on_progress: Callable[[ServiceStats], None] | None = None
@@ -425,13 +429,26 @@ class Service:
             return
         self._stopping = True
         self._room.set()
-        for task in (self._reader, self._hander):
-            if task is not None:
-                task.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
+                pass
+        if self._hander is not None:
+            # A batch being marked handed finishes its hand-off (cancelling it between
+            # the mark and the submit would make its messages "outcome unknown" for
+            # nothing); an idle hand-off task is cancelled at once.
+            if self._handing:
                 try:
-                    await task
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
+                    await asyncio.wait_for(asyncio.shield(self._hander), HAND_OFF_FINISH_S)
+                except (asyncio.TimeoutError, Exception):  # noqa: BLE001
                     pass
+            self._hander.cancel()
+            try:
+                await self._hander
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
         # Batches read but never marked handed stay pending: reclaimed later as first
         # attempts. (Nothing to do for them here.)
         for t in self._tasks:
@@ -453,6 +470,7 @@ class Service:
                 self.stats.released += len(first)
             except _REDIS_ERRORS:
                 pass
+        log.info("shutdown: reading stopped; %d messages in flight", len(self._in_flight))
         binds = [b.config for c in self.engine.smscs.values() for b in c.binds]
         if drain_timeout is None:
             drain_timeout = max((b.drain_timeout + b.response_timeout for b in binds), default=10.0)
@@ -465,7 +483,9 @@ class Service:
             log.warning("shutdown: %d messages still in flight after %.1f s; they stay pending in Redis "
                         "and are reclaimed (as outcome unknown where they may have gone out)",
                         len(self._in_flight), drain_timeout)
+        log.info("shutdown: outcomes recorded; unbinding")
         await self.engine.close()
+        log.info("shutdown: unbound")
         # Receipts that came in while unbinding, and the last outcomes.
         deadline = time.monotonic() + 5.0
         while (self._done or self._acks or self._receipts or self._mo) and time.monotonic() < deadline:
@@ -550,8 +570,10 @@ class Service:
 
     async def _hand_loop(self) -> None:
         consumer = self.consumer
-        while True:
+        while not self._stopping:
+            self._handing = False
             entries = await self._hand_q.get()
+            self._handing = True
             try:
                 await self._redis_call("mark the hand-off", consumer.begin, entries)
             finally:
@@ -570,6 +592,7 @@ class Service:
             for e in sendable:
                 self._in_flight[e.entry_id] = e
             await self._submit_all(sendable, self._to_submit)
+        self._handing = False
 
     async def _submit_all(self, entries: list[Entry], q: deque[Entry]) -> None:
         """Give handed entries to the binds, waiting for room. ``q`` is the caller's own

@@ -1,7 +1,8 @@
 """``smpp-engine run``: the service — Redis Streams in, SMPP out, until SIGTERM/SIGINT.
 
 Exit status: 0 after a graceful shutdown, 2 for a bad configuration, 3 when Redis
-cannot be reached at start, 4 when the metrics port cannot be served.
+cannot be reached at start, 4 when the metrics port cannot be served, 130 after a
+second SIGTERM/SIGINT during the shutdown (exit at once).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ __all__ = ["register", "EXIT_CONFIG", "EXIT_REDIS", "EXIT_METRICS"]
 EXIT_CONFIG = 2
 EXIT_REDIS = 3
 EXIT_METRICS = 4
+# A second SIGTERM/SIGINT during the drain: exit at once (pending entries are reclaimed).
+EXIT_FORCED = 130
 # How long start-up waits for Redis before giving up with a clear message: a service
 # manager restarts us, and a silent hang would hide the cause.
 START_REDIS_TIMEOUT_S = 30.0
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(config, args: argparse.Namespace) -> int:
     import asyncio
+    import os
     import signal
     import time
 
@@ -86,8 +90,19 @@ async def _main(config, args: argparse.Namespace) -> int:
         return EXIT_METRICS
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            # A second signal: the operator does not want to wait for the drain.
+            log.error("second %s: exiting now; in-flight entries stay pending and are reclaimed",
+                      signal.Signals(signum).name)
+            os._exit(EXIT_FORCED)
+        log.info("%s: shutting down (drain, record, unbind); send it again to exit at once",
+                 signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     binds = ", ".join(f"{b.name}@{b.config.host}:{b.config.port}" for c in service.engine.smscs.values()
                       for b in c.binds)
     log.info("consumer %s of group %s on %s and %s (Redis %s); binds %s; metrics %s",

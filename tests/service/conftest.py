@@ -226,7 +226,7 @@ class EngineProcess:
         self.proc.wait(timeout=10)
         self._log.close()
 
-    def terminate(self, timeout: float = 30.0) -> int:
+    def terminate(self, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -198,3 +198,45 @@ def test_demo_without_redis_says_how_to_fix(tmp_path):
     assert "apt-get install redis-server" in proc.stderr
     assert "./dev demo" in proc.stderr
     assert f"127.0.0.1:{port}" in proc.stderr
+
+
+def test_sigterm_drains_unbinds_and_a_restart_finishes_without_duplicates(redis_url, prefix, tmp_path):
+    """SIGTERM mid-campaign: the engine stops reading, lets its windows drain, records and
+    acks what was answered, unbinds and exits 0. Nothing it handed is left unknown, so
+    the next engine sends the rest with no duplicate and nothing flagged."""
+
+    async def main():
+        async with Simulator(receipt_delay=0.05, faults=Faults(delay=0.02)) as sim:
+            d = config_dict(redis_url, prefix, sim.port, window=50, binds=2, batch=100, claim_idle=1.5)
+            cfg = make_config(d)
+            path = write_toml(d, tmp_path / "engine.toml")
+            redis = connect(redis_url)
+            cid, ids = await enqueue_campaign(redis, cfg, 2500)
+            first = EngineProcess(path, "engine-a", tmp_path / "a.log")
+            try:
+                await _wait_proc_bound(sim, 2)
+                assert await sim.wait_for(lambda s: s.record.submit_count >= 600, 60), first.log()
+                first.proc.send_signal(__import__("signal").SIGTERM)
+                rc = await asyncio.to_thread(first.proc.wait, 30)
+            finally:
+                first.terminate()
+            assert rc == 0, first.log()
+            assert sim.record.unbinds >= 2, "the engine did not unbind"
+            stopped_at = sim.record.submit_count
+            stats = first.stopped_stats()
+            assert stats["unknown parts"] == 0, stats
+            # Everything it sent was recorded and acked before it exited.
+            assert stats["acked"] == stats["accepted"] == stopped_at, (stats, stopped_at)
+            second = EngineProcess(path, "engine-b", tmp_path / "b.log")
+            try:
+                await wait_final(redis, cfg, cid, 2500, 120)
+            finally:
+                assert second.terminate() == 0, second.log()
+            report = await check_no_loss_and_flagged_duplicates(redis, cfg, sim, ids)
+            print(f"SIGTERM after {stopped_at} submits:", report)
+            assert stopped_at < 2500
+            assert report["duplicates"] == 0 and report["flagged_outcome_unknown"] == 0, report
+            assert sim.record.duplicates == 0
+            await redis.aclose()
+
+    run_bounded(main(), 200)
