@@ -331,7 +331,7 @@ pub const fn fill_bits(udh_len: usize) -> usize {
 /// more CR (TS 23.038 §6.1.2.3.1), else the receiver would take it for padding.
 #[inline]
 fn extra_cr(septets: &[u8], fill: usize, packed: bool) -> usize {
-    (packed && septets.last() == Some(&CR) && (fill + 7 * septets.len()) % 8 == 0) as usize
+    (packed && septets.last() == Some(&CR) && (fill + 7 * septets.len()).is_multiple_of(8)) as usize
 }
 
 /// Splitting limits of one message.
