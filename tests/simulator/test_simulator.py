@@ -13,6 +13,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.simulator import Faults, Simulator
 from engine.smpp import pdu as P
@@ -47,6 +49,27 @@ class SimThread:
 def test_fast_submit_sm_resp_is_what_the_codec_encodes():
     for seq, mid in [(1, "00000001"), (0x7FFFFFFF, "12345678901234567890"), (42, "")]:
         assert _resp(seq, mid) == P.encode(P.SubmitSmResp(sequence_number=seq, message_id=mid))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ton=st.integers(0, 255), npi=st.integers(0, 255),
+    src=st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20),
+    dst=st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20),
+    sm=st.binary(max_size=254), mid=st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=64),
+    state=st.integers(0, 255),
+)
+def test_fast_receipt_frame_is_what_the_codec_encodes(ton, npi, src, dst, sm, mid, state):
+    from engine.simulator.server import _receipt_frame
+    from engine.smpp.constants import Tag
+    from engine.smpp.tlv import Tlv
+
+    expected = P.encode(P.DeliverSm(
+        source_addr_ton=ton, source_addr_npi=npi, source_addr=src, dest_addr_ton=npi, dest_addr_npi=ton,
+        destination_addr=dst, esm_class=0x04, short_message=sm,
+        tlvs=(Tlv(Tag.RECEIPTED_MESSAGE_ID, mid.encode("latin-1") + b"\0"), Tlv(Tag.MESSAGE_STATE, bytes((state,)))),
+    ))
+    assert _receipt_frame(ton, npi, src, npi, ton, dst, sm, mid, state) == expected
 
 
 def test_smpplib_binds_submits_and_gets_the_receipt():
