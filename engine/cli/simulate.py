@@ -65,6 +65,8 @@ def register(subparsers) -> None:
     p.add_argument("--mo-interval", type=float, default=None, help="repeat the --mo messages every S seconds")
     p.add_argument("--record", action="store_true", help="keep every submit_sm (duplicate counting; uses memory)")
     p.add_argument("--stats-interval", type=float, default=None, help="print counters as a JSON line every S seconds (stderr)")
+    p.add_argument("--tls-cert", default=None, help="serve TLS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", default=None, help="the certificate's PEM private key")
     p.add_argument("--seed", type=int, default=1, help="seed of the fault RNG (default 1)")
     p.add_argument("--no-uvloop", action="store_true")
     p.set_defaults(func=run)
@@ -92,6 +94,19 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 0:
             print(f"smpp-engine simulate: --{name.replace('_', '-')}: must be >= 0", file=sys.stderr)
             return 2
+    ssl_ctx = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            print("smpp-engine simulate: --tls-cert and --tls-key go together", file=sys.stderr)
+            return 2
+        import ssl
+
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"smpp-engine simulate: --tls-cert/--tls-key: cannot load them: {exc}", file=sys.stderr)
+            return 2
     users = None
     if args.system_id is not None:
         users = {args.system_id: args.password if args.password is not None else os.environ.get("SMPP_PASSWORD", "")}
@@ -108,14 +123,14 @@ def run(args: argparse.Namespace) -> int:
         sim = Simulator(
             args.host, args.port, users=users, id_format=args.id_format,
             receipt_delay=None if args.no_receipts else args.receipt_delay, receipt_states=args.states,
-            faults=faults, record=args.record, seed=args.seed,
+            faults=faults, record=args.record, seed=args.seed, ssl=ssl_ctx,
         )
         try:
             await sim.start()
         except OSError as exc:
             print(f"smpp-engine simulate: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 3
-        print(json.dumps({"listening": f"{sim.host}:{sim.port}", "port": sim.port}), flush=True)
+        print(json.dumps({"listening": f"{sim.host}:{sim.port}", "port": sim.port, "tls": ssl_ctx is not None}), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -406,3 +406,26 @@ def test_cli_simulate_sends_the_requested_mo_to_a_receiver():
         summary = _stop(proc)
     assert mo.text == "Hello from the simulator, a, b" and mo.source == "4915112345678"
     assert summary["mo_sent"] == 1 and summary["mo_acked"] == 1
+
+
+def test_cli_send_over_tls_to_simulate(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=30,
+    )
+    proc, port = _start_simulate("--tls-cert", str(cert), "--tls-key", str(key), "--no-receipts")
+    try:
+        ok = _run("send", "--port", str(port), "--system-id", "cli", "--tls", "--tls-ca-file", str(cert),
+                  "--source", "ACME", "--dest", "4915112345678", "--text", "over TLS", "--json")
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout)["message_ids"] == ["00000001"]
+        plain = _run("send", "--port", str(port), "--system-id", "cli", "--connect-timeout", "1",
+                     "--bind-timeout", "1", "--source", "ACME", "--dest", "49", "--text", "plain")
+        assert plain.returncode == 3  # a TLS server does not answer a plain bind
+    finally:
+        summary = _stop(proc)
+    assert summary["submits"] == 1
+    bad = _run("simulate", "--tls-cert", str(cert))
+    assert bad.returncode == 2 and "go together" in bad.stderr
