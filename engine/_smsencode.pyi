@@ -130,6 +130,7 @@ def decode(payload: bytes, data_coding: int, udhi: bool = ..., *, packed: bool =
 
 from engine.smpp.errors import PduError as _PduError
 from engine.smpp.pdu import Pdu as _Pdu
+from engine.smpp.pdu import DeliverSm as _DeliverSm
 from engine.smpp.pdu import SubmitSm as _SubmitSm
 
 __all__ += [
@@ -137,6 +138,7 @@ __all__ += [
     "PduFramer",
     "pdu_decode",
     "encode_submit_sm_batch",
+    "encode_sm_batch",
     "build_submit_sm_batch",
     "pdu_fast_classes",
 ]
@@ -157,5 +159,6 @@ class PduFramer:
 
 def pdu_decode(frame: bytes | bytearray | memoryview) -> _Pdu: ...
 def encode_submit_sm_batch(pdus: Iterable[_SubmitSm]) -> list[bytes]: ...
+def encode_sm_batch(pdus: Iterable[_SubmitSm | _DeliverSm]) -> list[bytes]: ...
 def build_submit_sm_batch(template: _SubmitSm, items: Iterable[tuple[object, ...]]) -> list[bytes]: ...
 def pdu_fast_classes() -> list[str]: ...

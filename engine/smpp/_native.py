@@ -18,8 +18,15 @@ This module and ``engine/encoding/__init__.py`` are the only importers of the co
 ``decode(frame) -> Pdu``
     ``engine.smpp.pdu.decode``.
 
+``encode(pdu) -> bytes``
+    ``engine.smpp.pdu.encode``; ``SubmitSm`` and ``DeliverSm`` are encoded in Rust
+    (a drop-in for the hot paths: a client's submit_sm, a simulator's receipts).
+
 ``encode_submit_sm_batch(pdus) -> list[bytes]``
     ``[engine.smpp.pdu.encode(p) for p in pdus]`` for ``SubmitSm`` objects, in one call.
+
+``encode_sm_batch(pdus) -> list[bytes]``
+    The same for ``SubmitSm`` and ``DeliverSm`` objects, mixed.
 
 ``build_submit_sm_batch(template, items) -> list[bytes]``
     submit_sm PDUs sharing a template ``SubmitSm``: each item is
@@ -36,11 +43,20 @@ from dataclasses import replace
 
 from engine.smpp import pdu as _pdu
 
-__all__ = ["NATIVE", "Framer", "decode", "encode_submit_sm_batch", "build_submit_sm_batch"]
+__all__ = [
+    "NATIVE",
+    "Framer",
+    "decode",
+    "encode",
+    "encode_submit_sm_batch",
+    "encode_sm_batch",
+    "build_submit_sm_batch",
+]
 
 try:
     from engine._smsencode import PduFramer as _RustFramer
     from engine._smsencode import build_submit_sm_batch as _rust_build
+    from engine._smsencode import encode_sm_batch as _rust_encode_sm_batch
     from engine._smsencode import encode_submit_sm_batch as _rust_encode_batch
     from engine._smsencode import pdu_decode as _rust_decode
     from engine._smsencode import pdu_fast_classes as _rust_fast_classes
@@ -55,6 +71,15 @@ def _py_encode_submit_sm_batch(pdus: Iterable[_pdu.SubmitSm]) -> list[bytes]:
     for i, p in enumerate(pdus):
         if type(p) is not _pdu.SubmitSm:
             raise TypeError(f"pdus[{i}] must be a SubmitSm, not {type(p).__name__}")
+        out.append(_pdu.encode(p))
+    return out
+
+
+def _py_encode_sm_batch(pdus: Iterable[_pdu.SubmitSm | _pdu.DeliverSm]) -> list[bytes]:
+    out = []
+    for i, p in enumerate(pdus):
+        if type(p) is not _pdu.SubmitSm and type(p) is not _pdu.DeliverSm:
+            raise TypeError(f"pdus[{i}] must be a SubmitSm or DeliverSm, not {type(p).__name__}")
         out.append(_pdu.encode(p))
     return out
 
@@ -83,7 +108,16 @@ if NATIVE:
     Framer = _RustFramer
     decode = _rust_decode
     encode_submit_sm_batch = _rust_encode_batch
+    encode_sm_batch = _rust_encode_sm_batch
     build_submit_sm_batch = _rust_build
+
+    _RUST_ENCODED = (_pdu.SubmitSm, _pdu.DeliverSm)
+
+    def encode(pdu: _pdu.Pdu) -> bytes:
+        """``engine.smpp.pdu.encode``, in Rust for SubmitSm and DeliverSm."""
+        if type(pdu) in _RUST_ENCODED:
+            return _rust_encode_sm_batch((pdu,))[0]  # type: ignore[arg-type]
+        return _pdu.encode(pdu)
 
     def fast_classes() -> list[str]:
         """PDU classes the Rust path builds without their ``__init__`` (see src/python/pdu.rs)."""
@@ -92,7 +126,9 @@ if NATIVE:
 else:
     Framer = _pdu.Framer  # type: ignore[misc,assignment]
     decode = _pdu.decode  # type: ignore[assignment]
+    encode = _pdu.encode
     encode_submit_sm_batch = _py_encode_submit_sm_batch
+    encode_sm_batch = _py_encode_sm_batch
     build_submit_sm_batch = _py_build_submit_sm_batch
 
     def fast_classes() -> list[str]:

@@ -4,7 +4,7 @@
 //!
 //! Exposed (see engine/_smsencode.pyi, `# --- pdu ---`, and the facade
 //! engine/smpp/_native.py): `PduFramer`, `pdu_decode`, `encode_submit_sm_batch`,
-//! `build_submit_sm_batch`.
+//! `encode_sm_batch`, `build_submit_sm_batch`.
 
 use std::borrow::Cow;
 
@@ -407,9 +407,10 @@ fn pdu_decode<'py>(py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound
 
 // --- building submit_sm ------------------------------------------------------------
 
-/// A submit_sm's fields taken from a Python object and checked, owned.
+/// A submit_sm's (or deliver_sm's) fields taken from a Python object and checked, owned.
 #[derive(Default)]
 struct OwnedSm {
+    command_id: u32,
     command_status: u32,
     sequence_number: u32,
     service_type: Vec<u8>,
@@ -435,7 +436,7 @@ struct OwnedSm {
 impl OwnedSm {
     fn pdu(&self) -> SmPdu<'_> {
         SmPdu {
-            command_id: cid::SUBMIT_SM,
+            command_id: self.command_id,
             command_status: self.command_status,
             sequence_number: self.sequence_number,
             service_type: Cow::Borrowed(&self.service_type),
@@ -460,55 +461,59 @@ impl OwnedSm {
     }
 }
 
-fn cstr_value(obj: &Bound<'_, PyAny>, f: CStrField) -> PyResult<Vec<u8>> {
+fn cstr_value(obj: &Bound<'_, PyAny>, k: SmKind, f: CStrField) -> PyResult<Vec<u8>> {
+    let pdu = k.name;
     let py = obj.py();
     if !obj.is_exact_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(format!("{SUBMIT_SM}.{} must be str, not {}", f.name, type_name(obj))));
+        return Err(PyTypeError::new_err(format!("{pdu}.{} must be str, not {}", f.name, type_name(obj))));
     }
     let s = obj.cast::<PyString>()?;
     let text = match s.to_str() {
         Ok(t) => t,
         // A lone surrogate: not Latin-1 either; name it as Python's encoder would.
-        Err(_) => return Err(lone_surrogate(py, s, f)),
+        Err(_) => return Err(lone_surrogate(py, s, k, f)),
     };
-    build::latin1_cstr(SUBMIT_SM, f, text).map(Cow::into_owned).map_err(|e| raise(py, &e))
+    build::latin1_cstr(pdu, f, text).map(Cow::into_owned).map_err(|e| raise(py, &e))
 }
 
-fn lone_surrogate(py: Python<'_>, s: &Bound<'_, PyString>, f: CStrField) -> PyErr {
+fn lone_surrogate(py: Python<'_>, s: &Bound<'_, PyString>, k: SmKind, f: CStrField) -> PyErr {
+    let pdu = k.name;
     // A str holding a lone surrogate is not UTF-8, so Rust never sees its text.
     // str.encode("latin-1") fails at the first character above U+00FF, which may be
     // an ordinary character before the surrogate: let Python find it, as the
     // Python codec does.
     let err = match s.call_method1(intern!(py, "encode"), ("latin-1",)) {
         Err(err) => err,
-        Ok(_) => return PyValueError::new_err(format!("{SUBMIT_SM}.{}: not valid text", f.name)),
+        Ok(_) => return PyValueError::new_err(format!("{pdu}.{}: not valid text", f.name)),
     };
     let start: usize = err.value(py).getattr("start").and_then(|v| v.extract()).unwrap_or(0);
     let ch = s.get_item(start).and_then(|c| c.repr()).map(|r| r.to_string()).unwrap_or_default();
-    let message = format!("{SUBMIT_SM}.{}: character {ch} at {start} is not one octet (Latin-1)", f.name);
-    match py_error_with(py, message, f.status, Some(cid::SUBMIT_SM), None, false) {
+    let message = format!("{pdu}.{}: character {ch} at {start} is not one octet (Latin-1)", f.name);
+    match py_error_with(py, message, f.status, Some(k.command_id), None, false) {
         Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,
     }
 }
 
-fn u8_value(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<u8> {
+fn u8_value(obj: &Bound<'_, PyAny>, k: SmKind, field: &'static str) -> PyResult<u8> {
+    let pdu = k.name;
     if !obj.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!("{SUBMIT_SM}.{field} must be int, not {}", type_name(obj))));
+        return Err(PyTypeError::new_err(format!("{pdu}.{field} must be int, not {}", type_name(obj))));
     }
     let v: i128 = obj.extract().unwrap_or(i128::MAX);
-    build::u8_field(SUBMIT_SM, field, v, || obj.str().map(|s| s.to_string()).unwrap_or_default())
+    build::u8_field(pdu, field, v, || obj.str().map(|s| s.to_string()).unwrap_or_default())
         .map_err(|e| raise(obj.py(), &e))
 }
 
-fn u32_value(obj: &Bound<'_, PyAny>, field: &'static str) -> PyResult<u32> {
+fn u32_value(obj: &Bound<'_, PyAny>, k: SmKind, field: &'static str) -> PyResult<u32> {
+    let pdu = k.name;
     if obj.is_instance_of::<PyInt>() {
         if let Ok(v) = obj.extract::<u32>() {
             return Ok(v);
         }
     }
     let repr = obj.repr().map(|r| r.to_string()).unwrap_or_default();
-    Err(raise(obj.py(), &PduError::field(ErrorKind::NotU32 { pdu: SUBMIT_SM, field, repr }, cid::SUBMIT_SM)))
+    Err(raise(obj.py(), &PduError::field(ErrorKind::NotU32 { pdu, field, repr }, k.command_id)))
 }
 
 fn octets_value(obj: &Bound<'_, PyAny>, what: impl FnOnce() -> String) -> PyResult<Vec<u8>> {
@@ -521,13 +526,15 @@ fn octets_value(obj: &Bound<'_, PyAny>, what: impl FnOnce() -> String) -> PyResu
     Err(PyTypeError::new_err(format!("{} must be bytes, not {}", what(), type_name(obj))))
 }
 
-fn short_message_value(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    let sm = octets_value(obj, || format!("{SUBMIT_SM}.short_message"))?;
-    build::short_message(SUBMIT_SM, &sm).map_err(|e| raise(obj.py(), &e))?;
+fn short_message_value(obj: &Bound<'_, PyAny>, k: SmKind) -> PyResult<Vec<u8>> {
+    let pdu = k.name;
+    let sm = octets_value(obj, || format!("{pdu}.short_message"))?;
+    build::short_message(pdu, &sm).map_err(|e| raise(obj.py(), &e))?;
     Ok(sm)
 }
 
-fn tlvs_value(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(u16, Vec<u8>)>> {
+fn tlvs_value(obj: &Bound<'_, PyAny>, k: SmKind) -> PyResult<Vec<(u16, Vec<u8>)>> {
+    let pdu = k.name;
     let py = obj.py();
     let mut out = Vec::new();
     if let Ok(t) = obj.cast::<PyTuple>() {
@@ -549,7 +556,7 @@ fn tlvs_value(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(u16, Vec<u8>)>> {
             }
             _ => {
                 let r = item.repr().map(|r| r.to_string()).unwrap_or_default();
-                return Err(PyTypeError::new_err(format!("{SUBMIT_SM}.tlvs[{index}] must be Tlv(tag, value), not {r}")));
+                return Err(PyTypeError::new_err(format!("{pdu}.tlvs[{index}] must be Tlv(tag, value), not {r}")));
             }
         };
         let tag_num: Option<u16> = if tag.is_instance_of::<PyInt>() { tag.extract::<u16>().ok() } else { None };
@@ -558,19 +565,30 @@ fn tlvs_value(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(u16, Vec<u8>)>> {
                 Some(t) => tlv_name(t),
                 None => tag.repr().map(|r| r.to_string()).unwrap_or_default(),
             };
-            format!("{SUBMIT_SM}.tlvs[{index}] ({name}) value")
+            format!("{pdu}.tlvs[{index}] ({name}) value")
         })?;
         let Some(tag) = tag_num else {
             let repr = tag.repr().map(|r| r.to_string()).unwrap_or_default();
-            return Err(raise(py, &PduError::field(ErrorKind::TlvTag { pdu: SUBMIT_SM, index, repr }, cid::SUBMIT_SM)));
+            return Err(raise(py, &PduError::field(ErrorKind::TlvTag { pdu, index, repr }, k.command_id)));
         };
-        build::tlv_value(SUBMIT_SM, index, tag, &value).map_err(|e| raise(py, &e))?;
+        build::tlv_value(pdu, index, tag, &value).map_err(|e| raise(py, &e))?;
         out.push((tag, value));
     }
     Ok(out)
 }
 
+/// Which of the two PDUs with the submit_sm body is being encoded: errors name it.
+#[derive(Clone, Copy)]
+struct SmKind {
+    name: &'static str,
+    command_id: u32,
+}
+
+const SUBMIT: SmKind = SmKind { name: SUBMIT_SM, command_id: cid::SUBMIT_SM };
+const DELIVER: SmKind = SmKind { name: "DeliverSm", command_id: cid::DELIVER_SM };
+
 static SUBMIT_SM_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DELIVER_SM_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn check_submit_sm(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     let cls = SUBMIT_SM_CLASS.import(obj.py(), PDU_MODULE, "SubmitSm")?;
@@ -580,34 +598,47 @@ fn check_submit_sm(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     Ok(())
 }
 
-/// Every field of a SubmitSm object, checked in the order `engine.smpp.pdu.encode`
-/// checks them (so that the first error is the same one).
-fn extract_submit_sm<'py>(obj: &Bound<'py, PyAny>) -> PyResult<OwnedSm> {
+/// SubmitSm or DeliverSm (exactly those classes), or None for any other object.
+fn sm_kind(obj: &Bound<'_, PyAny>) -> PyResult<Option<SmKind>> {
+    let py = obj.py();
+    if obj.is_exact_instance(SUBMIT_SM_CLASS.import(py, PDU_MODULE, "SubmitSm")?) {
+        return Ok(Some(SUBMIT));
+    }
+    if obj.is_exact_instance(DELIVER_SM_CLASS.import(py, PDU_MODULE, "DeliverSm")?) {
+        return Ok(Some(DELIVER));
+    }
+    Ok(None)
+}
+
+/// Every field of a SubmitSm / DeliverSm object, checked in the order
+/// `engine.smpp.pdu.encode` checks them (so that the first error is the same one).
+fn extract_sm<'py>(obj: &Bound<'py, PyAny>, k: SmKind) -> PyResult<OwnedSm> {
     let py = obj.py();
     let g = |name: &Bound<'py, PyString>| obj.getattr(name);
     let mut s = OwnedSm {
-        service_type: cstr_value(&g(intern!(py, "service_type"))?, build::SERVICE_TYPE)?,
-        source_addr_ton: u8_value(&g(intern!(py, "source_addr_ton"))?, "source_addr_ton")?,
-        source_addr_npi: u8_value(&g(intern!(py, "source_addr_npi"))?, "source_addr_npi")?,
-        source_addr: cstr_value(&g(intern!(py, "source_addr"))?, build::SOURCE_ADDR)?,
-        dest_addr_ton: u8_value(&g(intern!(py, "dest_addr_ton"))?, "dest_addr_ton")?,
-        dest_addr_npi: u8_value(&g(intern!(py, "dest_addr_npi"))?, "dest_addr_npi")?,
-        destination_addr: cstr_value(&g(intern!(py, "destination_addr"))?, build::DESTINATION_ADDR)?,
-        esm_class: u8_value(&g(intern!(py, "esm_class"))?, "esm_class")?,
-        protocol_id: u8_value(&g(intern!(py, "protocol_id"))?, "protocol_id")?,
-        priority_flag: u8_value(&g(intern!(py, "priority_flag"))?, "priority_flag")?,
-        schedule_delivery_time: cstr_value(&g(intern!(py, "schedule_delivery_time"))?, build::SCHEDULE_DELIVERY_TIME)?,
-        validity_period: cstr_value(&g(intern!(py, "validity_period"))?, build::VALIDITY_PERIOD)?,
-        registered_delivery: u8_value(&g(intern!(py, "registered_delivery"))?, "registered_delivery")?,
-        replace_if_present_flag: u8_value(&g(intern!(py, "replace_if_present_flag"))?, "replace_if_present_flag")?,
-        data_coding: u8_value(&g(intern!(py, "data_coding"))?, "data_coding")?,
-        sm_default_msg_id: u8_value(&g(intern!(py, "sm_default_msg_id"))?, "sm_default_msg_id")?,
-        short_message: short_message_value(&g(intern!(py, "short_message"))?)?,
-        tlvs: tlvs_value(&g(intern!(py, "tlvs"))?)?,
+        command_id: k.command_id,
+        service_type: cstr_value(&g(intern!(py, "service_type"))?, k, build::SERVICE_TYPE)?,
+        source_addr_ton: u8_value(&g(intern!(py, "source_addr_ton"))?, k, "source_addr_ton")?,
+        source_addr_npi: u8_value(&g(intern!(py, "source_addr_npi"))?, k, "source_addr_npi")?,
+        source_addr: cstr_value(&g(intern!(py, "source_addr"))?, k, build::SOURCE_ADDR)?,
+        dest_addr_ton: u8_value(&g(intern!(py, "dest_addr_ton"))?, k, "dest_addr_ton")?,
+        dest_addr_npi: u8_value(&g(intern!(py, "dest_addr_npi"))?, k, "dest_addr_npi")?,
+        destination_addr: cstr_value(&g(intern!(py, "destination_addr"))?, k, build::DESTINATION_ADDR)?,
+        esm_class: u8_value(&g(intern!(py, "esm_class"))?, k, "esm_class")?,
+        protocol_id: u8_value(&g(intern!(py, "protocol_id"))?, k, "protocol_id")?,
+        priority_flag: u8_value(&g(intern!(py, "priority_flag"))?, k, "priority_flag")?,
+        schedule_delivery_time: cstr_value(&g(intern!(py, "schedule_delivery_time"))?, k, build::SCHEDULE_DELIVERY_TIME)?,
+        validity_period: cstr_value(&g(intern!(py, "validity_period"))?, k, build::VALIDITY_PERIOD)?,
+        registered_delivery: u8_value(&g(intern!(py, "registered_delivery"))?, k, "registered_delivery")?,
+        replace_if_present_flag: u8_value(&g(intern!(py, "replace_if_present_flag"))?, k, "replace_if_present_flag")?,
+        data_coding: u8_value(&g(intern!(py, "data_coding"))?, k, "data_coding")?,
+        sm_default_msg_id: u8_value(&g(intern!(py, "sm_default_msg_id"))?, k, "sm_default_msg_id")?,
+        short_message: short_message_value(&g(intern!(py, "short_message"))?, k)?,
+        tlvs: tlvs_value(&g(intern!(py, "tlvs"))?, k)?,
         ..Default::default()
     };
-    s.command_status = u32_value(&g(intern!(py, "command_status"))?, "command_status")?;
-    s.sequence_number = u32_value(&g(intern!(py, "sequence_number"))?, "sequence_number")?;
+    s.command_status = u32_value(&g(intern!(py, "command_status"))?, k, "command_status")?;
+    s.sequence_number = u32_value(&g(intern!(py, "sequence_number"))?, k, "sequence_number")?;
     Ok(s)
 }
 
@@ -626,7 +657,24 @@ fn encode_submit_sm_batch<'py>(py: Python<'py>, pdus: &Bound<'py, PyAny>) -> PyR
     for (i, item) in pdus.try_iter()?.enumerate() {
         let item = item?;
         check_submit_sm(&item, &format!("pdus[{i}]"))?;
-        let owned = extract_submit_sm(&item)?;
+        let owned = extract_sm(&item, SUBMIT)?;
+        out.append(encode_one(py, &owned.pdu(), &mut scratch)?)?;
+    }
+    Ok(out)
+}
+
+/// `[engine.smpp.pdu.encode(p) for p in pdus]` for SubmitSm and DeliverSm objects
+/// (the two PDUs with this body), in one call; same errors as `encode`.
+#[pyfunction]
+fn encode_sm_batch<'py>(py: Python<'py>, pdus: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    let mut scratch = Vec::with_capacity(256);
+    for (i, item) in pdus.try_iter()?.enumerate() {
+        let item = item?;
+        let k = sm_kind(&item)?.ok_or_else(|| {
+            PyTypeError::new_err(format!("pdus[{i}] must be a SubmitSm or DeliverSm, not {}", type_name(&item)))
+        })?;
+        let owned = extract_sm(&item, k)?;
         out.append(encode_one(py, &owned.pdu(), &mut scratch)?)?;
     }
     Ok(out)
@@ -639,7 +687,7 @@ fn encode_submit_sm_batch<'py>(py: Python<'py>, pdus: &Bound<'py, PyAny>) -> PyR
 #[pyfunction]
 fn build_submit_sm_batch<'py>(py: Python<'py>, template: &Bound<'py, PyAny>, items: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     check_submit_sm(template, "template")?;
-    let base = extract_submit_sm(template)?;
+    let base = extract_sm(template, SUBMIT)?;
     let out = PyList::empty(py);
     let mut scratch = Vec::with_capacity(256);
     for (i, item) in items.try_iter()?.enumerate() {
@@ -654,15 +702,15 @@ fn build_submit_sm_batch<'py>(py: Python<'py>, template: &Bound<'py, PyAny>, ite
         let mut pdu = base.pdu();
         // Fields are checked in encode's order: destination_addr, esm_class,
         // data_coding, short_message, tlvs.
-        let dest = cstr_value(&t.get_item(0)?, build::DESTINATION_ADDR)?;
+        let dest = cstr_value(&t.get_item(0)?, SUBMIT, build::DESTINATION_ADDR)?;
         let mut tlvs_owned = None;
         if t.len() == 5 {
-            pdu.esm_class = u8_value(&t.get_item(2)?, "esm_class")?;
-            pdu.data_coding = u8_value(&t.get_item(3)?, "data_coding")?;
+            pdu.esm_class = u8_value(&t.get_item(2)?, SUBMIT, "esm_class")?;
+            pdu.data_coding = u8_value(&t.get_item(3)?, SUBMIT, "data_coding")?;
         }
-        let sm = short_message_value(&t.get_item(1)?)?;
+        let sm = short_message_value(&t.get_item(1)?, SUBMIT)?;
         if t.len() == 5 {
-            tlvs_owned = Some(tlvs_value(&t.get_item(4)?)?);
+            tlvs_owned = Some(tlvs_value(&t.get_item(4)?, SUBMIT)?);
         }
         pdu.destination_addr = Cow::Owned(dest);
         pdu.short_message = &sm;
@@ -692,6 +740,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFramer>()?;
     m.add_function(wrap_pyfunction!(pdu_decode, m)?)?;
     m.add_function(wrap_pyfunction!(encode_submit_sm_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_sm_batch, m)?)?;
     m.add_function(wrap_pyfunction!(build_submit_sm_batch, m)?)?;
     m.add("PDU_MAX_COMMAND_LENGTH", MAX_COMMAND_LENGTH)?;
     Ok(())
