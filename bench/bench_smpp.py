@@ -519,6 +519,8 @@ def _best(runs: list[Run], prefix: str) -> Run | None:
 def _report(runs: list[Run], args, micro: list | None = None) -> str:
     cmd = "python -m bench smpp" + (" --quick" if args.quick else "") + (f" --count {args.count}" if args.count else "")
     lines = [header(SECTION, cmd).rstrip("\n"), ""]
+    lines.append(f"Code measured: {_code_version()}.")
+    lines.append("")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines.append(f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average at the end "
                  f"{load} (the machine is shared: other work running makes the wall-clock rates lower and "
@@ -577,6 +579,23 @@ def _report(runs: list[Run], args, micro: list | None = None) -> str:
         for name, py, rs, same in micro:
             lines.append(f"| {name} | {py:.2f} | {rs:.2f} | {py / rs:.1f}× | {'yes' if same else '**no**'} |")
     return "\n".join(lines) + "\n"
+
+
+def _code_version() -> str:
+    """The commit measured, and whether engine/ or the Rust crate had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "engine", "smsencode-rs/src"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    changed = sorted({line[3:] for line in dirty if line.strip() and not line[3:].endswith(".so")})
+    if not head:
+        return "unknown (no git)"
+    if not changed:
+        return f"commit {head}"
+    shown = ", ".join(changed[:6]) + (", ..." if len(changed) > 6 else "")
+    return f"commit {head} plus uncommitted changes in {shown}"
 
 
 def _write_section(report: str) -> None:
