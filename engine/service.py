@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine.client import (
@@ -535,6 +536,17 @@ class Service:
                                 type(exc).__name__, exc, what, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, REDIS_RETRY_MAX)
+                continue
+            except ResponseError as exc:
+                # A Redis restarted without persistence has lost the group (and the
+                # streams with it): make them again and go on; anything else is a bug.
+                # (A blocked XREADGROUP on a stream that vanished says UNBLOCKED.)
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")) or failures > 10:
+                    raise
+                failures += 1
+                log.error("Redis lost the consumer group (%s): re-creating it; entries that were in the "
+                          "lost stream are gone with it (configure Redis persistence)", exc)
+                await self.consumer.ensure_groups()
                 continue
             if failures:
                 log.warning("Redis is back after %d failed attempts (%s)", failures, what)

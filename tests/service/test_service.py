@@ -226,3 +226,63 @@ def test_unsendable_message_is_failed_and_dead_lettered(redis_url, prefix):
             await redis.aclose()
 
     run_bounded(main(), 40)
+
+
+def test_lost_consumer_group_is_recreated(redis_url, prefix):
+    """A Redis restarted without persistence loses streams and group: the service says
+    so, makes the group again and sends what is queued afterwards."""
+
+    async def main():
+        async with Simulator(receipt_delay=None) as sim:
+            cfg = make_config(config_dict(redis_url, prefix, sim.port, binds=1, batch=50))
+            redis = connect(redis_url)
+            cid, _ = await enqueue_campaign(redis, cfg, 50)
+            service = Service(cfg, redis=redis, block_ms=100)
+            await service.start(serve_metrics=False)
+            assert await sim.wait_for(lambda s: s.record.submit_count >= 50, 20)
+            keys = service.keys
+            await redis.delete(*keys.streams)  # what a restart without persistence does to them
+            cid2, ids2 = await enqueue_campaign(redis, cfg, 30, start=100)
+            assert await sim.wait_for(lambda s: s.record.submit_count >= 80, 20), sim.record.submit_count
+            await wait_final_or_submitted(redis, cfg, [cid2], 30)
+            assert service._reader is not None and not service._reader.done()
+            await service.close()
+            assert sorted(sends_by_destination(sim).values()) == [1] * 80
+            await redis.aclose()
+
+    run_bounded(main(), 40)
+
+
+def test_metrics_served_during_a_run(redis_url, prefix):
+    """The service's metrics endpoint shows submits, receipts and the queue gauges."""
+    import urllib.request
+
+    async def main():
+        async with Simulator(receipt_delay=0.0) as sim:
+            d = config_dict(redis_url, prefix, sim.port, binds=1)
+            d["metrics"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
+            cfg = make_config(d)
+            redis = connect(redis_url)
+            cid, _ = await enqueue_campaign(redis, cfg, 40)
+            service = Service(cfg, redis=redis)
+            await service.start()
+            await wait_final(redis, cfg, cid, 40, 20)
+            await asyncio.sleep(2.5)  # one housekeeping round: queue gauges
+            url = service.metrics_url
+            body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+            await service.close()
+            await redis.aclose()
+            return body
+
+    body = run_bounded(main(), 40)
+    values = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, v = line.rpartition(" ")
+            values[name] = float(v)
+    assert values['smpp_submits_total{bind="sim/0"}'] == 40
+    assert values['smpp_segments_sent_total{bind="sim/0"}'] == 40
+    assert values['smpp_receipts_correlated_total{state="delivered"}'] == 40
+    assert values['smpp_bind_up{bind="sim/0"}'] == 1
+    assert any(k.startswith("smpp_queue_pending_entries{") for k in values)
+    assert any(k.startswith("smpp_submit_response_latency_seconds_count") and v == 40 for k, v in values.items())
