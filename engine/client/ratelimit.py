@@ -20,9 +20,11 @@ from __future__ import annotations
 __all__ = ["AdaptiveRate"]
 
 # Never adapt below this many segments/s, nor below FLOOR_FRACTION of the rate at the
-# first throttle: a limit of ~0 would stall the bind instead of probing again.
+# first throttle (CONFIGURED_FLOOR_FRACTION of a configured rate): a limit of ~0 would
+# stall the bind on a run of throttles instead of probing again.
 MIN_RATE = 1.0
 FLOOR_FRACTION = 1 / 50
+CONFIGURED_FLOOR_FRACTION = 1 / 4
 # Seconds of sending at full rate the bucket may save up. Small, so a pause is not
 # followed by a burst that the SMSC throttles again; at least one token always.
 BURST_SECONDS = 0.05
@@ -170,7 +172,9 @@ class AdaptiveRate:
             self._tokens = 0.0
             self._last = now
         if self._last_throttle is None:
-            self._floor = max(MIN_RATE, self.limit * FLOOR_FRACTION)
+            # A configured rate is the SMSC's contract: never go below a quarter of it.
+            # An unlimited bind has only its measured rate to go by: 1/50 of that.
+            self._floor = max(MIN_RATE, self.configured * CONFIGURED_FLOOR_FRACTION, self.limit * FLOOR_FRACTION)
         # Go to half our rate, or at once to what the SMSC accepted lately if that is
         # lower; grow back towards what it accepted (a rate it demonstrably takes), or
         # towards our old rate when nothing was accepted yet.

@@ -112,7 +112,12 @@ def test_limit_never_drops_below_the_floor():
     r = AdaptiveRate(10)
     for _ in range(50):
         r.on_throttle(1.0)
-    assert r.limit == MIN_RATE
+    assert r.limit == 2.5  # a quarter of the configured (contract) rate
+    u = AdaptiveRate(0)
+    u.delay(1, 0.0)
+    for _ in range(50):
+        u.on_throttle(1.0)
+    assert u.limit == MIN_RATE
 
 
 def test_backoff_grows_caps_and_jitters():

@@ -357,6 +357,7 @@ def test_cli_load_against_simulate_reports_its_json():
         assert out["throttled"] > 0
         bad = _run("load", "--port", str(port), "--system-id", "cli", "--count", "10", "--window", "0")
         assert bad.returncode == 2 and "--window" in bad.stderr
+
     finally:
         summary = _stop(proc)
     assert summary["submits"] == 3000 and summary["duplicates"] == 0 and summary["max_outstanding"] <= 50
@@ -377,15 +378,19 @@ def test_cli_load_with_receipts_and_send_over_a_transmitter():
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert out["ok"] == 300 and out["receipts"] == 300 and out["receipt_rate"] > 0
+        slow = _run("load", "--port", str(port), "--system-id", "cli", "--count", "400", "--window", "50",
+                    "--binds", "2", "--tps", "400", "--text", "paced {i}")
+        paced = json.loads(slow.stdout)
+        assert paced["ok"] == 400 and 0.8 <= paced["seconds"] <= 2.0 and paced["rate"] <= 500, paced
         # A transmitter cannot receive: send opens a receiver bind beside it to wait.
         s = _run("send", "--port", str(port), "--system-id", "cli", "--bind", "tx", "--source", "12345",
                  "--dest", "4915112345678", "--text", "via tx", "--wait-receipt", "5", "--json")
         assert s.returncode == 0, s.stderr
         sent = json.loads(s.stdout)
-        assert sent["final_state"] == "DELIVRD" and sent["message_ids"] == ["301"]
+        assert sent["final_state"] == "DELIVRD" and sent["message_ids"] == ["701"]
     finally:
         summary = _stop(proc)
-    assert summary["submits"] == 301 and summary["receipts_acked"] == 301
+    assert summary["submits"] == 701 and summary["receipts_acked"] == 301
 
 
 def test_cli_simulate_sends_the_requested_mo_to_a_receiver():
