@@ -440,7 +440,7 @@ class Bind(asyncio.Protocol):
             elif cid == CommandId.UNBIND:
                 self._wbuf.append(P.encode(P.UnbindResp(sequence_number=item.sequence_number)))
                 self._flush()
-                self._abort("unbound by the SMSC")
+                self._abort("unbound by the SMSC", graceful=True)  # close() flushes unbind_resp
                 return
             elif cid & 0x80000000:
                 if cid in _BIND_RESP_IDS and item.command_status == 0 and self.state == BindState.BINDING:
@@ -684,11 +684,15 @@ class Bind(asyncio.Protocol):
             self._pump()
         self._schedule_tick()
 
-    def _abort(self, reason: str) -> None:
+    def _abort(self, reason: str, *, graceful: bool = False) -> None:
+        """Drop the connection (``graceful``: after writing what is buffered)."""
         t = self._transport
         if t is not None:
             self._transport = None
-            t.abort() if reason != "closed" else t.close()
+            if graceful or reason == "closed":
+                t.close()
+            else:
+                t.abort()
             self._on_lost(reason)
 
     def _on_lost(self, reason: str) -> None:

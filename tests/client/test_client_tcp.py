@@ -570,3 +570,18 @@ def test_deliver_sm_on_a_transmitter_is_refused_by_the_operation_matrix():
             assert mos == [] and sim.record.mo_acked == 0  # refused (ESME_RINVBNDSTS), not taken
 
     arun(main())
+
+
+def test_unbind_from_the_smsc_is_answered_and_the_bind_comes_back():
+    from engine.smpp import pdu as P
+
+    async def main():
+        async with Simulator(users=USERS, receipt_delay=None) as sim:
+            async with SmscClient(smsc_config(sim.port)) as client:
+                conn = sim.connections[0]
+                conn.transport.write(P.encode(P.Unbind(sequence_number=99)))
+                assert await sim.wait_for(lambda s: s.record.other["UnbindResp"] == 1, 2)
+                assert await sim.wait_for(lambda s: client.binds[0].bound_count == 2, 3)
+                assert (await client.submit(msg(0))).ok
+
+    arun(main())
