@@ -330,7 +330,6 @@ class Service:
         # Correlation is per SMSC account (system_id), shared by all its binds.
         self._account = {b.name: b.system_id for s in config.smscs for b in s.binds}
         self._client = self.engine.client()
-        self._tx_binds = [b for b in self._client.binds if b.config.can_transmit]
         tx_window = sum(b.window for b in self._client.binds if b.config.can_transmit) or 1
         # Messages between read and ack: what the windows and bind queues can hold plus
         # a few read batches. Bounds memory, and with Redis away it stops the reader.
@@ -611,28 +610,17 @@ class Service:
         queue (reader or resender); if cancelled (shutdown), ``close`` deals with
         whatever is left in it.
 
-        Everything that fits is queued in one synchronous stretch with the binds'
-        writing paused, then one write per bind goes out: queueing message by message
-        made one ``transport.write`` (a syscall, and a wake-up of the SMSC) per
-        message, which was the largest single cost of the loop.
+        Everything that fits is queued in one synchronous stretch; the binds pump once
+        per turn of the event loop (``Bind.enqueue`` schedules it), so the parts leave
+        in one write per bind rather than one syscall per message.
         """
         q.extend(entries)
-        binds = self._tx_binds
         while q:
             full = None
-            for b in binds:
-                b.pause_writing()
-            try:
-                while q:
-                    full = self._submit_now(q)
-                    if full is not None:
-                        break
-            finally:
-                # Resuming pumps: the queued parts leave in one write per bind. (A
-                # transport that asked for a pause in between gets bytes beyond its
-                # high-water mark: buffered, not lost, and the window bounds them.)
-                for b in binds:
-                    b.resume_writing()
+            while q:
+                full = self._submit_now(q)
+                if full is not None:
+                    break
             if full is not None:
                 try:
                     await full.wait_space()
