@@ -308,6 +308,16 @@ def _report(results: list[Result], command: str) -> str:
         base, last, growth = g
         lines.append(f"RSS growth after {min(RSS_WARMUP, main.count // 2):,} messages: {base:.0f} -> {last:.0f} MB "
                      f"({growth:+.1f} MB over {main.count - min(RSS_WARMUP, main.count // 2):,} messages).")
+    if main.count and main.seconds:
+        per = [main.engine_cpu / main.count * 1e6, main.redis_cpu / main.count * 1e6, main.sim_cpu / main.count * 1e6]
+        total = sum(per)
+        cores = os.cpu_count() or 1
+        lines.append("")
+        lines.append(f"CPU per message in the main run: engine {per[0]:.0f} µs, Redis {per[1]:.0f} µs, simulator "
+                     f"{per[2]:.0f} µs; {total:.0f} µs in all, so {cores} idle cores could carry at most about "
+                     f"{cores / total * 1e6:,.0f} msg/s. Load average at the end: "
+                     + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+                     + " (other work shared the machine).")
     target = 20_000
     lines.append("")
     lines.append(f"Target: >= {target:,} msg/s with receipts: {'met' if main.rate >= target else 'NOT met'} "
