@@ -27,6 +27,8 @@ from engine.client.types import (
 )
 from engine.config import BindConfig, Config, SmscConfig
 from engine.encoding import EncodingError
+from engine.encoding import decode as _decode
+from engine.encoding import encode as _encode
 from engine.encoding.refs import RefCounter
 from engine.smpp import pdu as P
 from engine.smpp import receipts as _RECEIPTS
@@ -40,26 +42,12 @@ log = logging.getLogger("engine.client")
 
 
 def _encoder():
-    """``engine.encoding.encode`` (Rust) when it is there, else the Python reference."""
-    import engine.encoding as enc
-
-    fn = getattr(enc, "encode", None)
-    if fn is None:
-        from engine.encoding import reference
-
-        fn = reference.encode
-    return fn
+    """``engine.encoding.encode`` (the Rust core; the facade falls back to nothing else)."""
+    return _encode
 
 
 def _decoder():
-    import engine.encoding as enc
-
-    fn = getattr(enc, "decode", None)
-    if fn is None:
-        from engine.encoding import reference
-
-        fn = reference.decode
-    return fn
+    return _decode
 
 
 _MESSAGE_STATE_WORDS = {
