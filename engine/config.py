@@ -210,6 +210,8 @@ class BindConfig:
     national: tuple[str, ...] = ()
     addr: SourceTonNpi = SourceTonNpi()
     interface_version: int = 0x34
+    # How long the parts of a concatenated MO message may take to all arrive.
+    mo_reassembly_timeout: float = 300.0
 
     @property
     def can_transmit(self) -> bool:
@@ -372,7 +374,7 @@ _BIND_KEYS = frozenset(
         "window", "rate", "connect_timeout", "bind_timeout", "response_timeout",
         "enquire_link_interval", "drain_timeout", "reconnect", "throttle_pause", "concat",
         "gsm_packed", "gsm_data_coding", "message_id_format", "registered_delivery",
-        "national", "source_ton_npi", "interface_version",
+        "national", "source_ton_npi", "interface_version", "mo_reassembly_timeout",
     }
 )
 _SMSC_KEYS = _BIND_KEYS | {"name", "binds"}
@@ -461,6 +463,7 @@ def _bind(key: str, name: str, s: Mapping[str, Any], env: Mapping[str, str], ori
         national=national,
         addr=addr,
         interface_version=_int(f"{at('interface_version')}", s.get("interface_version", 0x34), 0, 0xFF),
+        mo_reassembly_timeout=_number(f"{at('mo_reassembly_timeout')}", s.get("mo_reassembly_timeout", 300.0), 0, 24 * 3600.0, lo_open=True),
     )
 
 

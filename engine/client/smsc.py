@@ -211,7 +211,10 @@ class SmscClient:
         from engine.smpp.reassembly import Reassembler
 
         # One per SMSC: the parts of one MO message may come over different binds.
-        self._reassembler = Reassembler(packed=config.binds[0].gsm_packed if config.binds else False)
+        first = config.binds[0] if config.binds else None
+        self._reassembler = Reassembler(
+            first.mo_reassembly_timeout if first else 300.0, packed=first.gsm_packed if first else False
+        )
         self._reassembly_timer: asyncio.TimerHandle | None = None
 
     async def start(self, *, timeout: float | None = None) -> None:

@@ -280,14 +280,12 @@ def test_concatenated_mo_is_reassembled_out_of_order_and_deduplicated(concat):
 def test_incomplete_mo_is_handed_over_with_what_arrived():
     from engine.client import SmscClient
     from engine.config import parse_config
-    from engine.smpp.reassembly import Reassembler
-
     async def main():
         async with Simulator(receipt_delay=None) as sim:
             cfg = parse_config({"smscs": [{"name": "s", "host": "127.0.0.1", "port": sim.port, "system_id": "a",
-                                           "password_env": "P"}]}, {"P": ""}).smscs[0]
+                                           "password_env": "P", "mo_reassembly_timeout": 0.2}]}, {"P": ""}).smscs[0]
             async with SmscClient(cfg) as c:
-                c._reassembler = Reassembler(timeout=0.2)
+                assert c._reassembler.timeout == 0.2
                 q = c.enable_inbound_queue()
                 conn = sim.connections[0]
                 from engine.client.smsc import _encoder
