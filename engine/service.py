@@ -114,6 +114,9 @@ RECEIPT_BACKLOG_WARN = 100_000
 IN_FLIGHT_BATCHES = 4
 # Read batches that may wait for their hand-off while the previous one is handed.
 READ_AHEAD = 2
+# Pending entries of our own looked at after a failed read: the in-flight bound is a
+# few thousand, so this covers every entry this consumer can own.
+ORPHAN_SCAN_MAX = 20_000
 # At shutdown, a batch in the middle of its hand-off gets this long to reach the binds
 # (it waits for window room, which the draining binds keep making).
 HAND_OFF_FINISH_S = 10.0
@@ -349,6 +352,7 @@ class Service:
         # Read batches waiting for their hand-off (at most READ_AHEAD), and their size.
         self._hand_q: asyncio.Queue[list[Entry]] = asyncio.Queue(maxsize=READ_AHEAD)
         self._read_ahead = 0
+        self._ahead_ids: set[str] = set()
         self._acks: list[tuple[list[Entry], list[Entry]]] = []
         self._wake_acks = asyncio.Event()
         self._wake_resend = asyncio.Event()
@@ -569,7 +573,13 @@ class Service:
                 self._room.clear()
                 await self._room.wait()
                 continue
+            errors = self.stats.redis_errors
             entries = await self._redis_call("read the intake streams", consumer.read, min(batch, room))
+            if self.stats.redis_errors != errors:
+                # A read whose reply was lost left entries pending under our name that
+                # nobody here knows of; without this they would wait claim_idle_seconds.
+                entries = entries + await self._redis_call("recover entries of a lost read",
+                                                           self._recover_orphans, entries)
             if not entries:
                 continue
             self.stats.read += len(entries)
@@ -577,7 +587,44 @@ class Service:
                 if e.reclaimed:
                     self.stats.reclaimed += 1
             self._read_ahead += len(entries)
+            self._ahead_ids.update(e.entry_id for e in entries)
             await self._hand_q.put(entries)
+
+    async def _recover_orphans(self, fresh: list[Entry]) -> list[Entry]:
+        """Entries pending under this consumer that this process does not hold: claimed
+        again (XCLAIM to ourselves) and returned as reclaimed, so that ``begin`` tells
+        whether they were ever handed (they were not: they were lost in a read)."""
+        from engine.queue import Message
+        from engine.queue.message import MalformedEntry
+
+        c = self.consumer
+        out: list[Entry] = []
+        for stream in self.keys.streams:
+            rows = await self.redis.xpending_range(stream, self.keys.group, "-", "+", ORPHAN_SCAN_MAX,
+                                                   consumername=c.name)
+            ids = [r["message_id"] for r in rows]
+            if not ids:
+                continue
+            # Known after the await: whatever the other tasks hold now.
+            known = set(self._in_flight) | self._ahead_ids | {e.entry_id for e in fresh}
+            for q in getattr(c, "_held", {}).values():  # rate-limited, waiting in the consumer
+                known.update(e.entry_id for e in q)
+            lost = [i for i in ids if i not in known]
+            if not lost:
+                continue
+            claimed = await self.redis.xclaim(stream, self.keys.group, c.name, 0, lost)
+            now = time.monotonic()
+            for entry_id, fields in claimed:
+                if fields is None:
+                    continue
+                try:
+                    msg = Message.from_fields(fields, entry_id)
+                except MalformedEntry:
+                    continue  # the consumer dead-letters it when it reclaims it
+                out.append(Entry(stream, entry_id, msg, True, read_at=now))
+        if out:
+            log.warning("recovered %d entries left pending by a read whose reply was lost", len(out))
+        return out
 
     async def _hand_loop(self) -> None:
         consumer = self.consumer
@@ -587,21 +634,24 @@ class Service:
             self._handing = True
             try:
                 await self._redis_call("mark the hand-off", consumer.begin, entries)
+                sendable = []
+                unknown = []
+                for e in entries:
+                    if e.attempt is Attempt.FIRST:
+                        sendable.append(e)
+                    elif e.attempt is Attempt.OUTCOME_UNKNOWN:
+                        unknown.append(e)
+                    else:
+                        self.stats.not_ours += 1
+                if unknown:
+                    sendable.extend(await self._prepare_unknown(unknown))
+                for e in sendable:
+                    self._in_flight[e.entry_id] = e
             finally:
+                # Known as read-ahead until they are known as in flight (the orphan
+                # recovery must never see them in neither).
                 self._read_ahead -= len(entries)
-            sendable = []
-            unknown = []
-            for e in entries:
-                if e.attempt is Attempt.FIRST:
-                    sendable.append(e)
-                elif e.attempt is Attempt.OUTCOME_UNKNOWN:
-                    unknown.append(e)
-                else:
-                    self.stats.not_ours += 1
-            if unknown:
-                sendable.extend(await self._prepare_unknown(unknown))
-            for e in sendable:
-                self._in_flight[e.entry_id] = e
+                self._ahead_ids.difference_update(e.entry_id for e in entries)
             await self._submit_all(sendable, self._to_submit)
         self._handing = False
 
