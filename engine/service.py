@@ -567,6 +567,15 @@ class Service:
         Redis round trip; in series they left the binds idle half of the time)."""
         consumer = self.consumer
         batch = self.config.redis.batch_size
+        # Restarted under the same consumer name: what the previous process left
+        # pending under it is ours at once (begin tells which of it was handed).
+        orphans = await self._redis_call("recover our own pending entries", self._recover_orphans, [])
+        if orphans:
+            self.stats.read += len(orphans)
+            self.stats.reclaimed += len(orphans)
+            self._read_ahead += len(orphans)
+            self._ahead_ids.update(e.entry_id for e in orphans)
+            await self._hand_q.put(orphans)
         while not self._stopping:
             room = self.max_in_flight - len(self._in_flight) - self._read_ahead
             if room <= 0:

@@ -42,7 +42,8 @@ async def _wait_proc_bound(sim, binds: int, timeout: float = 20.0) -> None:
     )
 
 
-def test_kill9_mid_campaign_then_restart(redis_url, prefix, tmp_path):
+@pytest.mark.parametrize("restart_as", ["engine-b", "engine-a"], ids=["other-consumer", "same-consumer"])
+def test_kill9_mid_campaign_then_restart(redis_url, prefix, tmp_path, restart_as):
     """kill -9 of an engine with hundreds of messages in flight, then another engine:
     no message lost; duplicates only where the status says the outcome was unknown.
 
@@ -66,7 +67,8 @@ def test_kill9_mid_campaign_then_restart(redis_url, prefix, tmp_path):
             finally:
                 first.kill9()
             killed_at = sim.record.submit_count
-            second = EngineProcess(path, "engine-b", tmp_path / "b.log")
+            second = EngineProcess(path, restart_as, tmp_path / "b.log")
+            restarted = time.monotonic()
             try:
                 await wait_final(redis, cfg, cid, 3000, 120, settled=FINAL + ("submitted",), quiet=1.0)
             finally:
@@ -74,7 +76,8 @@ def test_kill9_mid_campaign_then_restart(redis_url, prefix, tmp_path):
             assert rc == 0, second.log()
             report = await check_no_loss_and_flagged_duplicates(redis, cfg, sim, ids, allow_submitted=True)
             stats = second.stopped_stats()
-            print(f"kill -9 after {killed_at} submits:", report, "engine-b:", stats)
+            print(f"kill -9 after {killed_at} submits, restart as {restart_as}:", report, stats,
+                  f"{time.monotonic() - restarted:.1f} s")
             assert killed_at < 3000
             # Receipts lost with the process: at most what it received in its last moments.
             assert report["receipt_lost"] <= 300, report
