@@ -414,9 +414,10 @@ class Service:
     async def run_until(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the reader dies), then shut down gracefully."""
         waiter = asyncio.ensure_future(stop.wait())
+        watched: set[asyncio.Future[Any]] = {waiter}
+        watched.update(t for t in (self._reader, self._hander) if t is not None)
         try:
-            await asyncio.wait({waiter, self._reader, self._hander},  # type: ignore[arg-type]
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
         for task in (self._reader, self._hander):
@@ -621,7 +622,7 @@ class Service:
             lost = [i for i in ids if i not in known]
             if not lost:
                 continue
-            claimed = await self.redis.xclaim(stream, self.keys.group, c.name, 0, lost)
+            claimed: list[Any] = await self.redis.xclaim(stream, self.keys.group, c.name, 0, lost)
             now = time.monotonic()
             for entry_id, fields in claimed:
                 if fields is None:
@@ -1007,7 +1008,7 @@ class Service:
         pipe = self.redis.pipeline(transaction=False)
         now = f"{time.time():.3f}"
         for m in messages:
-            fields = {
+            fields: dict[Any, Any] = {
                 "from": m.source,
                 "to": m.destination,
                 "data_coding": str(m.data_coding),

@@ -18,6 +18,7 @@ import json
 import os
 import random
 import sys
+from typing import Any
 
 __all__ = ["register", "EXIT_INCOMPLETE", "EXIT_NO_REDIS", "demo_texts"]
 
@@ -281,7 +282,7 @@ async def _main(args: argparse.Namespace) -> int:
         window = base.smscs[0].binds[0].window if base is not None and base.smscs else 100
         metrics = base.metrics if base is not None else None
         p = args.prefix
-        raw = {
+        raw: dict[str, Any] = {
             "redis": {"url": url, "batch_size": base.redis.batch_size if base is not None else 500},
             "metrics": {"host": metrics.host if metrics else "127.0.0.1", "port": metrics.port if metrics else 9108,
                         "enabled": True},
