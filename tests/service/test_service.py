@@ -286,3 +286,36 @@ def test_metrics_served_during_a_run(redis_url, prefix):
     assert values['smpp_bind_up{bind="sim/0"}'] == 1
     assert any(k.startswith("smpp_queue_pending_entries{") for k in values)
     assert any(k.startswith("smpp_submit_response_latency_seconds_count") and v == 40 for k, v in values.items())
+
+
+def test_campaign_rate_limit_is_kept(redis_url, prefix):
+    """A campaign limited to 100 msg/s: 300 messages take about two seconds (the bucket
+    starts with one second's worth), while an unlimited campaign beside it is not held."""
+    import time as _time
+
+    from engine.queue import set_campaign_rate
+
+    async def main():
+        async with Simulator(receipt_delay=None) as sim:
+            cfg = make_config(config_dict(redis_url, prefix, sim.port, binds=1, batch=100))
+            redis = connect(redis_url)
+            keys = Keys.from_config(cfg.engine)
+            await set_campaign_rate(redis, keys, "slow", 100)
+            await enqueue_campaign(redis, cfg, 300, campaign="slow")
+            await enqueue_campaign(redis, cfg, 300, campaign="fast", start=1000)
+            service = Service(cfg, redis=redis, block_ms=50)
+            t0 = _time.monotonic()
+            await service.start(serve_metrics=False)
+            assert await sim.wait_for(
+                lambda s: sum(1 for r in s.record.submits if int(r.destination) - 4915100000000 >= 1000) >= 300, 20)
+            fast_done = _time.monotonic() - t0
+            assert await sim.wait_for(lambda s: s.record.submit_count >= 600, 20)
+            slow_done = _time.monotonic() - t0
+            await service.close()
+            await redis.aclose()
+            return fast_done, slow_done
+
+    fast_done, slow_done = run_bounded(main(), 40)
+    assert slow_done >= 1.7, f"300 messages at 100/s went out in {slow_done:.2f} s"
+    assert slow_done < 6.0
+    assert fast_done < slow_done
