@@ -37,8 +37,17 @@ and then its status says so") is kept like this — **resend, flagged**:
 
 A Redis outage is survived: every Redis call is retried with backoff, and nothing
 leaves memory before Redis has it (in-flight is bounded, so the reader simply stops
-while Redis is away). Shutdown (SIGTERM/SIGINT in ``run``) stops reading, lets the
-windows drain, records and acks what finished, unbinds.
+while Redis is away). Entries whose XREADGROUP reply was lost in the outage, and at
+start-up the entries a previous process left under the same consumer name, are
+claimed back at once (not after ``claim_idle_seconds``). A lost consumer group (Redis
+restarted without persistence) is made again. Shutdown (SIGTERM/SIGINT in ``run``)
+stops reading, lets the batch being handed off and the windows drain, records and
+acks what finished, unbinds.
+
+Known limits (see the module author's report): receipts the bind has answered but
+the service has not yet stored are lost if the process is killed (the client sends
+deliver_sm_resp at once); a message's own TON/NPI and national-language fields are
+not used (the bind's rules decide); every message goes to the default SMSC.
 """
 
 from __future__ import annotations
