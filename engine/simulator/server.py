@@ -135,7 +135,8 @@ class _Conn(asyncio.Protocol):
         self.sim = sim
         self.id = cid
         self.transport: asyncio.Transport | None = None
-        self.framer = P.Framer()
+        # Cuts each read in one Rust call (pure Python without the extension).
+        self.framer = _native.Framer()
         self.system_id: str | None = None
         self.bind_type: str | None = None
         self.pdus = 0
@@ -191,7 +192,7 @@ class _Conn(asyncio.Protocol):
         rec = sim.record
         owed = 0
         for frame in self.framer.feed_frames(data):
-            if type(frame) is not bytes:  # fatal framing error
+            if not isinstance(frame, bytes):  # fatal framing error
                 out.append(P.encode(P.GenericNack(sequence_number=frame.sequence_number or 0, command_status=frame.status)))
                 self._write(out)
                 self.abort()
