@@ -421,7 +421,7 @@ class Bind(asyncio.Protocol):
                 # forbids it in this state, e.g. a deliver_sm on a transmitter bind.
                 self._refuse(item)
             elif cid == CommandId.DELIVER_SM or cid == CommandId.DATA_SM:
-                self._wbuf.append(P.encode(_resp_for(item)))
+                self._wbuf.append(_ok_resp(item))
                 if self.on_deliver is not None:
                     try:
                         self.on_deliver(self, item)
@@ -744,6 +744,16 @@ def _resp_for(pdu: Any) -> Any:
     if pdu.command_id == CommandId.DATA_SM:
         return P.DataSmResp(sequence_number=pdu.sequence_number)
     return P.DeliverSmResp(sequence_number=pdu.sequence_number)
+
+
+_RESP_HEADER = struct.Struct(">IIII")
+
+
+def _ok_resp(pdu: Any) -> bytes:
+    """``P.encode(_resp_for(pdu))`` without the generic encoder: deliver_sm_resp /
+    data_sm_resp with ESME_ROK is the header and an empty message_id (17 octets), and
+    one goes out per receipt (tests/native checks the two agree)."""
+    return _RESP_HEADER.pack(17, pdu.command_id | 0x80000000, 0, pdu.sequence_number) + b"\0"
 
 
 def _status_name(status: int) -> str:

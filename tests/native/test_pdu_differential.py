@@ -328,3 +328,12 @@ def test_golden_stream_cut_at_every_position():
         f = N.Framer()
         assert f.feed(stream[:cut]) + f.feed(stream[cut:]) == want, cut
     assert N.Framer().feed(stream) == want
+
+
+def test_bind_answers_deliver_sm_and_data_sm_like_the_codec():
+    """engine.client.bind writes the OK response to deliver_sm / data_sm without the
+    generic encoder (one per receipt): the same octets as encoding the response PDU."""
+    from engine.client import bind as B
+
+    for pdu in (P.DeliverSm(sequence_number=7), P.DataSm(sequence_number=0x7FFFFFFF), P.DeliverSm(sequence_number=1)):
+        assert B._ok_resp(pdu) == P.encode(B._resp_for(pdu)) == P.encode(pdu.response())
