@@ -181,7 +181,7 @@ def _messages(prefix: str, start: int, n: int, receipts: bool):
 
 async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid: int | None, count: int, *,
                    receipts: bool, window: int, rss_every: int, timeout: float,
-                   final_events: bool = False) -> Result:
+                   final_events: bool = False, batch: int = 500) -> Result:
     from engine.config import parse_config
     from engine.queue import Keys, Producer, connect
     from engine.service import Service
@@ -190,7 +190,7 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
     res = Result(name, count, receipts, window)
     prefix = f"e2e-{name}-{os.getpid()}:"
     raw = {
-        "redis": {"url": redis_url, "batch_size": 500},
+        "redis": {"url": redis_url, "batch_size": batch},
         "metrics": {"enabled": False, "port": 0},
         "engine": {"key_prefix": prefix, "stream": f"{prefix}outbound", "priority_stream": f"{prefix}outbound:priority",
                    "status_stream": f"{prefix}status"},
@@ -347,6 +347,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rss-every", type=int, default=None, help="sample RSS every N messages (default count/50)")
     p.add_argument("--redis", metavar="URL", help="use this Redis instead of a private redis-server")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run before giving up")
+    p.add_argument("--batch", type=int, default=500, help="[redis] batch_size of the engine (default 500)")
     p.add_argument("--write", action="store_true", help="write the results to bench/RESULTS.md (section End to end)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
@@ -382,7 +383,8 @@ def main(argv: list[str]) -> int:
         for name, receipts, window, n, every, final_events in contenders:
             print(f"bench e2e: {name}: {n:,} messages ...", file=sys.stderr, flush=True)
             r = await _run_one(name, url, sim, redis.proc.pid if redis else None, n, receipts=receipts,
-                               window=window, rss_every=every, timeout=timeout, final_events=final_events)
+                               window=window, rss_every=every, timeout=timeout, final_events=final_events,
+                               batch=args.batch)
             print(f"bench e2e: {name}: {r.rate:,.0f} msg/s to receipts stored, {r.submit_rate:,.0f} msg/s submitted "
                   f"({'ok' if r.ok else 'NOT OK: ' + r.detail})", file=sys.stderr, flush=True)
             results.append(r)
