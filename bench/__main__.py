@@ -17,17 +17,23 @@ def _available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")] or _available()
-    extra = [a for a in argv if a.startswith("-")]
+    # Leading bare words that name benchmarks select them; everything else
+    # (``--count 1000`` as well as ``--count=1000``) goes to each benchmark.
+    available = _available()
+    names: list[str] = []
+    while argv and argv[0] in available:
+        names.append(argv.pop(0))
+    if argv and not argv[0].startswith("-"):
+        print(f"unknown benchmark {argv[0]!r}; available: {', '.join(available)}", file=sys.stderr)
+        return 2
+    names = names or available
+    extra = argv
     status = 0
     for name in names:
-        if name not in _available():
-            print(f"unknown benchmark {name!r}; available: {', '.join(_available())}", file=sys.stderr)
-            return 2
         module = importlib.import_module(f"bench.bench_{name}")
         status |= module.main(extra)
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(list(sys.argv[1:])))
