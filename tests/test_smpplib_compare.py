@@ -24,6 +24,9 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 # The basic table without '§' (0x5F), where smpplib's table is wrong.
 BASIC_OK = sorted(c for c in _tables.BASIC.values() if c != "§")
+# smpplib wrongly takes the backtick for GSM (test_smpplib_backtick_and_section_sign), so a
+# text whose only non-GSM character is a backtick is not one where smpplib is right.
+SMPPLIB_THINKS_GSM = "`"
 BMP_NON_GSM = "АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯабвгдежзийклмнопрстуфхцчшщъыьэюя中文字ç`ĞşΩ"
 
 
@@ -64,7 +67,7 @@ def test_plain_gsm_agrees_with_smpplib(text):
 
 
 @SETTINGS
-@given(st.lists(st.sampled_from(BASIC_OK + list(BMP_NON_GSM)), min_size=1, max_size=300).map("".join).filter(lambda t: any(c in BMP_NON_GSM for c in t)))
+@given(st.lists(st.sampled_from(BASIC_OK + list(BMP_NON_GSM)), min_size=1, max_size=300).map("".join).filter(lambda t: any(c in BMP_NON_GSM and c not in SMPPLIB_THINKS_GSM for c in t)))
 def test_ucs2_bmp_agrees_with_smpplib(text):
     _agree(text)
 
