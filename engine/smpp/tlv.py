@@ -100,7 +100,13 @@ _TAG_NAMES = {t.value: t.name.lower() for t in Tag}
 
 
 def tlv_name(tag: int) -> str:
-    """``"sar_msg_ref_num"`` for 0x020C; ``"0x1401"`` for a tag SMPP 3.4 does not define."""
+    """``"sar_msg_ref_num"`` for 0x020C; ``"0x1401"`` for a tag SMPP 3.4 does not define.
+
+    Also used inside error messages about malformed TLVs, so a tag that is not an int
+    is named by its repr instead of raising a second, confusing error.
+    """
+    if not isinstance(tag, int):
+        return repr(tag)
     return _TAG_NAMES.get(tag) or f"0x{tag:04X}"
 
 

@@ -562,3 +562,9 @@ def test_smpplib_parses_our_messages_to_the_same_fields(cls, strings, ints, sm, 
         assert getattr(theirs, name) == value, name
     if sar:
         assert (theirs.sar_msg_ref_num, theirs.sar_total_segments, theirs.sar_segment_seqnum) == sar
+
+
+def test_a_tlv_given_as_a_string_is_a_type_error_that_names_it():
+    # ("ab",) unpacks as tag "a", value "b": the error must say so, not fail while formatting the tag.
+    with pytest.raises(TypeError, match=r"tlvs\[0\] \('a'\) value must be bytes, not str"):
+        encode(P.SubmitSm(destination_addr="1", tlvs=("ab",)))
