@@ -31,7 +31,13 @@ Driving it
   encoded; on any error nothing changes. ``now=None`` means the last time the session
   was given. State changes caused by your own send are not reported as events (you
   caused them); read ``state``.
+- ``send_encoded(frame, now=None, *, timeout=None, context=None) -> bytes``: ``send``
+  for a request encoded beforehand (batch-built submit_sm, sequence number 0): the
+  session writes the sequence number into a copy and tracks it the same way; the
+  frame stands for the request in the events (it is never decoded again).
 - ``receive_data(data, now=None) -> list[event]``: feed bytes as they arrive.
+- ``receive_pdus(items, now=None) -> list[event]``: the same for PDUs (and
+  ``PduError``s) already cut and decoded by the transport's own framer.
 - ``data_to_send() -> bytes``: the bytes the session produced by itself since the last
   call (automatic answers, refusals, generic_nack, enquire_link). Write them.
 - ``expire(now) -> list[Unanswered]``: requests whose deadline passed (reason
@@ -90,6 +96,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+import struct
 from typing import Any
 
 from engine.smpp.constants import MAX_COMMAND_LENGTH, MAX_SEQUENCE_NUMBER, RESPONSE_BIT, CommandId, CommandStatus
@@ -118,7 +125,7 @@ class RequestReceived:
 
 @dataclass(frozen=True, slots=True)
 class ResponseReceived:
-    request: Pdu
+    request: Pdu | bytes  # bytes: the frame given to send_encoded
     response: Pdu
     sent_at: float
     now: float
@@ -136,7 +143,7 @@ class StateChanged:
 class MalformedPdu:
     error: PduError
     now: float
-    request: Pdu | None = None
+    request: Pdu | bytes | None = None
     sent_at: float | None = None
     context: Any = None
 
@@ -150,7 +157,7 @@ class UnexpectedPdu:
 
 @dataclass(frozen=True, slots=True)
 class Unanswered:
-    request: Pdu
+    request: Pdu | bytes  # bytes: the frame given to send_encoded
     sent_at: float
     now: float
     context: Any
@@ -164,11 +171,17 @@ Event = RequestReceived | ResponseReceived | StateChanged | MalformedPdu | Unexp
 _UNCOUNTED = frozenset({CommandId.ENQUIRE_LINK, CommandId.UNBIND})
 
 
-class _Pending:
-    __slots__ = ("request", "sent_at", "deadline", "context", "counted")
+_CID = struct.Struct(">I")
 
-    def __init__(self, request: Pdu, sent_at: float, deadline: float, context: Any, counted: bool) -> None:
-        self.request = request
+
+class _Pending:
+    __slots__ = ("request", "command_id", "sent_at", "deadline", "context", "counted")
+
+    def __init__(
+        self, request: Pdu | bytes, command_id: int, sent_at: float, deadline: float, context: Any, counted: bool
+    ) -> None:
+        self.request = request  # the Pdu, or the frame for send_encoded (never decoded again)
+        self.command_id = command_id
         self.sent_at = sent_at
         self.deadline = deadline
         self.context = context
@@ -290,8 +303,59 @@ class Session:
             # outbind and alert_notification have no response: nothing to wait for.
             self._set_state(next_state(self.state, cid), now, None)
             return frame
+        self._track(seq, request, cid, now, timeout, context, counted)
+        self._set_state(next_state(self.state, cid), now, None)
+        return frame
+
+    def send_encoded(
+        self, frame: bytes | bytearray, now: float | None = None, *, timeout: float | None = None, context: Any = None
+    ) -> bytes:
+        """``send`` for a request already encoded (whatever sequence number it carries):
+        the session writes the next sequence number into octets 12-15 of a copy and
+        tracks it like ``send`` does (legality, window, deadline, ``context``). The frame
+        is not decoded, so it must be a valid PDU; only its command_id is read. Meant for
+        a fast transport that encodes submit_sm in batches (sequence number 0) before
+        their turn comes; ``ResponseReceived.request`` is then this frame (bytes).
+        Requests with a response only (binds, submits, enquire_link...): outbind and
+        alert_notification go through ``send``.
+        """
+        if now is not None:
+            self._now = now
+        now = self._now
+        if len(frame) < 16:
+            raise ValueError(f"an encoded PDU has at least 16 octets, got {len(frame)}")
+        cid = _CID.unpack_from(frame, 4)[0]
+        if cid & RESPONSE_BIT:
+            raise ProtocolError(f"send_encoded takes requests; {_name(cid)} is a response (use send)")
+        if self.state is State.CLOSED:
+            raise ProtocolError(f"cannot send {_name(cid)}: the session is closed")
+        if not may_send(self.role, self.state, cid, self.bound_state):
+            raise ProtocolError(
+                f"the {self.role} may not send {_name(cid)} in state {self.state.name} (SMPP 3.4 operation matrix)"
+            )
+        cls = PDU_CLASSES.get(cid)
+        if cls is None or cls._response_class is None:
+            raise ProtocolError(f"send_encoded takes requests that have a response; {_name(cid)} has none (use send)")
+        counted = cid not in _UNCOUNTED
+        if counted and self._in_flight >= self.window:
+            raise ProtocolError(f"window full: {self._in_flight} requests outstanding, window {self.window}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        seq = self._peek_sequence()
+        out = bytearray(frame)
+        _CID.pack_into(out, 12, seq)
+        data = bytes(out)
+        self._next_seq = 1 if seq >= MAX_SEQUENCE_NUMBER else seq + 1
+        self._track(seq, data, cid, now, timeout, context, counted)
+        self._set_state(next_state(self.state, cid), now, None)
+        self._last_activity = now
+        return data
+
+    def _track(
+        self, seq: int, request: Pdu | bytes, cid: int, now: float, timeout: float | None, context: Any, counted: bool
+    ) -> None:
         deadline = now + (self.response_timeout if timeout is None else timeout)
-        pending = _Pending(request, now, deadline, context, counted)
+        pending = _Pending(request, cid, now, deadline, context, counted)
         self._outstanding[seq] = pending
         if len(self._deadlines) > 2 * len(self._outstanding) + 1024:
             # Answered requests leave stale heap entries behind an old unanswered one;
@@ -302,8 +366,6 @@ class Session:
         heapq.heappush(self._deadlines, (deadline, self._heap_counter, seq, pending))
         if counted:
             self._in_flight += 1
-        self._set_state(next_state(self.state, cid), now, None)
-        return frame
 
     def _peek_sequence(self) -> int:
         seq = self._next_seq
@@ -348,10 +410,23 @@ class Session:
         if now is not None:
             self._now = now
         now = self._now
-        events: list = []
         if self.state is State.CLOSED:
-            return events
-        for item in self._framer.feed(data):
+            return []
+        return self._receive(self._framer.feed(data), now)
+
+    def receive_pdus(self, items: list, now: float | None = None) -> list:
+        """``receive_data`` for a transport that cuts and decodes the stream itself (one
+        Rust call per chunk, ``engine.smpp._native.Framer``): ``items`` are the PDUs and
+        ``PduError``s it produced, in order. Same events, same automatic answers."""
+        if now is not None:
+            self._now = now
+        if self.state is State.CLOSED:
+            return []
+        return self._receive(items, self._now)
+
+    def _receive(self, items: Any, now: float) -> list:
+        events: list = []
+        for item in items:
             if self.state is State.CLOSED:
                 break
             if isinstance(item, PduError):
@@ -398,7 +473,7 @@ class Session:
         if pending is None:
             events.append(UnexpectedPdu(pdu, f"no request of ours with sequence_number {seq} is outstanding", now))
             return
-        answers = pending.request.command_id
+        answers = pending.command_id
         if cid != CommandId.GENERIC_NACK and cid != answers | RESPONSE_BIT:
             events.append(
                 UnexpectedPdu(pdu, f"sequence_number {seq} belongs to our {_name(answers)}, not to a {_name(cid)}", now)
@@ -429,10 +504,10 @@ class Session:
         cls = PDU_CLASSES.get(cid) if cid is not None else None  # type: ignore[call-overload]
         if cls is not None and cid & RESPONSE_BIT:  # type: ignore[operator]
             pending = self._outstanding.get(seq)  # type: ignore[arg-type]
-            if pending is not None and cid in (CommandId.GENERIC_NACK, pending.request.command_id | RESPONSE_BIT):
+            if pending is not None and cid in (CommandId.GENERIC_NACK, pending.command_id | RESPONSE_BIT):
                 self._resolve(seq, pending)  # type: ignore[arg-type]
                 self._set_state(
-                    next_state(self.state, CommandId.GENERIC_NACK, err.status, pending.request.command_id), now, events
+                    next_state(self.state, CommandId.GENERIC_NACK, err.status, pending.command_id), now, events
                 )
                 events.append(MalformedPdu(err, now, pending.request, pending.sent_at, pending.context))
             else:
