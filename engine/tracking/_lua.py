@@ -10,7 +10,17 @@ The script builds key names from the prefix, so it runs on a standalone Redis (o
 primary with replicas), not on Redis Cluster: that would need every key of a batch
 in one hash slot.
 
-ARGV: op, prefix, now (seconds, string), config JSON, batch JSON[, account].
+ARGV: op, prefix, now (seconds, string), config JSON, batch JSON, account ('' when the
+op has none), locks JSON (``{account: kind}`` for every account whose id spelling is
+learned or fixed by its profile).
+
+Held receipts: one entry per receipt in ``early-idx`` (by hold deadline), and a *set*
+per candidate key (``early:<account>:<canonical>``), because two receipts can share a
+candidate (hex "10" is decimal "16"). A submit applies a held receipt only when the
+submit's id is the receipt's spelling the account's format allows: the learned kind,
+or, while nothing is learned, the receipt's first (most literal) candidate. Any other
+spelling leaves it held; when its hold ends it is resolved once more (learned kind,
+else a single candidate with a correlation entry) before it counts as unmatched.
 """
 
 SCRIPT = r"""
@@ -18,6 +28,7 @@ local op, P, now = ARGV[1], ARGV[2], ARGV[3]
 local cfg = cjson.decode(ARGV[4])
 local batch = cjson.decode(ARGV[5])
 local nowf = tonumber(now)
+local LOCKS = (ARGV[7] and ARGV[7] ~= '') and cjson.decode(ARGV[7]) or {}
 local SEP = '\31'
 
 local FAIL = {failed=true, undeliverable=true, expired=true, rejected=true, deleted=true, unknown=true}
@@ -163,14 +174,28 @@ local function apply_to_part(id, part, state, err, stat, corr, shortened)
   return 'ok'
 end
 
--- Held receipt `member` (JSON) is now matched or swept: drop its keys.
+-- Held receipt `member` (JSON) is now matched or swept: drop it from its keys.
 local function drop_held(h, member)
-  for _, c in ipairs(h.c) do
-    local k = ekey(h.a, c)
-    if redis.call('GET', k) == member then redis.call('DEL', k) end
-  end
+  for _, c in ipairs(h.c) do redis.call('SREM', ekey(h.a, type(c) == 'table' and c[1] or c), member) end
   redis.call('ZREM', IDX, member)
 end
+
+-- May a submit whose canonical id is `canon` take held receipt `h`? Only under the
+-- kind the account's format allows (see the module docstring).
+local function held_fits(h, canon)
+  local lock = LOCKS[h.a]
+  for i, c in ipairs(h.c) do
+    if type(c) ~= 'table' then c = {c, 'same'} end  -- held by an older version
+    if c[1] == canon then
+      if lock then return c[2] == lock end
+      return i == 1
+    end
+  end
+  return false
+end
+
+-- Results of the receipts and sweep ops, filled by apply_held / sweep.
+local matched, dups_n = {}, 0
 
 local function to_unmatched(acct, raw, state, err, stat, received, reason)
   redis.call('XADD', P .. 'unmatched', 'MAXLEN', '~', cfg.unmatched_max, '*',
@@ -178,15 +203,50 @@ local function to_unmatched(acct, raw, state, err, stat, received, reason)
     'received', received, 'reason', reason, 'at', now)
 end
 
+-- A held receipt whose hold has ended: one last look under the spellings the account's
+-- format allows (a submit may have skipped it while the format was not known). A
+-- single correlation entry is taken; several (the format still unknown) or none make
+-- it unmatched, with the reason.
 local function sweep(limit)
   local due = redis.call('ZRANGEBYSCORE', IDX, '-inf', nowf, 'LIMIT', 0, limit)
+  local gone, m0 = 0, #matched
   for _, m in ipairs(due) do
     local h = cjson.decode(m)
     drop_held(h, m)
-    to_unmatched(h.a, h.r, h.s, h.e, h.x, h.t, 'no submit_sm_resp with this id')
+    local lock = LOCKS[h.a]
+    local hit, hits = nil, 0
+    for _, c in ipairs(h.c) do
+      if type(c) ~= 'table' then c = {c, 'same'} end  -- held by an older version
+      if not lock or c[2] == lock then
+        local corr = ckey(h.a, c[1])
+        local v = redis.call('GET', corr)
+        if v then hits = hits + 1; hit = {corr, v} end
+      end
+    end
+    local r = nil
+    if hits == 1 then
+      local v = hit[2]
+      local s1 = string.find(v, SEP, 1, true)
+      local s2 = string.find(v, SEP, s1 + 1, true)
+      local id, part = string.sub(v, 1, s1 - 1), string.sub(v, s1 + 1, s2 - 1)
+      r = apply_to_part(id, part, h.s, h.e, h.x, hit[1], false)
+      if r == 'ok' then
+        matched[#matched + 1] = {id, tonumber(part), h.s, string.sub(v, s2 + 1), 'held'}
+      elseif r == 'dup' then
+        dups_n = dups_n + 1
+      end
+    end
+    if r == nil or r == 'gone' then
+      local why = 'no submit_sm_resp with this id'
+      if hits > 1 then why = 'ambiguous message id: the SMSC id format is not learned' end
+      if r == 'gone' then why = 'message record gone' end
+      to_unmatched(h.a, h.r, h.s, h.e, h.x, h.t, why)
+      gone = gone + 1
+    end
   end
-  if #due > 0 then redis.call('HINCRBY', STATS, 'unmatched', #due) end
-  return #due
+  if gone > 0 then redis.call('HINCRBY', STATS, 'unmatched', gone) end
+  if #matched > m0 then redis.call('HINCRBY', STATS, 'held_applied', #matched - m0) end
+  return gone
 end
 
 if op == 'queued' then
@@ -233,12 +293,20 @@ elseif op == 'submitted' then
       redis.call('SET', corr, id .. SEP .. part .. SEP .. now, 'PX', cfg.corr_ttl)
       commit(mk, id, part, cur, 'submitted', f, raw, nil, created)
       if any_held then
-        local held = redis.call('GET', ekey(acct, canon))
-        if held then
-          local h = cjson.decode(held)
-          drop_held(h, held)
-          local r = apply_to_part(id, part, h.s, h.e, h.x, corr, false)
-          late[#late + 1] = {id, part, h.s, h.t, r}
+        local members = redis.call('SMEMBERS', ekey(acct, canon))
+        local hs = {}
+        for i, held in ipairs(members) do hs[i] = {cjson.decode(held), held} end
+        if #hs > 1 then
+          -- Oldest first, so that ENROUTE then DELIVRD land in that order.
+          table.sort(hs, function(a, b) return tonumber(a[1].t) < tonumber(b[1].t) end)
+        end
+        for _, hm in ipairs(hs) do
+          local h, held = hm[1], hm[2]
+          if held_fits(h, canon) then
+            drop_held(h, held)
+            local r = apply_to_part(id, part, h.s, h.e, h.x, corr, false)
+            late[#late + 1] = {id, part, h.s, h.t, r}
+          end
         end
       end
     end
@@ -290,15 +358,19 @@ elseif op == 'unknown' then
 
 elseif op == 'receipts' then
   local acct = ARGV[6]
-  local matched, held, dups, gone = {}, 0, 0, 0
+  local locked = LOCKS[acct] ~= nil
+  local held, dups, gone = 0, 0, 0
   local kinds = {}
   for _, it in ipairs(batch) do
     local cands, state, err, raw, stat = it[1], it[2], it[3], it[4], it[5]
     local hit = false
+    -- Evidence for the detector: a match among several spellings, or under the
+    -- learned one. A one-spelling id ("7") says nothing about the format.
+    local evidence = locked or #cands > 1
     -- A final receipt ends the correlation: GETEX reads the entry and shortens its
     -- life to the duplicate window in one call (Redis >= 6.2).
     local final = FINAL[state]
-    for _, c in ipairs(cands) do
+    for ci, c in ipairs(cands) do
       local corr = ckey(acct, c[1])
       local v
       if final then v = redis.call('GETEX', corr, 'PX', cfg.dup_ms) else v = redis.call('GET', corr) end
@@ -308,36 +380,51 @@ elseif op == 'receipts' then
         local id = string.sub(v, 1, s1 - 1)
         local part = string.sub(v, s1 + 1, s2 - 1)
         local subts = string.sub(v, s2 + 1)
-        local r = apply_to_part(id, part, state, err, stat, corr, final)
-        if r == 'ok' then
-          kinds[c[2]] = (kinds[c[2]] or 0) + 1
+        local r
+        if ci > 1 and not locked and FINAL[(redis.call('HGET', mkey(id), pfs(part).st))] then
+          -- Format not learned, the literal spelling has no entry (yet), and another
+          -- spelling names a part that is already final: far more likely a receipt
+          -- ahead of its own submit_sm_resp than a resend. Held, not a duplicate.
+          r = 'skip'
+        else
+          r = apply_to_part(id, part, state, err, stat, corr, final)
+        end
+        if r == 'skip' then
+          -- try the next spelling; held below if none fits
+        elseif r == 'ok' then
+          if evidence then kinds[c[2]] = (kinds[c[2]] or 0) + 1 end
           matched[#matched + 1] = {id, tonumber(part), state, subts, c[2]}
           hit = true
+          break
         elseif r == 'dup' then
           dups = dups + 1
           hit = true
+          break
         else
           -- The correlation outlived the message record (ttl < correlation_ttl is
           -- refused by the tracker, so only a manual DEL gets here): keep the receipt.
           to_unmatched(acct, raw, state, err, stat, now, 'message record gone')
           gone = gone + 1
           hit = true
+          break
         end
-        break
       end
     end
     if not hit and #cands > 0 then
       -- Not (yet) submitted as far as Redis knows: hold it until the response lands
       -- or the hold time passes, then it goes to the unmatched stream.
-      local cs = {}
-      for i, c in ipairs(cands) do cs[i] = c[1] end
-      local member = cjson.encode({a = acct, c = cs, s = state, e = err, r = raw, x = stat, t = now})
-      -- The same receipt sent again replaces the held one. Another receipt may
-      -- share a candidate key (hex "10" is decimal "16"): that one stays held.
-      local old = redis.call('GET', ekey(acct, cs[1]))
-      if old and cjson.decode(old).r == raw then redis.call('ZREM', IDX, old) end
-      for _, c in ipairs(cs) do
-        redis.call('SET', ekey(acct, c), member, 'PX', cfg.early_key_ms)
+      local member = cjson.encode({t = now, a = acct, c = cands, s = state, e = err, r = raw, x = stat})
+      -- The same receipt sent again (or its next state) replaces the held one.
+      -- Another receipt may share a candidate key (hex "10" is decimal "16"): both
+      -- stay, each in the set, each applied only under its own allowed spelling.
+      for _, old in ipairs(redis.call('SMEMBERS', ekey(acct, cands[1][1]))) do
+        local o = cjson.decode(old)
+        if o.r == raw then drop_held(o, old) end
+      end
+      for _, c in ipairs(cands) do
+        local k = ekey(acct, c[1])
+        redis.call('SADD', k, member)
+        redis.call('PEXPIRE', k, cfg.early_key_ms)
       end
       redis.call('ZADD', IDX, nowf + cfg.hold, member)
       held = held + 1
@@ -351,15 +438,20 @@ elseif op == 'receipts' then
   local fk = P .. 'idfmt:' .. acct
   for k, n in pairs(kinds) do redis.call('HINCRBY', fk, k, n) end
   redis.call('HINCRBY', STATS, 'receipts', #batch)
-  if #matched > 0 then redis.call('HINCRBY', STATS, 'matched', #matched) end
   if held > 0 then redis.call('HINCRBY', STATS, 'held', held) end
-  if dups > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups) end
   if gone > 0 then redis.call('HINCRBY', STATS, 'unmatched', gone) end
+  local direct = #matched
   local swept = sweep(cfg.sweep_max)
-  return cjson.encode({matched = matched, held = held, dups = dups, swept = swept, unmatched = gone})
+  dups = dups + dups_n
+  if dups > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups) end
+  if direct > 0 then redis.call('HINCRBY', STATS, 'matched', direct) end
+  return cjson.encode({matched = matched, held = held, dups = dups, swept = swept, unmatched = gone,
+                       learn = kinds})
 
 elseif op == 'sweep' then
-  return sweep(cfg.sweep_max)
+  local swept = sweep(cfg.sweep_max)
+  if dups_n > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups_n) end
+  return cjson.encode({swept = swept, matched = matched, dups = dups_n})
 end
 return redis.error_reply('tracking: unknown op ' .. tostring(op))
 """

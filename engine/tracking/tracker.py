@@ -353,6 +353,12 @@ class Tracker:
             out.append(await self._run(op, items[i : i + MAX_BATCH], now, *extra))
         return out
 
+    def _locks(self) -> str:
+        """``{account: kind}`` for every account whose id spelling is known here (the
+        script applies held receipts only under that spelling)."""
+        return json.dumps({a: d.locked for a, d in self._detectors.items() if d.locked is not None},
+                          separators=(",", ":"))
+
     async def _detector(self, account: str) -> FormatDetector:
         d = self._detectors.get(account)
         if d is None:
@@ -397,8 +403,10 @@ class Tracker:
             items.append(
                 [s.msg_id, s.part, s.parts, s.smsc_message_id, canonical(s.smsc_message_id), s.account, s.bind]
             )
+        for account in {it[5] for it in items}:
+            await self._detector(account)
         late: list[ReceiptMatch] = []
-        for r in await self._chunks("submitted", items, now):
+        for r in await self._chunks("submitted", items, now, "", self._locks()):
             res = json.loads(r)
             for mid, part, state, received, outcome in res.get("late") or ():
                 if outcome == "ok":
@@ -445,25 +453,38 @@ class Tracker:
             items.append([[list(c) for c in cands], state, err, rid, stat])
         result = ReceiptResult()
         t = time.time() if now is None else now
-        for raw in await self._chunks("receipts", items, now, account):
+        for raw in await self._chunks("receipts", items, now, account, self._locks()):
             res = json.loads(raw)
             for mid, part, state, subts, kind in res.get("matched") or ():
                 sub = float(subts)
                 result.matched.append(ReceiptMatch(mid, int(part), state, sub, max(0.0, t - sub), kind))
-                det.matched(kind)
+            # Only matches that tell spellings apart teach the detector (the script
+            # says which); a one-digit id matches in every spelling.
+            for kind, n in (res.get("learn") or {}).items():
+                for _ in range(int(n)):
+                    det.matched(kind)
             result.held += int(res["held"])
             result.duplicates += int(res["dups"])
             result.unmatched += int(res["swept"]) + int(res["unmatched"])
         return result
 
-    async def sweep(self, *, now: float | None = None) -> int:
-        """Move held receipts whose hold has ended to the unmatched stream; returns
-        how many. Call it periodically (``apply_receipts`` also does it)."""
+    async def sweep(self, *, now: float | None = None, matched: list[ReceiptMatch] | None = None) -> int:
+        """Resolve held receipts whose hold has ended: applied when the account's id
+        spelling (or a single candidate) finds their submit, else moved to the
+        unmatched stream. Returns how many went to the unmatched stream; the ones
+        applied are appended to ``matched`` when given. Call it periodically
+        (``apply_receipts`` also does it)."""
         total = 0
+        t = time.time() if now is None else now
         while True:
-            n = int(await self._run("sweep", [], now))
+            res = json.loads(await self._run("sweep", [], now, "", self._locks()))
+            n = int(res["swept"])
             total += n
-            if n < SWEEP_LIMIT:
+            if matched is not None:
+                for mid, part, state, subts, kind in res.get("matched") or ():
+                    sub = float(subts)
+                    matched.append(ReceiptMatch(mid, int(part), state, sub, max(0.0, t - sub), kind))
+            if n + len(res.get("matched") or ()) + int(res.get("dups") or 0) < SWEEP_LIMIT:
                 return total
 
     async def sweep_forever(self, interval: float = 5.0, on_swept: Callable[[int], None] | None = None) -> None:

@@ -461,3 +461,134 @@ def test_receipt_candidates_always_reach_the_response_id(n, resp_fmt, rcpt_fmt, 
     keys = [c for c, _ in candidates(rcpt, ("same", "hex2dec", "dec2hex"))]
     assert canonical(resp) in keys
     assert normalize_message_id(resp, resp_fmt) == normalize_message_id(rcpt, rcpt_fmt)
+
+
+# --- held receipts and the id format (all-digit hex ids are decimal ones too) ---------
+#
+# The simulator answers with "%08x" ids and receipts them in the same spelling. With
+# message_id_format "auto", receipt "00000010" (message 16) is also decimal 16 (hex
+# "10" -> "16") and hex 0xa (decimal "10" -> "a"). Held receipts used to be applied
+# by whichever submit came first under any of those spellings, and a receipt ahead of
+# its response was counted as a duplicate of message 10.
+
+
+def _sim_id(n: int) -> str:
+    return f"{n:08x}"
+
+
+def test_held_receipt_not_applied_to_a_message_under_another_spelling(redis_url):
+    async def body(t, r):
+        # Receipt for message 16 arrives before its submit_sm_resp is recorded.
+        res = await t.apply_receipts([Receipt(id=_sim_id(16), stat="DELIVRD")], "acct")
+        # Message 22's id "00000016" is the receipt's id read as decimal: not its message.
+        late22 = await t.record_submitted([Submitted("m22", 1, _sim_id(22), "acct")])
+        late16 = await t.record_submitted([Submitted("m16", 1, _sim_id(16), "acct")])
+        return res, late22, late16, await t.status("m22"), await t.status("m16"), await t.held_count()
+
+    res, late22, late16, m22, m16, held = run(redis_url, body)
+    assert res.held == 1
+    assert late22 == [] and m22.state == "submitted"
+    assert [(m.msg_id, m.state) for m in late16] == [("m16", "delivered")]
+    assert m16.state == "delivered" and held == 0
+
+
+def test_receipt_ahead_of_its_response_is_not_a_duplicate_of_another_spelling(redis_url):
+    async def body(t, r):
+        await t.record_submitted([Submitted("m10", 1, _sim_id(10), "acct")])
+        first = await t.apply_receipts([Receipt(id=_sim_id(10), stat="DELIVRD")], "acct")
+        # Message 16's receipt before its response: decimal "10" is hex "a", message
+        # 10, already delivered. That is not a resend of message 10's receipt.
+        early = await t.apply_receipts([Receipt(id=_sim_id(16), stat="DELIVRD")], "acct")
+        late = await t.record_submitted([Submitted("m16", 1, _sim_id(16), "acct")])
+        return first, early, late, await t.status("m16"), await t.stats()
+
+    first, early, late, m16, stats = run(redis_url, body)
+    assert [m.msg_id for m in first.matched] == ["m10"]
+    assert (early.duplicates, early.held, early.matched) == (0, 1, [])
+    assert [(m.msg_id, m.state) for m in late] == [("m16", "delivered")]
+    assert m16.state == "delivered"
+    assert stats.get("duplicates", 0) == 0
+
+
+def test_held_receipts_sharing_a_spelling_each_reach_their_own_message(redis_url):
+    async def body(t, r):
+        # "00000010" and "00000016" share candidates ("10" and "16"), both held.
+        res = await t.apply_receipts(
+            [Receipt(id=_sim_id(16), stat="DELIVRD"), Receipt(id=_sim_id(22), stat="EXPIRED")], "acct"
+        )
+        late = await t.record_submitted(
+            [Submitted("m16", 1, _sim_id(16), "acct"), Submitted("m22", 1, _sim_id(22), "acct")]
+        )
+        return res, late, await t.status("m16"), await t.status("m22"), await t.held_count()
+
+    res, late, m16, m22, held = run(redis_url, body)
+    assert res.held == 2
+    assert sorted((m.msg_id, m.state) for m in late) == [("m16", "delivered"), ("m22", "expired")]
+    assert (m16.state, m22.state) == ("delivered", "expired")
+    assert held == 0
+
+
+def test_held_receipt_follows_the_learned_format(redis_url):
+    """An SMSC answering in decimal and receipting in hex. A receipt "100" (hex for
+    256) held before anything is learned: once hex2dec is learned, the message whose
+    decimal id is literally "100" does not take it; message 256 does."""
+
+    async def body(t, r):
+        held = await t.apply_receipts([Receipt(id="100", stat="DELIVRD")], "acct")
+        await t.record_submitted([Submitted(f"w{i}", 1, str(1000 + i), "acct") for i in range(6)])
+        await t.apply_receipts([Receipt(id=format(1000 + i, "X"), stat="DELIVRD") for i in range(6)], "acct")
+        kind = t.id_kind("acct")
+        late_a = await t.record_submitted([Submitted("lit100", 1, "100", "acct")])
+        late_b = await t.record_submitted([Submitted("m256", 1, "256", "acct")])
+        return held, kind, late_a, late_b, await t.status("lit100"), await t.status("m256")
+
+    held, kind, late_a, late_b, lit, m256 = run(redis_url, body)
+    assert held.held == 1 and kind == "hex2dec"
+    assert late_a == [] and lit.state == "submitted"
+    assert [m.msg_id for m in late_b] == ["m256"] and m256.state == "delivered"
+
+
+def test_held_receipt_skipped_before_learning_is_resolved_when_its_hold_ends(redis_url):
+    async def body(t, r):
+        await t.apply_receipts([Receipt(id="100", stat="DELIVRD")], "acct")
+        # Submitted while nothing is learned: "256" is not the receipt's literal
+        # spelling, so the submit leaves it held ...
+        late = await t.record_submitted([Submitted("m256", 1, "256", "acct")])
+        await t.record_submitted([Submitted(f"w{i}", 1, str(1000 + i), "acct") for i in range(6)])
+        await t.apply_receipts([Receipt(id=format(1000 + i, "X"), stat="DELIVRD") for i in range(6)], "acct")
+        # ... and when the hold ends, the learned format (hex2dec) finds message 256.
+        got: list = []
+        swept = await t.sweep(now=time.time() + 5, matched=got)
+        return late, swept, got, await t.status("m256"), await t.held_count()
+
+    late, swept, got, m256, held = run(redis_url, body, early_hold=1)
+    assert late == []
+    assert swept == 0 and [(m.msg_id, m.kind) for m in got] == [("m256", "held")]
+    assert m256.state == "delivered" and held == 0
+
+
+def test_ambiguous_held_receipt_is_unmatched_not_guessed(redis_url):
+    async def body(t, r):
+        await t.apply_receipts([Receipt(id="100", stat="DELIVRD")], "acct")
+        # Two messages fit two spellings of "100" ("100" itself is taken first when it
+        # is submitted, so only the other two spellings are here: 256 and 64).
+        await t.record_submitted([Submitted("m256", 1, "256", "acct"), Submitted("m64", 1, "64", "acct")])
+        swept = await t.sweep(now=time.time() + 5)
+        return swept, await t.unmatched(), await t.status("m256"), await t.status("m64")
+
+    swept, unmatched, m256, m64 = run(redis_url, body, early_hold=1)
+    assert swept == 1
+    assert unmatched[0]["reason"] == "ambiguous message id: the SMSC id format is not learned"
+    assert (m256.state, m64.state) == ("submitted", "submitted")
+
+
+def test_one_digit_ids_teach_the_detector_nothing(redis_url):
+    """An id of one digit is the same in every spelling: matching it must not lock
+    the format to "same" (an SMSC that converts would then lose every receipt)."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted(f"m{i}", 1, str(i), "acct") for i in range(1, 10)])
+        await t.apply_receipts([Receipt(id=str(i), stat="DELIVRD") for i in range(1, 10)], "acct")
+        return t.id_kind("acct")
+
+    assert run(redis_url, body) is None
