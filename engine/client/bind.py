@@ -43,7 +43,7 @@ from engine.smpp.constants import MAX_SEQUENCE_NUMBER, CommandId, CommandStatus
 from engine.smpp.errors import PduError
 from engine.smpp.states import State, may_receive, refusal_status
 
-__all__ = ["Bind", "BindError", "SubmitJob", "BindState"]
+__all__ = ["Bind", "BindError", "SubmitJob", "BindState", "DELIVER_ACK_TIMEOUT"]
 
 log = logging.getLogger("engine.client.bind")
 
@@ -58,6 +58,13 @@ QUEUE_FACTOR = 2
 # At most one rate decrease per this many seconds: SMSCs count their limit over
 # windows of 0.1-1 s, so throttles within one window are one signal, not many.
 SLOWDOWN_INTERVAL = 0.1
+# How long a deliver_sm / data_sm may wait for the application to store it (the
+# awaitable its on_receipt / on_mo callback returned) before it is answered
+# ESME_RX_T_APPN and left to the SMSC to deliver again: well under the 30-60 s an SMSC
+# waits for a deliver_sm_resp, far above a Redis pipeline round trip under load.
+# ``Bind.deliver_ack_timeout`` overrides it per bind.
+DELIVER_ACK_TIMEOUT = 5.0
+_RX_T_APPN = int(CommandStatus.ESME_RX_T_APPN)
 
 
 class BindState:
@@ -117,9 +124,17 @@ _MATRIX_STATE = {BindState.CONNECTING: State.OPEN, BindState.BINDING: State.BIND
 class Bind(asyncio.Protocol):
     """One connection. ``start()`` keeps it bound (reconnecting) until ``close()``.
 
-    ``on_deliver(bind, pdu)`` is called for every deliver_sm / data_sm from the SMSC,
-    after its response has been queued (the SMPP client answers at once; what the
-    callback does with it cannot delay the SMSC).
+    ``on_deliver(bind, pdu)`` is called for every deliver_sm / data_sm from the SMSC.
+    It returns None (answered ESME_ROK at once) or an awaitable: the answer then waits
+    until the application has stored what it was given, so that a crash before the
+    store leaves the SMSC owing us the PDU instead of us losing it. The awaitable
+    resolving means stored (ESME_ROK); raising, being cancelled, or not resolving
+    within ``deliver_ack_timeout`` seconds means not stored: ESME_RX_T_APPN, and the
+    SMSC delivers it again. A callback that raises is answered ESME_RX_T_APPN too.
+    The read loop never waits for a store (submit_sm_resp and everything else keep
+    flowing); answers leave in the order their deliver_sm arrived, each with its
+    sequence number, so one slow store holds back the answers behind it for at most
+    ``deliver_ack_timeout``.
     """
 
     def __init__(
@@ -172,6 +187,17 @@ class Bind(asyncio.Protocol):
         self._bound_event = asyncio.Event()
         self._supervisor: asyncio.Task | None = None
         self._closing = False
+        self.deliver_ack_timeout = DELIVER_ACK_TIMEOUT
+        self.deliver_refused = 0  # deliver_sm / data_sm answered ESME_RX_T_APPN
+        # deliver_sm / data_sm taken and not answered yet, in arrival order:
+        # [sequence_number, command_id, status (None while storing), deadline].
+        # The head is always one still storing (answered ones leave at once).
+        self._acks: deque[list] = deque()
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_release_scheduled = False
+        # Bumped per connection: a store finishing after its connection died must not
+        # answer on the next one (sequence numbers there mean other PDUs).
+        self._conn_gen = 0
 
     # --- public -----------------------------------------------------------------
 
@@ -335,6 +361,11 @@ class Bind(asyncio.Protocol):
         if self._supervisor is not None:
             self._supervisor.cancel()
         self._fail_queued("bind closed before the part could be sent")
+        # deliver_sm still being stored get their answers before the unbind (each is
+        # answered within deliver_ack_timeout, ESME_RX_T_APPN at worst).
+        end = time.monotonic() + self.deliver_ack_timeout + 0.5
+        while self._acks and self._transport is not None and time.monotonic() < end:
+            await asyncio.sleep(0.01)
         if self.state == BindState.BOUND and self._transport is not None:
             self._set_state(BindState.UNBINDING)
             try:
@@ -382,6 +413,7 @@ class Bind(asyncio.Protocol):
         self._last_rx = self._last_tx = time.monotonic()
         self._enquire_sent = None
         self._seq_reset()
+        self._drop_acks()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -421,12 +453,19 @@ class Bind(asyncio.Protocol):
                 # forbids it in this state, e.g. a deliver_sm on a transmitter bind.
                 self._refuse(item)
             elif cid == CommandId.DELIVER_SM or cid == CommandId.DATA_SM:
-                self._wbuf.append(_ok_resp(item))
+                ack = None
+                refuse = False
                 if self.on_deliver is not None:
                     try:
-                        self.on_deliver(self, item)
+                        ack = self.on_deliver(self, item)
                     except Exception:  # a handler's bug must not take the bind down
-                        log.exception("%s: deliver handler failed", self.name)
+                        log.exception("%s: deliver handler failed; answered ESME_RX_T_APPN (delivered again)",
+                                      self.name)
+                        refuse = True
+                if ack is None and not refuse and not self._acks:
+                    self._wbuf.append(_ok_resp(item))  # nothing to wait for, nothing ahead of it
+                else:
+                    self._await_ack(item, ack, refuse, now)
             elif cid == CommandId.ENQUIRE_LINK:
                 self._wbuf.append(P.encode(P.EnquireLinkResp(sequence_number=item.sequence_number)))
                 self.observer.on_enquire_link(self.name, None)
@@ -464,6 +503,88 @@ class Bind(asyncio.Protocol):
             self._pump()  # flushes too
         else:
             self._flush()
+
+    # --- deliver_sm answers that wait for the store ------------------------------------------
+
+    def _await_ack(self, pdu: Any, ack: Any, refuse: bool, now: float) -> None:
+        entry: list = [pdu.sequence_number, pdu.command_id, None, now + self.deliver_ack_timeout]
+        self._acks.append(entry)
+        if refuse:
+            entry[2] = _RX_T_APPN
+        elif ack is None:
+            entry[2] = CommandStatus.ESME_ROK
+        else:
+            try:
+                fut = asyncio.ensure_future(ack)
+            except TypeError:
+                log.error("%s: deliver handler returned %r, not an awaitable or None; answered ESME_ROK",
+                          self.name, ack)
+                entry[2] = CommandStatus.ESME_ROK
+            else:
+                gen = self._conn_gen
+                fut.add_done_callback(lambda f: self._ack_done(f, entry, gen))
+        self._release_acks()
+
+    def _ack_done(self, fut: asyncio.Future, entry: list, gen: int) -> None:
+        if fut.cancelled():
+            status = _RX_T_APPN
+        else:
+            exc = fut.exception()  # also marks it retrieved
+            status = CommandStatus.ESME_ROK if exc is None else _RX_T_APPN
+            if exc is not None and (self.deliver_refused % 1000 == 0):
+                log.warning("%s: a deliver_sm was not stored (%s: %s); answered ESME_RX_T_APPN, the SMSC "
+                            "delivers it again (%d so far)", self.name, type(exc).__name__, exc,
+                            self.deliver_refused + 1)
+        if gen != self._conn_gen or entry[2] is not None:
+            return  # its connection is gone (the SMSC redelivers), or it timed out already
+        entry[2] = status
+        if not self._ack_release_scheduled:
+            # One write for all the stores that one batch resolved: their callbacks
+            # run in this same turn of the loop, the release in the next.
+            self._ack_release_scheduled = True
+            self._loop.call_soon(self._ack_release)  # type: ignore[union-attr]
+
+    def _ack_release(self) -> None:
+        self._ack_release_scheduled = False
+        self._release_acks()
+        self._flush()
+
+    def _ack_deadline(self) -> None:
+        """The head's store is overdue: it (and any other overdue one) is refused."""
+        self._ack_timer = None
+        now = time.monotonic()
+        late = 0
+        for entry in self._acks:
+            if entry[3] > now:
+                break
+            if entry[2] is None:
+                entry[2] = _RX_T_APPN
+                late += 1
+        if late:
+            log.warning("%s: %d deliver_sm not stored within %.1f s (deliver_ack_timeout); answered "
+                        "ESME_RX_T_APPN, the SMSC delivers them again", self.name, late, self.deliver_ack_timeout)
+        self._release_acks()
+        self._flush()
+
+    def _release_acks(self) -> None:
+        """Queue the answers at the head that are decided; time the first undecided one."""
+        acks = self._acks
+        out = self._wbuf
+        while acks and acks[0][2] is not None:
+            seq, cid, status, _ = acks.popleft()
+            if status:
+                self.deliver_refused += 1
+            out.append(_RESP_HEADER.pack(17, cid | 0x80000000, status, seq) + b"\0")
+        if acks and self._ack_timer is None and self._loop is not None:
+            self._ack_timer = self._loop.call_later(max(acks[0][3] - time.monotonic(), 0.0), self._ack_deadline)
+
+    def _drop_acks(self) -> None:
+        """The connection is gone: unanswered deliver_sm are the SMSC's to send again."""
+        self._conn_gen += 1
+        self._acks.clear()
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
 
     # --- internals --------------------------------------------------------------------
 
@@ -697,6 +818,7 @@ class Bind(asyncio.Protocol):
 
     def _on_lost(self, reason: str) -> None:
         """Everything written and unanswered gets outcome unknown; queued parts stay."""
+        self._drop_acks()
         if self.state == BindState.CLOSED and not self._pending and not self._control:
             return
         self._set_state(BindState.CLOSED)

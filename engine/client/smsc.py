@@ -190,7 +190,10 @@ class SmscClient:
     """All binds of one SMSC. ``await start()``, ``await submit(msg)``, ``await close()``.
 
     Inbound events go to ``on_receipt`` / ``on_mo`` callbacks when given, and to the
-    async iterator ``inbound()`` when someone iterates it.
+    async iterator ``inbound()`` when someone iterates it. A callback may return an
+    awaitable that resolves once the event is stored: the deliver_sm is answered
+    ESME_ROK only then, ESME_RX_T_APPN if it raises or takes longer than the bind's
+    ``deliver_ack_timeout`` (the SMSC delivers it again); None answers at once.
     """
 
     def __init__(
@@ -290,22 +293,29 @@ class SmscClient:
             bind.enqueue(SubmitJob(d, done, i, message.priority))
         return fut
 
-    def _on_deliver(self, bind: Bind, pdu: Any) -> None:
+    def _on_deliver(self, bind: Bind, pdu: Any) -> Any:
+        """What the bind waits for before it answers the deliver_sm: the awaitable the
+        ``on_receipt`` / ``on_mo`` callback returned, or None (answer at once).
+
+        A part of a concatenated MO that does not complete its message is answered at
+        once: it is held by the reassembler in memory (known limit: lost in a crash),
+        and holding its answer until the last part came could outlast any SMSC's
+        patience."""
         if (getattr(pdu, "esm_class", 0) & 0x3C) in (0x04, 0x20):
             event = parse_deliver(bind.name, pdu)
             assert isinstance(event, Receipt)
-            self._emit_receipt(event)
-            return
+            return self._emit_receipt(event)
         loop = asyncio.get_running_loop()
         try:
             m = self._reassembler.add(pdu, loop.time())
         except Exception as exc:  # never lose an MO to a reassembly bug: deliver it as is
             log.warning("%s: reassembly failed (%s); delivering the part as received", bind.name, exc)
-            self._emit_mo(parse_deliver(bind.name, pdu))  # type: ignore[arg-type]
-            return
+            return self._emit_mo(parse_deliver(bind.name, pdu))  # type: ignore[arg-type]
+        ack = None
         if m is not None:
-            self._emit_mo(_mo_from(bind.name, m))
+            ack = self._emit_mo(_mo_from(bind.name, m))
         self._schedule_reassembly_expiry(bind.name)
+        return ack
 
     def _schedule_reassembly_expiry(self, bind_name: str) -> None:
         deadline = self._reassembler.next_deadline()
@@ -323,19 +333,19 @@ class SmscClient:
 
         self._reassembly_timer = loop.call_at(max(deadline, loop.time()), expire)
 
-    def _emit_receipt(self, event: Receipt) -> None:
+    def _emit_receipt(self, event: Receipt) -> Any:
         self.observer.on_receipt(event.bind, event)
-        if self.on_receipt is not None:
-            self.on_receipt(event)
+        ack = self.on_receipt(event) if self.on_receipt is not None else None
         if self._inbound is not None:
             self._inbound.put_nowait(event)
+        return ack
 
-    def _emit_mo(self, event: MoMessage) -> None:
+    def _emit_mo(self, event: MoMessage) -> Any:
         self.observer.on_mo(event.bind, event)
-        if self.on_mo is not None:
-            self.on_mo(event)
+        ack = self.on_mo(event) if self.on_mo is not None else None
         if self._inbound is not None:
             self._inbound.put_nowait(event)
+        return ack
 
     async def inbound(self) -> AsyncIterator[Receipt | MoMessage]:
         """Receipts and MO messages as they arrive (events start queueing on first call)."""

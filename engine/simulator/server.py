@@ -53,6 +53,9 @@ RECEIPT_STATES: dict[str, tuple[int, int]] = {
 }
 # How often due receipts are collected and written (one write per connection per tick).
 _RECEIPT_TICK = 0.005
+# Seconds before a refused deliver_sm is offered again (an SMSC's retry, kept short
+# for tests).
+_REDELIVERY_DELAY = 0.1
 # The simulator's own system_id in bind responses (at most 15 characters).
 SMSC_SYSTEM_ID = "SMPPSIM"
 
@@ -114,10 +117,13 @@ class Record:
     bind_failures: int = 0
     unbinds: int = 0
     enquire_links: int = 0
-    receipts_sent: int = 0
+    receipts_sent: int = 0  # redeliveries included
     receipts_acked: int = 0
-    mo_sent: int = 0
+    receipts_refused: int = 0  # answered with an error status: offered again
+    receipt_refusal_statuses: Counter = field(default_factory=Counter)
+    mo_sent: int = 0  # redeliveries included
     mo_acked: int = 0
+    mo_refused: int = 0  # answered with an error status: offered again
     max_outstanding: int = 0
     disconnects: int = 0
     generic_nacks_received: int = 0
@@ -144,7 +150,7 @@ class _Conn(asyncio.Protocol):
         self.tps_second = 0
         self.tps_count = 0
         self.seq = 0
-        self.unacked: dict[int, tuple[str, Any]] = {}  # seq -> ("receipt"|"mo", item)
+        self.unacked: dict[int, tuple[str, Any, bytes]] = {}  # seq -> ("receipt"|"mo", item, frame)
         self.closed = False
         self.unbound = False
         self.peer = ""
@@ -158,10 +164,10 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.sim._conns.pop(self.id, None)
-        # Receipts the ESME never acknowledged go back to the queue for its next bind.
-        for kind, item in self.unacked.values():
-            if kind == "receipt":
-                self.sim._pending_receipts.setdefault(item[0], deque()).append(item)
+        # Receipts and MO the ESME never acknowledged go back to the queue for its next
+        # bind (an SMSC keeps what it could not deliver).
+        for kind, item, data in self.unacked.values():
+            self.sim._requeue(self.system_id or "", kind, item, data)
         self.unacked.clear()
 
     @property
@@ -326,15 +332,23 @@ class _Conn(asyncio.Protocol):
             if cid in (CommandId.DELIVER_SM_RESP, CommandId.DATA_SM_RESP):
                 item = self.unacked.pop(seq, None)
                 if item is not None:
+                    kind = item[0]
                     if pdu.command_status == 0:
-                        if item[0] == "receipt":
+                        if kind == "receipt":
                             rec.receipts_acked += 1
                         else:
                             rec.mo_acked += 1
-                    elif item[0] == "receipt":
-                        # Refused: keep it and offer it again shortly (an SMSC retries).
-                        sim._pending_receipts.setdefault(item[1][0], deque()).append(item[1])
-                        sim._loop.call_later(0.1, sim._flush_waiting, item[1][0])
+                    else:
+                        # Refused (ESME_RX_T_APPN: not stored yet): keep it and offer it
+                        # again shortly, as an SMSC retries.
+                        if kind == "receipt":
+                            rec.receipts_refused += 1
+                            rec.receipt_refusal_statuses[pdu.command_status] += 1
+                        else:
+                            rec.mo_refused += 1
+                        system_id = self.system_id or ""
+                        sim._requeue(system_id, kind, item[1], item[2])
+                        sim._loop.call_later(_REDELIVERY_DELAY, sim._flush_waiting, system_id)
             return None
         if self.bind_type is None:
             return self._nack_state(pdu)
@@ -401,7 +415,7 @@ class _Conn(asyncio.Protocol):
             seq = self.next_seq()
             buf = bytearray(data)
             struct.pack_into(">I", buf, 12, seq)
-            self.unacked[seq] = (kind, item)
+            self.unacked[seq] = (kind, item, data)
             out.append(bytes(buf))
         self._write(out)
 
@@ -469,6 +483,7 @@ class Simulator:
         self._receipt_heap: list[tuple[float, int, str, tuple]] = []
         self._receipt_n = 0
         self._pending_receipts: dict[str, deque] = {}
+        self._pending_mo: dict[str, deque] = {}  # refused or unanswered MO: (kind, item, frame)
         self._states: dict[str, int] = {}
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stamp_second = 0
@@ -569,14 +584,30 @@ class Simulator:
     def _receivers(self, system_id: str) -> list[_Conn]:
         return [c for c in self._conns.values() if c.system_id == system_id and c.can_receive and not c.closed]
 
+    def _requeue(self, system_id: str, kind: str, item: Any, data: bytes) -> None:
+        """A deliver_sm that was refused or never answered: offered again later."""
+        if kind == "receipt":
+            self._pending_receipts.setdefault(item[0], deque()).append(item)
+        else:
+            self._pending_mo.setdefault(system_id, deque()).append((kind, item, data))
+
     def _flush_waiting(self, system_id: str) -> None:
-        """Send queued receipts of this system_id to its receiver binds, round-robin."""
+        """Send queued receipts (and MO offered again) of this system_id to its
+        receiver binds, round-robin."""
         q = self._pending_receipts.get(system_id)
-        if not q:
+        mo = self._pending_mo.get(system_id)
+        if not q and not mo:
             return
         receivers = self._receivers(system_id)
         if not receivers:
             return  # kept until an rx/trx bind of this system_id appears
+        if mo:
+            batch = list(mo)
+            mo.clear()
+            self.record.mo_sent += len(batch)
+            receivers[0].send_deliver(batch)
+        if not q:
+            return
         batches: list[list] = [[] for _ in receivers]
         i = 0
         while q:
