@@ -196,11 +196,6 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
                    "status_stream": f"{prefix}status"},
         "smscs": [{"name": "sim", "host": "127.0.0.1", "port": sim.port, "system_id": "bench",
                    "password_env": PASSWORD_ENV, "window": window, "response_timeout": 30.0,
-                   # The simulator's receipts spell ids exactly like its responses. With
-                   # "auto", an all-digit hex id is also a decimal one, and a receipt held
-                   # before its response was recorded can be applied to the wrong message
-                   # (see the report: tracking's held-receipt path ignores the detector).
-                   "message_id_format": "str",
                    "binds": [{"bind_type": "trx", "count": 2}]}],
     }
     cfg = parse_config(raw, {PASSWORD_ENV: "x"})

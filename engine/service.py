@@ -1042,7 +1042,13 @@ class Service:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             try:
                 self.metrics.observe_stream_stats(await stream_stats(self.redis, self.keys))
-                self.metrics.observe_unmatched(await self.tracker.sweep())
+                # A held receipt whose hold ends may still find its message (the id
+                # format learned meanwhile): counted like any other match.
+                resolved: list = []
+                self.metrics.observe_unmatched(await self.tracker.sweep(matched=resolved))
+                if resolved:
+                    _observe_matches(self.metrics, resolved, self.stats.receipt_latency.add)
+                    self.stats.receipts_matched += len(resolved)
                 limit = time.monotonic() - self.consumer.claim_idle_ms / 2000
                 old = [e for e in self._in_flight.values() if e.read_at < limit]
                 if old:

@@ -61,9 +61,6 @@ def config_dict(redis_url: str, prefix: str, sim_port: int, *, window: int = 50,
         "smscs": [{
             "name": "sim", "host": "127.0.0.1", "port": sim_port, "system_id": "esme",
             "password_env": PASSWORD_ENV, "window": window, "response_timeout": response_timeout,
-            # The simulator echoes its ids in receipts; "auto" would also try hex<->decimal
-            # readings of its all-digit hex ids (ambiguous: see the service report).
-            "message_id_format": "str",
             "connect_timeout": 2.0, "bind_timeout": 2.0, "drain_timeout": 5.0,
             "reconnect": {"initial": 0.05, "max": 0.5, "jitter": 0.1},
             "binds": [{"bind_type": "trx", "count": binds}],
