@@ -44,9 +44,12 @@ restarted without persistence) is made again. Shutdown (SIGTERM/SIGINT in ``run`
 stops reading, lets the batch being handed off and the windows drain, records and
 acks what finished, unbinds.
 
-Known limits (see the module author's report): receipts the bind has answered but
-the service has not yet stored are lost if the process is killed (the client sends
-deliver_sm_resp at once); a message's own TON/NPI and national-language fields are
+Receipts and MO messages are answered (deliver_sm_resp) only once stored: the
+receipt/MO handlers return the future of the batch they join, resolved when that
+batch's tracker call (or inbound-stream XADD) has been written; a failed batch is
+answered ESME_RX_T_APPN and the SMSC delivers it again, so a kill -9 loses none.
+
+Known limits (see the module author's report): a message's own TON/NPI and national-language fields are
 not used (the bind's rules decide); every message goes to the default SMSC.
 """
 
@@ -275,6 +278,19 @@ def _observe_matches(metrics: Any, matched: list[Any], add: Callable[[float], No
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
+def _settle(fut: asyncio.Future | None, exc: BaseException | None = None) -> None:
+    """Resolve a batch's stored-future: success, or the failure the binds answer
+    ESME_RX_T_APPN for (a cancelled future means the same to them)."""
+    if fut is None or fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    elif isinstance(exc, Exception):
+        fut.set_exception(exc)
+    else:
+        fut.cancel()
+
+
 class Service:
     """One engine process: ``await start()``, ``await run_until(stop_event)``, ``await close()``.
 
@@ -350,6 +366,10 @@ class Service:
         self._done: list[tuple[Entry, SubmitResult]] = []
         self._receipts: list[Receipt] = []
         self._mo: list[MoMessage] = []
+        # Resolved once the receipts / MO taken since the last batch are in Redis; the
+        # binds answer their deliver_sm when it is (engine.client.bind).
+        self._receipts_stored: asyncio.Future | None = None
+        self._mo_stored: asyncio.Future | None = None
         self._wake_records = asyncio.Event()
         self._wake_receipts = asyncio.Event()
         self._room = asyncio.Event()
@@ -966,13 +986,22 @@ class Service:
 
     # --- inbound ---------------------------------------------------------------------------
 
-    def _on_receipt(self, receipt: Receipt) -> None:
+    def _on_receipt(self, receipt: Receipt) -> asyncio.Future:
+        """Take a receipt; the future of the batch it joins tells the bind when to answer."""
         self._receipts.append(receipt)
         self._wake_receipts.set()
+        fut = self._receipts_stored
+        if fut is None:
+            fut = self._receipts_stored = asyncio.get_running_loop().create_future()
+        return fut
 
-    def _on_mo(self, message: MoMessage) -> None:
+    def _on_mo(self, message: MoMessage) -> asyncio.Future:
         self._mo.append(message)
         self._wake_receipts.set()
+        fut = self._mo_stored
+        if fut is None:
+            fut = self._mo_stored = asyncio.get_running_loop().create_future()
+        return fut
 
     async def _receipt_loop(self) -> None:
         while True:
@@ -984,15 +1013,32 @@ class Service:
                     log.warning("%d receipts waiting for Redis", len(self._receipts))
                 receipts, self._receipts = self._receipts, []
                 mo, self._mo = self._mo, []
+                receipts_stored, self._receipts_stored = self._receipts_stored, None
+                mo_stored, self._mo_stored = self._mo_stored, None
                 try:
                     if receipts:
-                        await self._apply_receipts(receipts)
+                        try:
+                            await self._apply_receipts(receipts)
+                        except BaseException as exc:
+                            _settle(receipts_stored, exc)
+                            raise
+                        _settle(receipts_stored)
                     if mo:
-                        await self._redis_call("publish MO messages", self._publish_mo, mo,
-                                               give_up_at=self._give_up_at())
+                        try:
+                            await self._redis_call("publish MO messages", self._publish_mo, mo,
+                                                   give_up_at=self._give_up_at())
+                        except BaseException as exc:
+                            _settle(mo_stored, exc)
+                            raise
+                        _settle(mo_stored)
                 except Exception:  # noqa: BLE001 - a bug must not stop later receipts
                     log.exception("applying %d receipts / publishing %d MO messages failed; they are "
-                                  "dropped (counted in the log only)", len(receipts), len(mo))
+                                  "answered ESME_RX_T_APPN and the SMSC delivers them again",
+                                  len(receipts), len(mo))
+                finally:
+                    # Cancelled (shutdown) before a batch was reached: not stored.
+                    _settle(receipts_stored, asyncio.CancelledError())
+                    _settle(mo_stored, asyncio.CancelledError())
 
     async def _apply_receipts(self, receipts: list[Receipt]) -> None:
         by_account: dict[str, list[Receipt]] = {}
