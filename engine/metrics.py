@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
@@ -75,6 +76,7 @@ __all__ = [
     "start_metrics_server",
     "poll_queue_stats",
     "status_name",
+    "observe_many",
     "BIND_STATES",
     "RESPONSE_LATENCY_BUCKETS",
     "RECEIPT_LATENCY_BUCKETS",
@@ -327,6 +329,37 @@ class MetricsObserver(Observer):
     def on_enquire_link(self, bind: str, latency: float | None) -> None:
         if latency is not None:
             self.m.enquire_link_latency.labels(bind).observe(latency)
+
+
+def observe_many(child: Any, values: Iterable[float]) -> None:
+    """``child.observe(v)`` for each value, with one ``inc`` per bucket touched and one
+    for the sum instead of two per value (the engine observes a latency per response
+    and per receipt: at 20,000 messages/s that per-value locking was a visible share
+    of its CPU). Same values in the scrape.
+
+    It adds to the child's bucket and sum values as ``Histogram.observe`` does
+    (prometheus_client 0.17+); a child without those attributes (another version) is
+    observed value by value.
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for v in values:
+            child.observe(v)
+        return
+    child._raise_if_not_observable()
+    counts: dict[int, int] = {}
+    s = 0.0
+    last = len(bounds)
+    for v in values:
+        s += v
+        i = bisect_left(bounds, v)  # the first bound >= v, as observe's "amount <= bound"
+        if i < last:
+            counts[i] = counts.get(i, 0) + 1
+    total.inc(s)
+    for i, n in counts.items():
+        buckets[i].inc(n)
 
 
 def _receipt_state(receipt: Any) -> str:

@@ -183,3 +183,28 @@ def test_poll_queue_stats_reads_the_real_streams(redis_url):
     assert sample("smpp_queue_pending_entries", {"stream": keys.bulk_stream}) == 12
     assert sample("smpp_queue_lag_entries", {"stream": keys.bulk_stream}) == 18
     assert sample("smpp_queue_lag_entries", {"stream": keys.transactional_stream}) == 0
+
+
+def test_observe_many_scrapes_like_observe_one_by_one():
+    """The service adds latencies to histograms in batches: the scrape must be the same
+    as with Histogram.observe per value, bucket edges included."""
+    import random
+
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from engine.metrics import RESPONSE_LATENCY_BUCKETS, observe_many
+
+    rnd = random.Random(7)
+    values = [rnd.expovariate(100) for _ in range(3000)] + [0.0, RESPONSE_LATENCY_BUCKETS[3], 1e9]
+    regs = [CollectorRegistry(), CollectorRegistry()]
+    one, many = (Histogram("lat", "d", ["bind"], buckets=RESPONSE_LATENCY_BUCKETS, registry=r).labels("b")
+                 for r in regs)
+    for v in values:
+        one.observe(v)
+    observe_many(many, values)
+
+    def scrape(r):
+        return [ln for ln in generate_latest(r).decode().splitlines() if "_created" not in ln]
+
+    assert scrape(regs[0]) == scrape(regs[1])
+    assert any(ln.startswith('lat_count{bind="b"} 3003.0') for ln in scrape(regs[1]))
