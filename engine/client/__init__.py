@@ -15,6 +15,13 @@ Use it like this (the API the Redis service calls)::
     result.segments, result.encoding, result.data_coding, result.error
     await engine.close()                      # drains every window, unbinds
 
+Many messages at once without a task each (what the Redis service does)::
+
+    if not client.has_space():                # backpressure: the bind's queue is full
+        await client.wait_space()
+    fut = client.submit_nowait(message)       # queued now; asyncio.Future[SubmitResult]
+    fut.add_done_callback(...)                # or engine.submit_nowait(message, smsc=None)
+
 One SMSC only: ``SmscClient(config.smscs[0], observer)`` has the same ``start/submit/close``
 and ``async with``. ``submit`` never raises for a bad message (encoding error, a field
 too long): it returns outcome FAILED with ``error`` naming the problem; it raises
@@ -32,7 +39,10 @@ newer part, after the bind has lowered its rate (``engine/client/ratelimit.py``)
 Parts not yet written when a connection drops wait for the rebind and then go.
 
 Inbound: ``on_receipt(Receipt)`` / ``on_mo(MoMessage)`` callbacks (called on the loop,
-keep them quick), or ``async for event in client.inbound()`` /
+keep them quick; return None to have the deliver_sm answered ESME_ROK at once, or an
+awaitable that resolves once the event is stored: the answer waits for it, and a
+failure or ``DELIVER_ACK_TIMEOUT`` gives ESME_RX_T_APPN so that the SMSC delivers
+again), or ``async for event in client.inbound()`` /
 ``client.enable_inbound_queue()``. ``Receipt.message_id`` is the receipted_message_id
 TLV when present, else the text's ``id:``; ``Receipt.parsed`` is the
 ``engine.smpp.receipts.Receipt``; normalising ids is the caller's job
@@ -40,7 +50,7 @@ TLV when present, else the text's ``id:``; ``Receipt.parsed`` is the
 reassembled (``engine.smpp.reassembly``, any order, duplicates dropped); one whose
 parts never all arrive comes with ``complete=False`` and ``missing``.
 
-Batch path (what ``smpp-engine load`` and the benchmark use; the service uses it too):
+Batch path (what ``smpp-engine load`` and the benchmark use):
 ``bind = client._pick()``; encode PDUs with sequence number 0 (``build_submits`` or
 ``engine.smpp._native.build_submit_sm_batch``); ``bind.enqueue_many([SubmitJob(data,
 callback, index, priority), ...])`` queues them with one pump and one write;

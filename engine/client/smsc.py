@@ -170,6 +170,13 @@ def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
     return MoMessage(bind, pdu.source_addr, pdu.destination_addr, text, data, pdu.data_coding, 1, pdu=pdu)
 
 
+def _not_built(message: OutboundMessage, exc: Exception) -> SubmitResult:
+    """The result of a message that never left: nothing encoded, nothing sent."""
+    return SubmitResult(
+        message.reference, [PartResult(0, Outcome.FAILED, error=str(exc))], 0, error=f"{type(exc).__name__}: {exc}"
+    )
+
+
 def _mo_from(bind: str, m: Any) -> MoMessage:
     """An ``engine.smpp.reassembly`` Message or Incomplete as an MoMessage."""
     from engine.smpp.reassembly import Incomplete
@@ -270,13 +277,54 @@ class SmscClient:
         try:
             datas, encoding, data_coding = build_submits(message, bind.config, self._ref_for(message.destination))
         except (ValueError, TypeError) as exc:  # EncodingError and PduError are ValueErrors
-            return SubmitResult(
-                message.reference, [PartResult(0, Outcome.FAILED, error=str(exc))], 0, error=f"{type(exc).__name__}: {exc}"
-            )
+            return _not_built(message, exc)
         await bind.wait_space()
         return await self._send(bind, message, datas, encoding, data_coding)
 
-    def _send(self, bind: Bind, message: OutboundMessage, datas: list[bytes], encoding, data_coding) -> asyncio.Future:
+    def submit_nowait(self, message: OutboundMessage) -> asyncio.Future[SubmitResult]:
+        """``submit`` without waiting for room and without a task per message: every part
+        is encoded and queued on the least loaded bind now, and the future resolves with
+        the ``SubmitResult`` when each part has its outcome. For callers that keep many
+        messages going (the Redis service): check ``has_space()`` first, or ``await
+        wait_space()``, to keep the backpressure ``submit`` gives.
+
+        Like ``submit`` it never fails for a bad message: an encoding error, or no
+        transmitting bind configured, resolves at once with outcome ``failed``,
+        ``segments`` 0 and ``error`` naming the problem. Raises ``ClientClosed`` after
+        ``close()``.
+        """
+        if self._closed:
+            raise ClientClosed(f"{self.name} is closed")
+        try:
+            bind = self._pick()
+            datas, encoding, data_coding = build_submits(message, bind.config, self._ref_for(message.destination))
+        except (NotBound, ValueError, TypeError) as exc:  # EncodingError and PduError are ValueErrors
+            fut: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
+            fut.set_result(_not_built(message, exc))
+            return fut
+        return self._send(bind, message, datas, encoding, data_coding)
+
+    def has_space(self) -> bool:
+        """Whether the bind the next message goes to has queue room (window x
+        ``QUEUE_FACTOR``); True when there is none to wait for (``submit_nowait`` then
+        fails the message at once)."""
+        try:
+            return self._pick().has_space()
+        except NotBound:
+            return True
+
+    async def wait_space(self) -> None:
+        """Wait until the bind the next message goes to has queue room. Raises
+        ``ClientClosed`` when the client (or that bind) is shutting down."""
+        if self._closed:
+            raise ClientClosed(f"{self.name} is closed")
+        try:
+            bind = self._pick()
+        except NotBound:
+            return
+        await bind.wait_space()
+
+    def _send(self, bind: Bind, message: OutboundMessage, datas: list[bytes], encoding, data_coding) -> asyncio.Future[SubmitResult]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
         n = len(datas)
@@ -412,6 +460,10 @@ class Engine:
 
     async def submit(self, message: OutboundMessage, smsc: str | None = None) -> SubmitResult:
         return await self.client(smsc).submit(message)
+
+    def submit_nowait(self, message: OutboundMessage, smsc: str | None = None) -> asyncio.Future[SubmitResult]:
+        """``SmscClient.submit_nowait`` on the named (or default) SMSC."""
+        return self.client(smsc).submit_nowait(message)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.smscs.values()), return_exceptions=True)
