@@ -81,7 +81,6 @@ from engine.client import (
 )
 from engine.client.bind import QUEUE_FACTOR
 from engine.client.observer import MultiObserver, Observer
-from engine.client.smsc import build_submits
 from engine.config import Config
 from engine.queue import Attempt, Consumer, Entry, Keys, connect, stream_stats
 from engine.tracking import FINAL_STATES, Failed, OutcomeUnknown, Submitted, Tracker
@@ -816,12 +815,14 @@ class Service:
 
     def _submit_now(self, q: deque[Entry]) -> Any:
         """Queue ``q[0]`` on the least loaded bind and pop it; its outcome arrives in
-        ``_on_result``. Returns None when done, or the bind to wait for when it is full
-        (the entry stays at the head of ``q``).
+        ``_on_result``. Returns None when done, or the client to wait for (``wait_space``)
+        when the bind it would go to is full (the entry stays at the head of ``q``).
 
-        The client's ``submit`` coroutine would cost a task per message; this does what
-        it does (pick the least loaded bind, build the PDUs with that bind's settings,
-        wait for queue room, queue the parts) with a callback instead.
+        The client's ``submit`` coroutine would cost a task per message; its
+        ``submit_nowait`` does the same (pick the least loaded bind, build the PDUs with
+        that bind's settings, queue the parts) with a future, and ``has_space`` is the
+        wait for queue room. A message that cannot be built, or no transmitting bind,
+        comes back at once as failed with ``segments`` 0 (final, dead-lettered).
         """
         entry = q[0]
         msg = entry.message
@@ -836,25 +837,16 @@ class Service:
             reference=entry,
         )
         client = self._client
-        try:
-            bind = client._pick()
-        except NotBound as exc:
-            q.popleft()
-            self.stats.handed += 1
-            self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 0,
-                                             error=f"{type(exc).__name__}: {exc}"))
-            return None
-        if not bind.has_space():
-            return bind
+        if not client.has_space():
+            return client
         q.popleft()
         self.stats.handed += 1
         try:
-            datas, encoding, data_coding = build_submits(om, bind.config, client._ref_for(om.destination))
-        except (ValueError, TypeError) as exc:  # EncodingError and PduError are ValueErrors
-            self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 0,
-                                             error=f"{type(exc).__name__}: {exc}"))
+            fut = client.submit_nowait(om)
+        except ClientClosed as exc:  # shutting down before it went out: released, not failed
+            self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 1,
+                                             error=str(exc)))
             return None
-        fut = client._send(bind, om, datas, encoding, data_coding)
         fut.add_done_callback(self._on_result)
         return None
 
