@@ -81,6 +81,29 @@ class Attempt(Enum):
 _VERDICTS = {a.value: a for a in Attempt}
 
 
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _id_range(ids: list[str]) -> tuple[str, str]:
+    """The lowest and highest stream entry id of a batch ("" "" if one is malformed:
+    the script then asks about each entry alone)."""
+    try:
+        # A batch read by XREADGROUP is in stream order: check the ends first.
+        first, last = _id_key(ids[0]), _id_key(ids[-1])
+        lo, hi = min(first, last), max(first, last)
+        for i in ids:
+            k = _id_key(i)
+            if k < lo:
+                lo = k
+            elif k > hi:
+                hi = k
+    except ValueError:
+        return "", ""
+    return f"{lo[0]}-{lo[1]}", f"{hi[0]}-{hi[1]}"
+
+
 def _bulk_last(e: "Entry") -> bool:
     return e.message.priority != "transactional"
 
@@ -125,7 +148,11 @@ class Entry:
 # every argument in Python and that was a fifth of the consumer's cost.
 #
 # KEYS[1]: stream. ARGV: group, consumer, ttl_s, attempt key prefix, entry ids,
-# message ids. Per entry returns {verdict, n}:
+# message ids, lowest and highest entry id. Which entries are still pending under this
+# consumer is asked once per batch (XPENDING over the batch's id range, filtered by
+# consumer) rather than once per entry: that was a third of the script's Redis time.
+# An entry not in that answer (or past its COUNT) is asked about alone, as before.
+# Per entry returns {verdict, n}:
 #   acked    - no longer pending: someone recorded its outcome; do not send
 #   claimed  - pending under another consumer (it reclaimed it): do not send
 #   first    - never handed before: send
@@ -134,14 +161,21 @@ _BEGIN = """
 local ids, mids = {}, {}
 for x in string.gmatch(ARGV[5], '[^\\n]+') do ids[#ids + 1] = x end
 for x in string.gmatch(ARGV[6], '[^\\n]+') do mids[#mids + 1] = x end
+local mine = {}
+if ARGV[7] and ARGV[7] ~= '' then
+  for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[7], ARGV[8], #ids * 2 + 16, ARGV[2])) do
+    mine[e[1]] = true
+  end
+end
 local out = {}
 for i = 1, #ids do
   local id = ids[i]
   local key = ARGV[4] .. mids[i]
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-  if #p == 0 then
+  local p = nil
+  if not mine[id] then p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) end
+  if p and #p == 0 then
     out[i] = {'acked', 0}
-  elseif p[1][2] ~= ARGV[2] then
+  elseif p and p[1][2] ~= ARGV[2] then
     out[i] = {'claimed', 0}
   else
     local v = redis.call('GET', key)
@@ -655,10 +689,12 @@ class Consumer:
         for stream, group in _by_stream(entries).items():
             for i in range(0, len(group), SCRIPT_CHUNK):
                 chunk = group[i : i + SCRIPT_CHUNK]
+                ids = [e.entry_id for e in chunk]
+                lo, hi = _id_range(ids)
                 results = await script(
                     keys=[stream],
                     args=[self.keys.group, self.name, self.attempt_ttl_s, self.keys.attempt(""),
-                          "\n".join([e.entry_id for e in chunk]), "\n".join([e.message.id for e in chunk])],
+                          "\n".join(ids), "\n".join([e.message.id for e in chunk]), lo, hi],
                 )
                 for e, (verdict, n) in zip(chunk, results):
                     e.attempt = _VERDICTS[verdict if isinstance(verdict, str) else verdict.decode()]

@@ -357,3 +357,33 @@ def test_any_message_survives_its_stream_form(text, campaign, national, created)
     m = Message(id="x:1", destination="+79031234567", text=text, source="MyShop", campaign=campaign,
                 national=tuple(national), created=created)
     assert Message.from_fields(m.to_fields()) == m
+
+
+def test_begin_on_a_mixed_batch_gives_each_entry_its_own_verdict(arun, keys):
+    """The hand-off script asks Redis once per batch which entries are still ours; an
+    entry acked meanwhile or claimed by another consumer, in the middle of the batch
+    (and out of stream order), must still get its own verdict."""
+
+    async def go(r):
+        p = Producer(r, keys)
+        for i in range(8):
+            await p.enqueue(msg(100 + i))
+        a = Consumer(r, keys, name="a", claim_idle_ms=60_000)
+        got = await a.read()
+        assert len(got) == 8
+        by_id = {e.message.id: e for e in got}
+        acked, claimed = by_id["single:102"], by_id["single:105"]
+        assert await a.ack([acked]) == 1
+        await r.xclaim(claimed.stream, keys.group, "b", 0, [claimed.entry_id])
+        batch = list(reversed(got))
+        await a.begin(batch)
+        verdict = {e.message.id: e.attempt for e in batch}
+        assert verdict.pop("single:102") is Attempt.ALREADY_ACKED
+        assert verdict.pop("single:105") is Attempt.CLAIMED_ELSEWHERE
+        assert set(verdict.values()) == {Attempt.FIRST}
+        await a.begin(batch)
+        assert {e.message.id: e.attempt for e in batch if e.sendable} == {
+            m: Attempt.OUTCOME_UNKNOWN for m in verdict
+        }
+
+    arun(go)
