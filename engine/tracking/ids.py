@@ -72,6 +72,10 @@ def canonical(raw: str) -> str:
     An id of only zeros is ``"0"``; an empty id stays empty (it can never match,
     since :func:`candidates` returns nothing for it).
     """
+    if raw.isalnum():
+        # The common case, an id without blanks or NULs: nothing to strip (a third of
+        # the cost, and this runs twice per message at 20,000 messages/s).
+        return raw.lower().lstrip("0") or "0"
     t = raw.strip().strip("\0").strip()
     s = t.lower().lstrip("0")
     if not s and t:
@@ -85,6 +89,9 @@ def candidates(raw: str, kinds: tuple[str, ...]) -> list[tuple[str, str]]:
     Duplicates are dropped (a one-digit id is the same in every kind), so that a
     match is attributed to the first, most literal, kind.
     """
+    if len(kinds) == 1 and kinds[0] == "same" and raw.isalnum() and len(raw) <= MAX_ID_LENGTH:
+        # The format is known to be "same" (learned or profiled): one candidate.
+        return [(raw.lower().lstrip("0") or "0", "same")]
     s = raw.strip().strip("\0").strip()
     if not s or len(s) > MAX_ID_LENGTH:
         return [(canonical(raw), "same")] if s else []

@@ -592,3 +592,17 @@ def test_one_digit_ids_teach_the_detector_nothing(redis_url):
         return t.id_kind("acct")
 
     assert run(redis_url, body) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=hs.text(alphabet=hs.sampled_from(list("0123456789abcdefXYZ \0\téß٣")), max_size=70))
+def test_canonical_fast_path_agrees_with_the_reference(raw):
+    """canonical() and candidates() skip the strips for clean ids: same answers as the
+    general rule (blanks and NULs around, case, leading zeros) on any input."""
+    t = raw.strip().strip("\0").strip()
+    ref = t.lower().lstrip("0") or ("0" if t else "")
+    assert canonical(raw) == ref
+    if not t:
+        assert candidates(raw, ("same",)) == []
+    elif len(t) <= 65:
+        assert candidates(raw, ("same",)) == [(canonical(t), "same")]
