@@ -35,9 +35,13 @@ Driving it
   for a request encoded beforehand (batch-built submit_sm, sequence number 0): the
   session writes the sequence number into a copy and tracks it the same way; the
   frame stands for the request in the events (it is never decoded again).
+- ``send_encoded_many(frames, contexts, now=None) -> list[bytes]``: the same for a batch
+  of window requests of one command_id, checked once (the fast transport's pump).
 - ``receive_data(data, now=None) -> list[event]``: feed bytes as they arrive.
 - ``receive_pdus(items, now=None) -> list[event]``: the same for PDUs (and
-  ``PduError``s) already cut and decoded by the transport's own framer.
+  ``PduError``s) already cut and decoded by the transport's own framer;
+  ``receive_responses(items, now=None) -> (answered, events)`` with a fast lane that
+  gives the answers to ``send_encoded_many`` as ``(context, response, sent_at)``.
 - ``data_to_send() -> bytes``: the bytes the session produced by itself since the last
   call (automatic answers, refusals, generic_nack, enquire_link). Write them.
 - ``expire(now) -> list[Unanswered]``: requests whose deadline passed (reason
@@ -175,10 +179,11 @@ _CID = struct.Struct(">I")
 
 
 class _Pending:
-    __slots__ = ("request", "command_id", "sent_at", "deadline", "context", "counted")
+    __slots__ = ("request", "command_id", "sent_at", "deadline", "context", "counted", "ordered")
 
     def __init__(
-        self, request: Pdu | bytes, command_id: int, sent_at: float, deadline: float, context: Any, counted: bool
+        self, request: Pdu | bytes, command_id: int, sent_at: float, deadline: float, context: Any, counted: bool,
+        ordered: bool = False,
     ) -> None:
         self.request = request  # the Pdu, or the frame for send_encoded (never decoded again)
         self.command_id = command_id
@@ -186,6 +191,10 @@ class _Pending:
         self.deadline = deadline
         self.context = context
         self.counted = counted
+        # True: sent by send_encoded_many with the default timeout, so its deadline is
+        # in send order and it is found by walking the outstanding requests (in send
+        # order) instead of through the deadline heap.
+        self.ordered = ordered
 
 
 def _name(command_id: int) -> str:
@@ -236,6 +245,7 @@ class Session:
         self._now = now
         self._last_activity = now
         self._keepalive_seq: int | None = None  # our own enquire_link, while outstanding
+        self._ordered = 0  # outstanding requests from send_encoded_many (deadlines in send order)
 
     # -- introspection --------------------------------------------------------
 
@@ -351,6 +361,65 @@ class Session:
         self._last_activity = now
         return data
 
+    def send_encoded_many(self, frames: list, contexts: list, now: float | None = None) -> list[bytes]:
+        """``send_encoded`` for several requests of one command_id that count against
+        the window (submit_sm, data_sm...), checked once: the fast transport's batch.
+        Returns the frames with their sequence numbers, in order. Each has the default
+        ``response_timeout`` (``now`` must not go backwards between calls: these
+        deadlines are kept in send order, not in the heap). All or nothing: raises
+        ``ProtocolError`` if the state forbids the command or the window cannot take
+        them all, ``ValueError`` for frames of mixed command_ids; nothing changes then.
+        """
+        if now is not None:
+            self._now = now
+        now = self._now
+        n = len(frames)
+        if n != len(contexts):
+            raise ValueError(f"{n} frames but {len(contexts)} contexts")
+        if not n:
+            return []
+        first = frames[0]
+        if len(first) < 16:
+            raise ValueError(f"an encoded PDU has at least 16 octets, got {len(first)}")
+        cid = _CID.unpack_from(first, 4)[0]
+        head = first[4:8]
+        if any(f[4:8] != head or len(f) < 16 for f in frames):
+            raise ValueError("send_encoded_many takes frames of one command_id")
+        if self.state is State.CLOSED:
+            raise ProtocolError(f"cannot send {_name(cid)}: the session is closed")
+        if cid & RESPONSE_BIT or not may_send(self.role, self.state, cid, self.bound_state):
+            raise ProtocolError(
+                f"the {self.role} may not send {_name(cid)} in state {self.state.name} (SMPP 3.4 operation matrix)"
+            )
+        cls = PDU_CLASSES.get(cid)
+        if cls is None or cls._response_class is None or cid in _UNCOUNTED:
+            raise ProtocolError(f"send_encoded_many takes requests that count against the window, not {_name(cid)}")
+        if self._in_flight + n > self.window:
+            raise ProtocolError(
+                f"window full: {self._in_flight} requests outstanding, window {self.window}, {n} more asked"
+            )
+        deadline = now + self.response_timeout
+        outstanding = self._outstanding
+        pack = _CID.pack_into
+        seq = self._next_seq
+        out: list[bytes] = []
+        append = out.append
+        for frame, ctx in zip(frames, contexts):
+            if seq in outstanding:  # only after a wrap
+                self._next_seq = seq
+                seq = self._peek_sequence()
+            buf = bytearray(frame)
+            pack(buf, 12, seq)
+            data = bytes(buf)
+            outstanding[seq] = _Pending(data, cid, now, deadline, ctx, True, True)
+            append(data)
+            seq = 1 if seq >= MAX_SEQUENCE_NUMBER else seq + 1
+        self._next_seq = seq
+        self._in_flight += n
+        self._ordered += n
+        self._last_activity = now
+        return out
+
     def _track(
         self, seq: int, request: Pdu | bytes, cid: int, now: float, timeout: float | None, context: Any, counted: bool
     ) -> None:
@@ -424,6 +493,52 @@ class Session:
             return []
         return self._receive(items, self._now)
 
+    def receive_responses(self, items: list, now: float | None = None) -> tuple[list, list]:
+        """``receive_pdus`` with a fast lane for the answers to ``send_encoded_many``:
+        returns ``(answered, events)``. ``answered`` holds ``(context, response,
+        sent_at)`` for each response of the right type to one of those requests (a
+        submit_sm_resp with any status, throttling included), in arrival order, instead
+        of a ``ResponseReceived`` each; ``events`` the events of everything else, from
+        the same rules, in order. The state's legality is still asked of
+        ``engine.smpp.states`` (once per state and command_id of the chunk)."""
+        if now is not None:
+            self._now = now
+        now = self._now
+        answered: list = []
+        events: list = []
+        if self.state is State.CLOSED:
+            return answered, events
+        outstanding = self._outstanding
+        append = answered.append
+        # may_receive asked again only when the state or the command_id changes.
+        last_state: State | None = None
+        last_cid = -1
+        ok = False
+        n = 0
+        for item in items:
+            if type(item) is not PduError:
+                cid = item.command_id
+                if cid & RESPONSE_BIT:
+                    seq = item.sequence_number
+                    p = outstanding.get(seq)
+                    if p is not None and p.ordered and cid == p.command_id | RESPONSE_BIT:
+                        if cid != last_cid or self.state is not last_state:
+                            last_cid, last_state = cid, self.state
+                            ok = may_receive(self.role, last_state, cid, self.bound_state)
+                        if ok:
+                            del outstanding[seq]
+                            n += 1
+                            append((p.context, item, p.sent_at))
+                            continue
+            events += self._receive((item,), now)
+            if self.state is State.CLOSED:
+                break
+        if n:
+            self._in_flight -= n
+            self._ordered -= n
+            self._last_activity = now
+        return answered, events
+
     def _receive(self, items: Any, now: float) -> list:
         events: list = []
         for item in items:
@@ -491,6 +606,8 @@ class Session:
         del self._outstanding[seq]
         if pending.counted:
             self._in_flight -= 1
+        if pending.ordered:
+            self._ordered -= 1
         if seq == self._keepalive_seq:
             self._keepalive_seq = None
 
@@ -535,6 +652,11 @@ class Session:
         while heap and self._outstanding.get(heap[0][2]) is not heap[0][3]:
             heapq.heappop(heap)  # answered already
         candidates = [heap[0][0]] if heap else []
+        if self._ordered:
+            for p in self._outstanding.values():  # send order: the first one is due first
+                if p.ordered:
+                    candidates.append(p.deadline)
+                    break
         due = self._keepalive_due()
         if due is not None:
             candidates.append(due)
@@ -555,6 +677,18 @@ class Session:
                 continue
             self._resolve(seq, pending)
             out.append(Unanswered(pending.request, pending.sent_at, now, pending.context, "timeout"))
+        if self._ordered:
+            late = []
+            for seq, pending in self._outstanding.items():  # send order = deadline order
+                if pending.ordered:
+                    if pending.deadline > now:
+                        break
+                    late.append((seq, pending))
+            for seq, pending in late:
+                self._resolve(seq, pending)
+                out.append(Unanswered(pending.request, pending.sent_at, now, pending.context, "timeout"))
+            if late and len(out) > len(late):
+                out.sort(key=lambda u: u.sent_at)  # both kinds came back: in send order
         due = self._keepalive_due()
         if due is not None and due <= now and may_send(self.role, self.state, CommandId.ENQUIRE_LINK, self.bound_state):
             self._out += self._send_request(EnquireLink(), now, None, None)
@@ -571,6 +705,7 @@ class Session:
         self._deadlines.clear()
         self._peer_outstanding.clear()
         self._in_flight = 0
+        self._ordered = 0
         self._keepalive_seq = None
         self.state = State.CLOSED
         return out

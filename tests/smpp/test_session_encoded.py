@@ -163,3 +163,85 @@ def test_receive_pdus_takes_errors_in_the_stream():
     assert isinstance(events[0], MalformedPdu)
     answer = decode(s.data_to_send())
     assert (answer.command_id, answer.sequence_number, answer.command_status) == (0x80000005, 9, 0xC0)
+
+
+# ---------------------------------------------------------------------------
+# The batch lane: send_encoded_many / receive_responses
+
+
+def test_send_encoded_many_numbers_tracks_and_the_fast_lane_answers_them():
+    s = bound(window=5)
+    frames = [submit_frame(str(i)) for i in range(4)]
+    out = s.send_encoded_many(frames, ["a", "b", "c", "d"], 2.0)
+    assert [struct.unpack_from(">I", f, 12)[0] for f in out] == [2, 3, 4, 5]
+    assert [decode(f).destination_addr for f in out] == ["0", "1", "2", "3"]
+    assert s.in_flight == 4 and s.can_send() and s.next_deadline() == 32.0
+    with pytest.raises(ProtocolError, match="window full: 4 requests outstanding, window 5, 2 more asked"):
+        s.send_encoded_many(frames[:2], [1, 2])
+    assert s.in_flight == 4  # all or nothing
+    chunk = b"".join([
+        encode(P.SubmitSmResp(sequence_number=4, message_id="m4")),
+        encode(P.EnquireLink(sequence_number=90)),
+        encode(P.SubmitSmResp(sequence_number=2, command_status=CommandStatus.ESME_RTHROTTLED)),
+        encode(P.SubmitSmResp(sequence_number=99, message_id="nobody")),  # answers nothing
+        encode(P.GenericNack(sequence_number=3, command_status=CommandStatus.ESME_RSYSERR)),
+    ])
+    answered, events = s.receive_responses(_native.Framer().feed(chunk), 2.5)
+    assert [(c, r.sequence_number, r.command_status, t) for c, r, t in answered] == [
+        ("c", 4, 0, 2.0), ("a", 2, CommandStatus.ESME_RTHROTTLED, 2.0)]
+    # Everything else took the ordinary path: the unexpected response, the generic_nack
+    # for "b" (an event with its context), and enquire_link answered automatically.
+    assert [type(e).__name__ for e in events] == ["UnexpectedPdu", "ResponseReceived"]
+    assert events[1].context == "b" and events[1].request == out[1]
+    assert decode(s.data_to_send()) == P.EnquireLinkResp(sequence_number=90)
+    assert s.in_flight == 1 and s.outstanding_sequence_numbers() == [5]
+    # The last one times out, found in send order (not in the heap).
+    assert s.next_deadline() == 32.0
+    assert s.expire(31.9) == []
+    (late,) = s.expire(32.0)
+    assert (late.context, late.reason, late.request) == ("d", "timeout", out[3])
+    assert s.in_flight == 0 and s.next_deadline() is None
+
+
+def test_send_encoded_many_refuses_what_the_matrix_or_the_batch_forbids():
+    s = bound()
+    with pytest.raises(ValueError, match="one command_id"):
+        s.send_encoded_many([submit_frame(), encode(P.QuerySm(message_id="1"))], [1, 2])
+    with pytest.raises(ProtocolError, match="count against the window, not enquire_link"):
+        s.send_encoded_many([encode(P.EnquireLink())], [None])
+    with pytest.raises(ValueError, match="2 frames but 1 contexts"):
+        s.send_encoded_many([submit_frame(), submit_frame()], [1])
+    assert s.outstanding == 0
+    rx = Session(enquire_link_interval=None)
+    req = decode(rx.send(P.BindReceiver(system_id="u", password="p")))
+    rx.receive_data(encode(P.BindReceiverResp(sequence_number=req.sequence_number)))
+    with pytest.raises(ProtocolError, match="may not send submit_sm in state BOUND_RX"):
+        rx.send_encoded_many([submit_frame()], [None])
+    assert s.send_encoded_many([], []) == []
+
+
+def test_fast_lane_follows_the_matrix_and_close_gives_everything_back_in_order():
+    s = bound()
+    out = s.send_encoded_many([submit_frame("1"), submit_frame("2"), submit_frame("3")], ["x", "y", "z"], 1.0)
+    el = decode(s.send(P.EnquireLink(), 1.5))
+    # The peer unbinds, then a response arrives: legal in UNBOUND (states.py), answered.
+    chunk = encode(P.Unbind(sequence_number=50)) + encode(P.SubmitSmResp(sequence_number=2, message_id="m"))
+    answered, events = s.receive_responses(_native.Framer().feed(chunk), 2.0)
+    assert [(c, r.message_id) for c, r, _ in answered] == [("x", "m")]
+    assert [(type(e).__name__, e.new) for e in events] == [("StateChanged", State.UNBINDING), ("StateChanged", State.UNBOUND)]
+    back = s.close(3.0)
+    assert [(u.context, u.reason) for u in back] == [("y", "closed"), ("z", "closed"), (None, "closed")]
+    assert back[0].request == out[1] and back[2].request.sequence_number == el.sequence_number
+    assert s.in_flight == 0 and s.next_deadline() is None
+    # Closed: nothing more is taken, not even a response to something handed back.
+    resp = encode(P.SubmitSmResp(sequence_number=3, message_id="n"))
+    assert s.receive_responses(_native.Framer().feed(resp)) == ([], [])
+
+
+def test_sequence_wrap_in_a_batch_skips_outstanding_numbers():
+    s = bound(first_sequence_number=MAX_SEQUENCE_NUMBER - 1)  # the bind took MAX - 1
+    out = s.send_encoded_many([submit_frame()] * 3, [1, 2, 3])
+    assert [struct.unpack_from(">I", f, 12)[0] for f in out] == [MAX_SEQUENCE_NUMBER, 1, 2]
+    s._next_seq = 1  # force the collision a wrap would cause
+    out = s.send_encoded_many([submit_frame()] * 2, [4, 5])
+    assert [struct.unpack_from(">I", f, 12)[0] for f in out] == [3, 4]
