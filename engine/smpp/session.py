@@ -40,6 +40,8 @@ Driving it
 - ``receive_data(data, now=None) -> list[event]``: feed bytes as they arrive.
 - ``receive_pdus(items, now=None) -> list[event]``: the same for PDUs (and
   ``PduError``s) already cut and decoded by the transport's own framer;
+  ``respond(sequence_number, status=0) -> bytes`` answers the peer's deliver_sm /
+  data_sm without building a PDU object;
   ``receive_responses(items, now=None) -> (answered, events)`` with a fast lane that
   gives the answers to ``send_encoded_many`` as ``(context, response, sent_at)``.
 - ``data_to_send() -> bytes``: the bytes the session produced by itself since the last
@@ -176,6 +178,9 @@ _UNCOUNTED = frozenset({CommandId.ENQUIRE_LINK, CommandId.UNBIND})
 
 
 _CID = struct.Struct(">I")
+_EMPTY_RESP = struct.Struct(">IIII")
+# Requests whose response body is one empty C-string (message_id unused): ``respond``.
+_EMPTY_ANSWERED = frozenset({CommandId.DELIVER_SM, CommandId.DATA_SM})
 
 
 class _Pending:
@@ -459,6 +464,28 @@ class Session:
         self._peer_outstanding.pop(seq, None)
         self._set_state(next_state(self.state, cid, status, answers), self._now, None)
         return frame
+
+    def respond(self, sequence_number: int, status: int = 0) -> bytes:
+        """The answer to the peer's deliver_sm / data_sm ``sequence_number``: its response
+        with ``status`` and an empty message_id, without building a PDU object (one goes
+        out per receipt). Same rules as ``send(pdu.response(...))``: it must be
+        outstanding, and the matrix must allow the response in this state
+        (``ProtocolError`` otherwise; nothing changes then)."""
+        cid = self._peer_outstanding.get(sequence_number)
+        if cid not in _EMPTY_ANSWERED:
+            raise ProtocolError(
+                f"no deliver_sm or data_sm from the peer with sequence_number {sequence_number} awaits an answer"
+            )
+        resp_id = cid | RESPONSE_BIT
+        if self.state is State.CLOSED or not may_send(
+            self.role, self.state, resp_id, self.bound_state, refusal=status != 0
+        ):
+            raise ProtocolError(
+                f"the {self.role} may not send {_name(resp_id)} in state {self.state.name} (SMPP 3.4 operation matrix)"
+            )
+        del self._peer_outstanding[sequence_number]
+        self._last_activity = self._now
+        return _EMPTY_RESP.pack(17, resp_id, status, sequence_number) + b"\0"
 
     def unbind(self, now: float | None = None, *, timeout: float | None = None) -> bytes:
         """Send unbind (the transport should drain the window first)."""

@@ -245,3 +245,20 @@ def test_sequence_wrap_in_a_batch_skips_outstanding_numbers():
     s._next_seq = 1  # force the collision a wrap would cause
     out = s.send_encoded_many([submit_frame()] * 2, [4, 5])
     assert [struct.unpack_from(">I", f, 12)[0] for f in out] == [3, 4]
+
+
+def test_respond_answers_a_deliver_sm_once_with_the_bytes_send_would_give():
+    s = bound()
+    chunk = encode(P.DeliverSm(sequence_number=41, source_addr="1", destination_addr="2")) + encode(
+        P.DataSm(sequence_number=42, source_addr="1", destination_addr="2"))
+    events = s.receive_data(chunk)
+    assert [type(e) for e in events] == [RequestReceived, RequestReceived] and s.peer_outstanding == 2
+    assert s.respond(42, CommandStatus.ESME_RX_T_APPN) == encode(
+        P.DataSmResp(sequence_number=42, command_status=CommandStatus.ESME_RX_T_APPN))
+    assert s.respond(41) == encode(events[0].pdu.response())
+    assert s.peer_outstanding == 0
+    with pytest.raises(ProtocolError, match="sequence_number 41 awaits an answer"):
+        s.respond(41)  # answered already
+    s.close()
+    with pytest.raises(ProtocolError):
+        s.respond(41)
