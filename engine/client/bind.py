@@ -1,15 +1,20 @@
 """One SMPP connection to an SMSC: connect, bind, window, rate, throttling, keep-alive, reconnect.
 
-The protocol bytes are made and read by ``engine.smpp`` (``pdu.encode`` / ``pdu.Framer``);
-this module only moves them, keeps time and decides what to do on silence, loss and
-throttling.
+A thin asyncio layer around the sans-IO ``engine.smpp.session.Session``, one per
+connection: the session owns the protocol (sequence numbers, the window of outstanding
+requests, response deadlines, the enquire_link schedule, what is legal in which bind
+state, the automatic answers: enquire_link_resp, unbind_resp, refusals, generic_nack);
+this module moves its bytes, gives it the time, and decides what to do on silence,
+loss and throttling (queues, rate, retries, reconnect).
 
 Hot path (see ``_pump`` and ``data_received``): a submit_sm is encoded once, before it
-is queued, with sequence number 0; when it leaves, its sequence number is written into
-the copy that goes out (offset 12). Everything that can go in one event-loop turn is
-joined into one ``transport.write``: the pump drains the queue as far as the window and
-the rate allow, and the responses of one ``data_received`` chunk free their slots
-together before the pump runs once.
+is queued, with sequence number 0; when it leaves, the session writes its sequence
+number (``Session.send_encoded_many``, one check per batch). The native framer cuts and
+decodes a chunk in one Rust call and ``Session.receive_responses`` hands back the
+submit_sm_resp of the chunk as ``(job, response, sent_at)``. Everything that can go in
+one event-loop turn is joined into one ``transport.write``: the pump drains the queue
+as far as the window and the rate allow, and the responses of one ``data_received``
+chunk free their slots together before the pump runs once.
 
 Guarantees:
 - at most ``window`` submit_sm outstanding (a submit waits for a free slot);
@@ -26,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -39,15 +43,22 @@ from engine.client.types import ClientClosed, Outcome, PartResult
 from engine.config import BindConfig
 from engine.smpp import _native
 from engine.smpp import pdu as P
-from engine.smpp.constants import MAX_SEQUENCE_NUMBER, CommandId, CommandStatus
-from engine.smpp.errors import PduError
-from engine.smpp.states import State, may_receive, refusal_status
+from engine.smpp.constants import CommandId, CommandStatus
+from engine.smpp.errors import PduError, ProtocolError
+from engine.smpp.session import (
+    MalformedPdu,
+    RequestReceived,
+    ResponseReceived,
+    Session,
+    StateChanged,
+    UnexpectedPdu,
+)
+from engine.smpp.states import BOUND_STATES, State
 
 __all__ = ["Bind", "BindError", "SubmitJob", "BindState", "DELIVER_ACK_TIMEOUT"]
 
 log = logging.getLogger("engine.client.bind")
 
-_SEQ = struct.Struct(">I")
 _THROTTLE_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
 # Throttle pauses double while throttling repeats, up to this many seconds.
 MAX_THROTTLE_PAUSE = 10.0
@@ -86,39 +97,22 @@ class BindError(ConnectionError):
 class SubmitJob:
     """One submit_sm on its way: encoded octets, its place in the order, its callback."""
 
-    __slots__ = ("data", "ordinal", "callback", "attempts", "sent_at", "index", "seq", "priority")
+    __slots__ = ("data", "ordinal", "callback", "attempts", "sent_at", "index", "priority")
 
     def __init__(self, data: bytes, callback: Callable[[PartResult], Any], index: int = 0, priority: int = 0) -> None:
-        self.data = bytearray(data)
+        self.data = data  # sequence number 0; the session numbers a copy of it per attempt
         self.callback = callback
         self.index = index
         self.priority = priority
         self.ordinal = 0
         self.attempts = 0
         self.sent_at = 0.0
-        self.seq = 0
 
     def __lt__(self, other: SubmitJob) -> bool:  # the retry heap orders by first enqueue
         return self.ordinal < other.ordinal
 
 
-class _Control:
-    """A non-submit request (bind, enquire_link, unbind) waiting for its response."""
-
-    __slots__ = ("future", "sent_at")
-
-    def __init__(self, future: asyncio.Future, sent_at: float) -> None:
-        self.future = future
-        self.sent_at = sent_at
-
-
 _BIND_PDUS = {"tx": P.BindTransmitter, "rx": P.BindReceiver, "trx": P.BindTransceiver}
-_BIND_RESP_IDS = frozenset(
-    {CommandId.BIND_TRANSMITTER_RESP, CommandId.BIND_RECEIVER_RESP, CommandId.BIND_TRANSCEIVER_RESP}
-)
-_BOUND = {"tx": State.BOUND_TX, "rx": State.BOUND_RX, "trx": State.BOUND_TRX}
-_MATRIX_STATE = {BindState.CONNECTING: State.OPEN, BindState.BINDING: State.BINDING,
-                 BindState.UNBINDING: State.UNBINDING, BindState.CLOSED: State.CLOSED}
 
 
 class Bind(asyncio.Protocol):
@@ -160,14 +154,13 @@ class Bind(asyncio.Protocol):
         self._queues: tuple[deque[SubmitJob], deque[SubmitJob]] = (deque(), deque())
         self._queued = 0
         self._retry: list[SubmitJob] = []
-        self._pending: dict[int, SubmitJob] = {}
-        self._control: dict[int, _Control] = {}
-        self._seq = 0
+        # The protocol state of the current connection (None between connections).
+        self._session: Session | None = None
         self._ordinal = 0
         self._transport: asyncio.Transport | None = None
         self._framer = _native.Framer()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wbuf: list[bytes] = []
+        self._wbuf: list[bytes | bytearray] = []
         self._write_paused = False
         self._pause_until = 0.0
         self._last_slowdown = 0.0
@@ -176,9 +169,6 @@ class Bind(asyncio.Protocol):
         self._throttle_pause = config.throttle_pause
         self._wake_handle: asyncio.TimerHandle | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
-        self._last_rx = 0.0
-        self._last_tx = 0.0
-        self._enquire_sent: float | None = None
         # submit() callers waiting for queue room, woken one per free place (FIFO):
         # an Event would wake all of them for every freed slot.
         self._waiters: deque[asyncio.Future] = deque()
@@ -203,7 +193,8 @@ class Bind(asyncio.Protocol):
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        s = self._session
+        return s.in_flight if s is not None else 0
 
     @property
     def queued(self) -> int:
@@ -212,7 +203,7 @@ class Bind(asyncio.Protocol):
     @property
     def load(self) -> int:
         """Parts waiting or outstanding on this bind (for choosing the least loaded)."""
-        return self._queued + len(self._retry) + len(self._pending)
+        return self._queued + len(self._retry) + self.in_flight
 
     @property
     def is_bound(self) -> bool:
@@ -409,10 +400,12 @@ class Bind(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         # One Rust call cuts and decodes a whole chunk (pure Python without the extension).
         self._framer = _native.Framer()
+        cfg = self.config
+        self._session = Session(
+            "esme", window=self.window, response_timeout=cfg.response_timeout,
+            enquire_link_interval=cfg.enquire_link_interval, now=time.monotonic(),
+        )
         self._write_paused = False
-        self._last_rx = self._last_tx = time.monotonic()
-        self._enquire_sent = None
-        self._seq_reset()
         self._drop_acks()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -428,81 +421,111 @@ class Bind(asyncio.Protocol):
         self._pump()
 
     def data_received(self, data: bytes) -> None:
+        s = self._session
+        if s is None:
+            return
         now = time.monotonic()
-        self._last_rx = now
         try:
             items = self._framer.feed(data)
         except PduError as exc:  # a framer that raises instead of yielding errors
             items = [exc]
-        pending = self._pending
-        freed = False
-        for item in items:
-            if isinstance(item, PduError):
-                self._on_malformed(item)
-                continue
-            cid = item.command_id
-            if cid == CommandId.SUBMIT_SM_RESP:
-                job = pending.pop(item.sequence_number, None)
-                if job is None:
-                    self.late_responses += 1
-                    continue
-                freed = True
-                self._on_submit_resp(job, item, now)
-            elif not (cid & 0x80000000) and not self._may_receive(cid):
-                # The operation matrix (engine.smpp.states, the one place that decides)
-                # forbids it in this state, e.g. a deliver_sm on a transmitter bind.
-                self._refuse(item)
-            elif cid == CommandId.DELIVER_SM or cid == CommandId.DATA_SM:
-                ack = None
-                refuse = False
-                if self.on_deliver is not None:
-                    try:
-                        ack = self.on_deliver(self, item)
-                    except Exception:  # a handler's bug must not take the bind down
-                        log.exception("%s: deliver handler failed; answered ESME_RX_T_APPN (delivered again)",
-                                      self.name)
-                        refuse = True
-                if ack is None and not refuse and not self._acks:
-                    self._wbuf.append(_ok_resp(item))  # nothing to wait for, nothing ahead of it
-                else:
-                    self._await_ack(item, ack, refuse, now)
-            elif cid == CommandId.ENQUIRE_LINK:
-                self._wbuf.append(P.encode(P.EnquireLinkResp(sequence_number=item.sequence_number)))
-                self.observer.on_enquire_link(self.name, None)
-            elif cid == CommandId.GENERIC_NACK:
-                job = pending.pop(item.sequence_number, None)
-                if job is not None:
+        answered, events = s.receive_responses(items, now)
+        on_resp = self._on_submit_resp
+        for job, resp, _ in answered:
+            on_resp(job, resp, now)
+        freed = bool(answered)
+        lost: str | None = None
+        for ev in events:
+            if isinstance(ev, ResponseReceived):
+                ctx = ev.context
+                if isinstance(ctx, SubmitJob):  # a generic_nack for a submit_sm
                     freed = True
-                    self._on_submit_resp(job, item, now)
-                else:
-                    self._complete_control(item)
-            elif cid == CommandId.UNBIND:
-                self._wbuf.append(P.encode(P.UnbindResp(sequence_number=item.sequence_number)))
-                self._flush()
-                self._abort("unbound by the SMSC", graceful=True)  # close() flushes unbind_resp
-                return
-            elif cid & 0x80000000:
-                if cid in _BIND_RESP_IDS and item.command_status == 0 and self.state == BindState.BINDING:
+                    on_resp(ctx, ev.response, now)
+                elif isinstance(ctx, asyncio.Future):
+                    if not ctx.done():
+                        ctx.set_result(ev.response)
+                elif ev.response.command_id == CommandId.ENQUIRE_LINK_RESP:  # the session's keep-alive
+                    self.observer.on_enquire_link(self.name, now - ev.sent_at)
+            elif isinstance(ev, RequestReceived):
+                self._on_request(ev.pdu, now)
+            elif isinstance(ev, StateChanged):
+                if ev.new in BOUND_STATES and self.state == BindState.BINDING:
                     # Bound from this PDU on: an SMSC may send deliver_sm right behind
                     # its bind response, in the same chunk, before open() resumes.
                     self._set_state(BindState.BOUND)
-                self._complete_control(item)
-            elif cid == CommandId.ALERT_NOTIFICATION or cid == CommandId.OUTBIND:
-                # No response exists for these (SMPP 3.4 4.12, 4.1.7); noted, not answered.
-                log.info("%s: %s from the SMSC ignored", self.name, type(item).__name__)
-            else:
-                # A request we do not serve (query_sm from an SMSC, outbind...): say so.
-                self._wbuf.append(
-                    P.encode(P.GenericNack(sequence_number=item.sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
-                )
+                elif ev.new is State.UNBOUND and self.state != BindState.UNBINDING:
+                    lost = "unbound by the SMSC"  # the session has queued the unbind_resp
+                elif ev.new is State.CLOSED:
+                    lost = lost or "unrecoverable framing error"
+            elif isinstance(ev, MalformedPdu):
+                log.warning("%s: malformed PDU from the SMSC: %s", self.name, ev.error)
+                if ev.error.fatal:
+                    lost = f"unrecoverable framing error: {ev.error}"
+                ctx = ev.context
+                if isinstance(ctx, SubmitJob):  # its response was unreadable: outcome unknown
+                    freed = True
+                    self.observer.on_unknown(self.name, 1, "malformed response")
+                    ctx.callback(PartResult(ctx.index, Outcome.UNKNOWN, None, None, None, ctx.attempts, self.name,
+                                            f"outcome unknown: malformed response ({ev.error})"))
+                elif isinstance(ctx, asyncio.Future) and not ctx.done():
+                    ctx.set_exception(ConnectionError(f"malformed response: {ev.error}"))
+            elif isinstance(ev, UnexpectedPdu):
+                if ev.pdu.command_id & 0x80000000:
+                    self.late_responses += 1  # e.g. after its request timed out
+                else:
+                    log.info("%s: %s", self.name, ev.reason)
+        out = s.data_to_send()  # automatic answers: enquire_link_resp, unbind_resp, refusals
+        if out:
+            self._wbuf.append(out)
+        if lost is not None:
+            self._flush()
+            self._abort(lost, graceful=True)  # close() flushes what is buffered
+            return
         if freed:
             if self._accepted:
                 self.rate.on_accepted(self._accepted, now)
                 self._accepted = 0
-            self.observer.on_in_flight(self.name, len(pending), self.window)
+            self.observer.on_in_flight(self.name, s.in_flight, self.window)
             self._pump()  # flushes too
         else:
             self._flush()
+
+    def _on_request(self, pdu: Any, now: float) -> None:
+        """A request the operation matrix let through (the session refused the others)."""
+        cid = pdu.command_id
+        if cid == CommandId.DELIVER_SM or cid == CommandId.DATA_SM:
+            ack = None
+            refuse = False
+            if self.on_deliver is not None:
+                try:
+                    ack = self.on_deliver(self, pdu)
+                except Exception:  # a handler's bug must not take the bind down
+                    log.exception("%s: deliver handler failed; answered ESME_RX_T_APPN (delivered again)",
+                                  self.name)
+                    refuse = True
+            if ack is None and not refuse and not self._acks:
+                self._answer(pdu.sequence_number, CommandStatus.ESME_ROK)  # nothing to wait for
+            else:
+                self._await_ack(pdu, ack, refuse, now)
+        elif pdu._response_class is None:
+            # alert_notification, outbind: no response exists (SMPP 3.4 4.12, 4.1.7).
+            log.info("%s: %s from the SMSC ignored", self.name, type(pdu).__name__)
+        else:
+            # A request the matrix allows but this client does not serve: say so.
+            try:
+                self._wbuf.append(self._session.send(  # type: ignore[union-attr]
+                    pdu.response(command_status=CommandStatus.ESME_RINVCMDID)))
+            except (ProtocolError, PduError, TypeError) as exc:
+                log.warning("%s: could not refuse %s: %s", self.name, type(pdu).__name__, exc)
+
+    def _answer(self, seq: int, status: int) -> None:
+        s = self._session
+        if s is None:
+            return
+        try:
+            self._wbuf.append(s.respond(seq, status))
+        except ProtocolError as exc:  # e.g. unbound meanwhile: the SMSC delivers it again
+            log.info("%s: deliver_sm %d not answered: %s", self.name, seq, exc)
 
     # --- deliver_sm answers that wait for the store ------------------------------------------
 
@@ -569,12 +592,11 @@ class Bind(asyncio.Protocol):
     def _release_acks(self) -> None:
         """Queue the answers at the head that are decided; time the first undecided one."""
         acks = self._acks
-        out = self._wbuf
         while acks and acks[0][2] is not None:
-            seq, cid, status, _ = acks.popleft()
+            seq, _, status, _ = acks.popleft()
             if status:
                 self.deliver_refused += 1
-            out.append(_RESP_HEADER.pack(17, cid | 0x80000000, status, seq) + b"\0")
+            self._answer(seq, status)
         if acks and self._ack_timer is None and self._loop is not None:
             self._ack_timer = self._loop.call_later(max(acks[0][3] - time.monotonic(), 0.0), self._ack_deadline)
 
@@ -588,75 +610,41 @@ class Bind(asyncio.Protocol):
 
     # --- internals --------------------------------------------------------------------
 
-    def _may_receive(self, command_id: int) -> bool:
-        bound = _BOUND[self.config.bind_type]
-        state = bound if self.state == BindState.BOUND else _MATRIX_STATE.get(self.state, State.CLOSED)
-        return may_receive("esme", state, command_id, bound)
-
-    def _refuse(self, pdu: Any) -> None:
-        bound = _BOUND[self.config.bind_type]
-        state = bound if self.state == BindState.BOUND else _MATRIX_STATE.get(self.state, State.CLOSED)
-        status = refusal_status(state, pdu.command_id)
-        cls = type(pdu)._response_class
-        if cls is None:  # alert_notification, outbind: nothing to answer with
-            log.info("%s: %s not allowed in state %s; ignored", self.name, type(pdu).__name__, state.name)
-            return
-        self._wbuf.append(P.encode(cls(sequence_number=pdu.sequence_number, command_status=status)))
-
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
             self.observer.on_bind_state(self.name, state)
 
-    def _seq_reset(self) -> None:
-        self._seq = 0
-
-    def _next_seq(self) -> int:
-        s = self._seq + 1
-        if s > MAX_SEQUENCE_NUMBER:
-            s = 1
-        self._seq = s
-        return s
-
     def _request(self, pdu: Any, timeout: float) -> Any:
-        """Send a control PDU and wait for its response (raises TimeoutError)."""
-        if self._transport is None:
+        """Send a control PDU (bind, unbind) and wait for its response (raises
+        TimeoutError, or ConnectionError when the connection goes or the session
+        refuses it)."""
+        s = self._session
+        if self._transport is None or s is None:
             raise ConnectionError("not connected")
-        seq = self._next_seq()
         fut = self._loop.create_future()  # type: ignore[union-attr]
-        self._control[seq] = _Control(fut, time.monotonic())
-        data = bytearray(P.encode(pdu))
-        _SEQ.pack_into(data, 12, seq)
-        self._wbuf.append(bytes(data))
+        try:
+            self._wbuf.append(s.send(pdu, time.monotonic(), timeout=timeout, context=fut))
+        except ProtocolError as exc:
+            raise ConnectionError(str(exc)) from None
         self._flush()
         return asyncio.wait_for(fut, timeout)
-
-    def _complete_control(self, pdu: Any) -> None:
-        ctl = self._control.pop(pdu.sequence_number, None)
-        if ctl is None:
-            self.late_responses += 1
-            return
-        if pdu.command_id == CommandId.ENQUIRE_LINK_RESP:
-            self._enquire_sent = None
-            self.observer.on_enquire_link(self.name, time.monotonic() - ctl.sent_at)
-        if not ctl.future.done():
-            ctl.future.set_result(pdu)
 
     def _flush(self) -> None:
         if self._wbuf and self._transport is not None:
             buf = self._wbuf
             self._wbuf = []
             self._transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
-            self._last_tx = time.monotonic()
 
     def _pump(self) -> None:
         """Move parts from the queues into the window and write them in one go."""
-        if self.state != BindState.BOUND or self._transport is None or self._write_paused:
+        s = self._session
+        if self.state != BindState.BOUND or self._transport is None or self._write_paused or s is None:
             self._flush()
             return
-        pending = self._pending
         window = self.window
-        if len(pending) >= window:
+        room = window - s.in_flight
+        if room <= 0:
             self._flush()
             return
         now = time.monotonic()
@@ -668,19 +656,15 @@ class Bind(asyncio.Protocol):
         queues = self._queues
         rate = self.rate
         limited = rate.limit is not None
-        out = self._wbuf
-        sent = 0
-        seq = self._seq
-        while len(pending) < window:
+        jobs: list[SubmitJob] = []
+        frames: list[bytes] = []
+        while len(jobs) < room:
             if retry:
-                job = retry[0]
                 src = None
             elif queues[0]:
                 src = queues[0]
-                job = src[0]
             elif queues[1]:
                 src = queues[1]
-                job = src[0]
             else:
                 break
             if limited:
@@ -689,31 +673,33 @@ class Bind(asyncio.Protocol):
                     self._wake_at(wait)
                     break
             if src is None:
-                heapq.heappop(retry)
+                job = heapq.heappop(retry)
             else:
-                src.popleft()
+                job = src.popleft()
                 self._queued -= 1
-            seq += 1
-            if seq > MAX_SEQUENCE_NUMBER:
-                seq = 1
-            data = job.data
-            _SEQ.pack_into(data, 12, seq)
-            out.append(bytes(data))
-            job.seq = seq
-            job.sent_at = now
-            job.attempts += 1
-            pending[seq] = job
-            sent += 1
-        self._seq = seq
-        if sent:
+            jobs.append(job)
+            frames.append(job.data)
+        if jobs:
+            try:
+                self._wbuf += s.send_encoded_many(frames, jobs, now)
+            except ProtocolError as exc:  # the session says no (state): they were not sent
+                log.error("%s: %d parts not sent: %s", self.name, len(jobs), exc)
+                for j in jobs:
+                    heapq.heappush(retry, j)
+                self._flush()
+                return
+            for j in jobs:
+                j.sent_at = now
+                j.attempts += 1
+            sent = len(jobs)
             if not limited:
                 rate.delay(sent, now)  # keeps the measured rate for the first throttle
             self.observer.on_submit(self.name, sent)
-            self.observer.on_in_flight(self.name, len(pending), window)
+            self.observer.on_in_flight(self.name, s.in_flight, window)
             if self._waiters:
                 self._wake_waiters()
         self._flush()
-        if self._drained is not None and not pending and not self.queued and not self._drained.done():
+        if self._drained is not None and not s.in_flight and not self.queued and not self._drained.done():
             self._drained.set_result(None)
 
     def _wake_at(self, delay: float) -> None:
@@ -758,52 +744,58 @@ class Bind(asyncio.Protocol):
                            latency, job.attempts, self.name, _status_name(status))
             )
 
-    def _on_malformed(self, err: PduError) -> None:
-        log.warning("%s: malformed PDU from the SMSC: %s", self.name, err)
-        self._wbuf.append(
-            P.encode(P.GenericNack(sequence_number=err.sequence_number or 0, command_status=int(err.status)))
-        )
-        if err.fatal:
-            self._flush()
-            self._abort(f"unrecoverable framing error: {err}")
-
     def _schedule_tick(self) -> None:
         interval = min(1.0, self.config.response_timeout / 4, self.config.enquire_link_interval / 2)
         self._tick_handle = self._loop.call_later(interval, self._tick)  # type: ignore[union-attr]
 
     def _tick(self) -> None:
-        """Response deadlines, enquire_link schedule and silent-peer detection."""
+        """Response deadlines and the enquire_link schedule (the session's), and what
+        to do about them: unknown outcomes, a dead peer."""
         self._tick_handle = None
-        if self.state not in (BindState.BOUND, BindState.UNBINDING) or self._transport is None:
+        s = self._session
+        if self.state not in (BindState.BOUND, BindState.UNBINDING) or self._transport is None or s is None:
             return
         now = time.monotonic()
         cfg = self.config
-        deadline = now - cfg.response_timeout
         expired: list[SubmitJob] = []
-        for seq, job in self._pending.items():  # insertion order = send order
-            if job.sent_at > deadline:
-                break
-            expired.append(job)
+        silent = False
+        for u in s.expire(now):
+            ctx = u.context
+            if isinstance(ctx, SubmitJob):
+                expired.append(ctx)
+            elif isinstance(ctx, asyncio.Future):
+                if not ctx.done():
+                    ctx.set_exception(asyncio.TimeoutError())
+                    ctx.exception()
+            elif isinstance(u.request, P.EnquireLink) or ctx is _PROBE:
+                silent = True
         if expired:
-            for job in expired:
-                del self._pending[job.seq]
             self.observer.on_unknown(self.name, len(expired), "response timeout")
             for job in expired:
                 job.callback(PartResult(job.index, Outcome.UNKNOWN, None, None, None, job.attempts, self.name,
                                         f"no submit_sm_resp within {cfg.response_timeout:g} s (response_timeout)"))
-        if self._enquire_sent is not None and now - self._enquire_sent > cfg.response_timeout:
+        if silent:
             self._abort(f"peer silent: no enquire_link_resp within {cfg.response_timeout:g} s")
             return
-        if self._enquire_sent is None and now - max(self._last_rx, self._last_tx) >= cfg.enquire_link_interval or (
-            self._enquire_sent is None and expired
-        ):
-            self._enquire_sent = now
-            fut = self._request(P.EnquireLink(), cfg.response_timeout + 1)
-            fut_task = asyncio.ensure_future(fut)
-            fut_task.add_done_callback(_ignore_result)
+        if expired and not self._probing(s):
+            # Responses stopped coming: ask the peer whether it is there at all now,
+            # rather than after enquire_link_interval of silence.
+            try:
+                self._wbuf.append(s.send(P.EnquireLink(), now, context=_PROBE))
+            except ProtocolError:
+                pass
+        out = s.data_to_send()  # the session's own enquire_link, when the link was idle
+        if out:
+            self._wbuf.append(out)
         if expired:
             self._pump()
+        else:
+            self._flush()
         self._schedule_tick()
+
+    @staticmethod
+    def _probing(s: Session) -> bool:
+        return s.outstanding > s.in_flight  # an enquire_link (or unbind) is outstanding
 
     def _abort(self, reason: str, *, graceful: bool = False) -> None:
         """Drop the connection (``graceful``: after writing what is buffered)."""
@@ -819,7 +811,9 @@ class Bind(asyncio.Protocol):
     def _on_lost(self, reason: str) -> None:
         """Everything written and unanswered gets outcome unknown; queued parts stay."""
         self._drop_acks()
-        if self.state == BindState.CLOSED and not self._pending and not self._control:
+        s = self._session
+        self._session = None
+        if self.state == BindState.CLOSED and s is None:
             return
         self._set_state(BindState.CLOSED)
         self._bound_event.clear()
@@ -828,19 +822,18 @@ class Bind(asyncio.Protocol):
                 h.cancel()
         self._wake_handle = self._tick_handle = None
         self._wbuf = []
-        pending = self._pending
-        self._pending = {}
-        if pending:
-            self.observer.on_unknown(self.name, len(pending), reason)
-            for job in pending.values():
+        unanswered = s.close(time.monotonic()) if s is not None else []
+        jobs = [u.context for u in unanswered if isinstance(u.context, SubmitJob)]
+        if jobs:
+            self.observer.on_unknown(self.name, len(jobs), reason)
+            for job in jobs:
                 job.callback(PartResult(job.index, Outcome.UNKNOWN, None, None, None, job.attempts, self.name,
                                         f"outcome unknown: {reason}"))
-        control = self._control
-        self._control = {}
-        for ctl in control.values():
-            if not ctl.future.done():
-                ctl.future.set_exception(ConnectionError(reason))
-                ctl.future.exception()  # mark retrieved: the waiter may be gone
+        for u in unanswered:
+            fut = u.context
+            if isinstance(fut, asyncio.Future) and not fut.done():
+                fut.set_exception(ConnectionError(reason))
+                fut.exception()  # mark retrieved: the waiter may be gone
         if self._drained is not None and not self._drained.done() and not self.queued:
             self._drained.set_result(None)
         if self._lost is not None and not self._lost.done():
@@ -862,20 +855,8 @@ def _ignore_result(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-def _resp_for(pdu: Any) -> Any:
-    if pdu.command_id == CommandId.DATA_SM:
-        return P.DataSmResp(sequence_number=pdu.sequence_number)
-    return P.DeliverSmResp(sequence_number=pdu.sequence_number)
-
-
-_RESP_HEADER = struct.Struct(">IIII")
-
-
-def _ok_resp(pdu: Any) -> bytes:
-    """``P.encode(_resp_for(pdu))`` without the generic encoder: deliver_sm_resp /
-    data_sm_resp with ESME_ROK is the header and an empty message_id (17 octets), and
-    one goes out per receipt (tests/native checks the two agree)."""
-    return _RESP_HEADER.pack(17, pdu.command_id | 0x80000000, 0, pdu.sequence_number) + b"\0"
+# The context of an enquire_link sent because responses stopped coming.
+_PROBE = object()
 
 
 def _status_name(status: int) -> str:

@@ -124,6 +124,9 @@ class Record:
     mo_sent: int = 0  # redeliveries included
     mo_acked: int = 0
     mo_refused: int = 0  # answered with an error status: offered again
+    # Every deliver_sm_resp / data_sm_resp by command_status (answers to PDUs it did not
+    # track included, e.g. to the malformed deliver_sm of Faults.malformed_after).
+    deliver_resp_statuses: Counter = field(default_factory=Counter)
     max_outstanding: int = 0
     disconnects: int = 0
     generic_nacks_received: int = 0
@@ -330,6 +333,7 @@ class _Conn(asyncio.Protocol):
             return None
         if cid & 0x80000000:
             if cid in (CommandId.DELIVER_SM_RESP, CommandId.DATA_SM_RESP):
+                rec.deliver_resp_statuses[pdu.command_status] += 1
                 item = self.unacked.pop(seq, None)
                 if item is not None:
                     kind = item[0]
