@@ -11,15 +11,22 @@ cross on the wire. Invariants after every step:
   against the state it was in when it produced the bytes), and independently: it
   never sends an SMSC-only PDU except as a refusal, and sends submit_sm only while
   bound as a transmitter or transceiver.
+
+Some runs use the fast transport's lane instead (``send_encoded_many`` for bursts of
+pre-encoded submit_sm, and ``receive_responses`` over an outside framer): the same
+invariants hold.
 """
 
 from __future__ import annotations
+
+import struct
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from engine.smpp import _native
 from engine.smpp import pdu as P
 from engine.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus
 from engine.smpp.errors import ProtocolError
@@ -60,6 +67,16 @@ SMSC_ONLY = {
     CommandId.BIND_RECEIVER_RESP,
     CommandId.BIND_TRANSCEIVER_RESP,
 }
+_SUBMIT_FRAME = encode(P.SubmitSm())  # sequence number 0, as a fast transport queues it
+
+
+def _seq(request) -> int:
+    """A request's sequence number: a Pdu, or a frame from send_encoded(_many)."""
+    if isinstance(request, (bytes, bytearray)):
+        return struct.unpack_from(">I", request, 12)[0]
+    return request.sequence_number
+
+
 STATUSES = st.sampled_from([0, 0, 0, CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RINVPASWD])
 
 
@@ -67,6 +84,7 @@ class SessionMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.now = 0.0
+        self.fast = False  # the fast transport's receive lane (set by start)
         self._connect()
 
     def _connect(self):
@@ -78,6 +96,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.smsc_inbox: list = []
         self.model_outstanding: set[int] = set()
         self.closed = False
+        self.esme_framer = _native.Framer()  # for the fast lane: the transport cuts the stream
 
     # -- plumbing -----------------------------------------------------------
 
@@ -112,9 +131,9 @@ class SessionMachine(RuleBasedStateMachine):
                 if e.pdu._response_class is not None:
                     self.esme_inbox.append(e.pdu)
             elif isinstance(e, ResponseReceived):
-                self.model_outstanding.discard(e.request.sequence_number)
+                self.model_outstanding.discard(_seq(e.request))
             elif isinstance(e, MalformedPdu) and e.request is not None:
-                self.model_outstanding.discard(e.request.sequence_number)
+                self.model_outstanding.discard(_seq(e.request))
 
     def _remember_esme_state(self) -> None:
         self._esme_state_before = self.esme.state
@@ -137,9 +156,11 @@ class SessionMachine(RuleBasedStateMachine):
         self._check_esme_frames(data, state, bound, automatic=False)
         self.to_smsc += data
 
-    @initialize(cls=st.sampled_from([P.BindTransceiver, P.BindTransceiver, P.BindTransmitter, P.BindReceiver, None]))
-    def start(self, cls):
+    @initialize(cls=st.sampled_from([P.BindTransceiver, P.BindTransceiver, P.BindTransmitter, P.BindReceiver, None]),
+                fast=st.booleans())
+    def start(self, cls, fast):
         """Most runs start bound; some start from OPEN and bind (or not) by the rules."""
+        self.fast = fast
         if cls is not None:
             self.bind_handshake(cls)
 
@@ -159,6 +180,26 @@ class SessionMachine(RuleBasedStateMachine):
     def esme_submit_burst(self, n):
         for _ in range(n):
             self.esme_sends(P.SubmitSm, None)
+
+    @precondition(lambda self: not self.closed)
+    @rule(n=st.integers(1, WINDOW + 1))
+    def esme_submit_batch(self, n):
+        """The fast transport's pump: n pre-encoded submit_sm in one call, all or none."""
+        state, bound = self.esme.state, self.esme.bound_state
+        legal = may_send("esme", state, CommandId.SUBMIT_SM, bound)
+        room = self.esme.in_flight + n <= WINDOW
+        before = self.esme.outstanding
+        try:
+            frames = self.esme.send_encoded_many([_SUBMIT_FRAME] * n, [None] * n, self.now)
+        except ProtocolError:
+            assert not (legal and room), (state, n)
+            assert self.esme.outstanding == before
+            return
+        assert legal and room, (state, n)
+        assert len(frames) == n
+        data = b"".join(frames)
+        self._check_esme_frames(data, state, bound, automatic=False)
+        self.to_smsc += data
 
     @precondition(lambda self: self.smsc_inbox)
     @rule(status=STATUSES)
@@ -239,7 +280,13 @@ class SessionMachine(RuleBasedStateMachine):
     def deliver_to_esme(self, size):
         chunk, self.to_esme[:] = bytes(self.to_esme[:size]), self.to_esme[size:]
         self._remember_esme_state()
-        events = self.esme.receive_data(chunk, self.now)
+        if self.fast:
+            answered, events = self.esme.receive_responses(self.esme_framer.feed(chunk), self.now)
+            for _, response, _ in answered:
+                assert response.sequence_number in self.model_outstanding
+                self.model_outstanding.discard(response.sequence_number)
+        else:
+            events = self.esme.receive_data(chunk, self.now)
         # Automatic answers are queued as each PDU is read: check them against the
         # state the ESME was in when its last state change happened or before.
         states = [self._esme_state_before] + [e.new for e in events if isinstance(e, StateChanged)]
@@ -268,8 +315,8 @@ class SessionMachine(RuleBasedStateMachine):
         self.now += dt
         self._remember_esme_state()
         for gone in self.esme.expire(self.now):
-            assert gone.reason == "timeout" and gone.request.sequence_number in self.model_outstanding
-            self.model_outstanding.discard(gone.request.sequence_number)
+            assert gone.reason == "timeout" and _seq(gone.request) in self.model_outstanding
+            self.model_outstanding.discard(_seq(gone.request))
         self.smsc.expire(self.now)
         self._flush_esme()
 
@@ -277,7 +324,7 @@ class SessionMachine(RuleBasedStateMachine):
     def reconnect(self):
         """The transport closes the connection and opens a new one."""
         back = self.esme.close(self.now)
-        assert {u.request.sequence_number for u in back} == self.model_outstanding
+        assert {_seq(u.request) for u in back} == self.model_outstanding
         assert all(u.reason == "closed" for u in back)
         assert self.esme.state is State.CLOSED and self.esme.outstanding == 0 and self.esme.next_deadline() is None
         self.smsc.close(self.now)
