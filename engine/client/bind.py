@@ -185,6 +185,7 @@ class Bind(asyncio.Protocol):
         self._acks: deque[list] = deque()
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_release_scheduled = False
+        self._last_failed_store: asyncio.Future | None = None
         # Bumped per connection: a store finishing after its connection died must not
         # answer on the next one (sequence numbers there mean other PDUs).
         self._conn_gen = 0
@@ -554,10 +555,12 @@ class Bind(asyncio.Protocol):
         else:
             exc = fut.exception()  # also marks it retrieved
             status = CommandStatus.ESME_ROK if exc is None else _RX_T_APPN
-            if exc is not None and (self.deliver_refused % 1000 == 0):
-                log.warning("%s: a deliver_sm was not stored (%s: %s); answered ESME_RX_T_APPN, the SMSC "
-                            "delivers it again (%d so far)", self.name, type(exc).__name__, exc,
-                            self.deliver_refused + 1)
+            if exc is not None and fut is not self._last_failed_store:
+                # One line per failed store (a batch future fails for all its receipts).
+                self._last_failed_store = fut
+                log.warning("%s: deliver_sm not stored (%s: %s); answered ESME_RX_T_APPN, the SMSC "
+                            "delivers again (%d refused before)", self.name, type(exc).__name__, exc,
+                            self.deliver_refused)
         if gen != self._conn_gen or entry[2] is not None:
             return  # its connection is gone (the SMSC redelivers), or it timed out already
         entry[2] = status
