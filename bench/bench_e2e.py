@@ -343,6 +343,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--redis", metavar="URL", help="use this Redis instead of a private redis-server")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run before giving up")
     p.add_argument("--batch", type=int, default=500, help="[redis] batch_size of the engine (default 500)")
+    p.add_argument("--final-events", action="store_true", help="main run with event_states=FINAL_STATES "
+                   "(status events for final states only; the default publishes submitted too)")
     p.add_argument("--write", action="store_true", help="write the results to bench/RESULTS.md (section End to end)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
@@ -366,7 +368,8 @@ def main(argv: list[str]) -> int:
     url = args.redis or redis.url  # type: ignore[union-attr]
     sim = _SimulatorProcess()
     # (name, receipts, window, messages, rss every, status events for final states only)
-    contenders = [("receipts-w100", True, 100, count, rss_every, False)]
+    contenders = [("receipts-w100" + ("-final-events" if args.final_events else ""), True, 100, count, rss_every,
+                   args.final_events)]
     if not args.no_compare:
         contenders.append(("no-receipts-w100", False, 100, compare, 0, False))
         if not args.quick:
