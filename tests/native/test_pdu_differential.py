@@ -328,14 +328,3 @@ def test_golden_stream_cut_at_every_position():
         f = N.Framer()
         assert f.feed(stream[:cut]) + f.feed(stream[cut:]) == want, cut
     assert N.Framer().feed(stream) == want
-
-
-def test_bind_answers_deliver_sm_and_data_sm_like_the_codec():
-    """engine.client.bind writes the OK response to deliver_sm / data_sm without the
-    generic encoder (one per receipt): the same octets as encoding the response PDU."""
-    from engine.client import bind as B
-
-    if not hasattr(B, "_ok_resp"):  # the bind may since answer through the session
-        pytest.skip("engine.client.bind no longer packs responses itself")
-    for pdu in (P.DeliverSm(sequence_number=7), P.DataSm(sequence_number=0x7FFFFFFF), P.DeliverSm(sequence_number=1)):
-        assert B._ok_resp(pdu) == P.encode(pdu.response())
