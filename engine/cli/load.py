@@ -102,7 +102,7 @@ async def _main(args: argparse.Namespace, smsc) -> int:
     dest_base = int(args.dest.lstrip("+")) if args.unique else 0
     plus = "+" if args.dest.startswith("+") else ""
     cache: dict[tuple[str, str], list[bytes]] = {}
-    ref_counter = client._ref_for(args.dest)
+    ref_counter = client.ref_counter_for(args.dest)
     cfg = client.binds[0].config
     batches: list[list[bytes]] = []  # built ahead, in chunks, popped from the end
 

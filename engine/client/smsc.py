@@ -256,7 +256,9 @@ class SmscClient:
             best = min(self._tx, key=lambda b: b.load)
         return best
 
-    def _ref_for(self, destination: str) -> RefCounter:
+    def ref_counter_for(self, destination: str) -> RefCounter:
+        """The concatenation-reference counter of one destination (a handset reassembles
+        by sender and reference, so references only need to be unique per destination)."""
         r = self._refs.get(destination)
         if r is None:
             if len(self._refs) > 100_000:  # bounded: old destinations' counters are dropped
@@ -275,7 +277,7 @@ class SmscClient:
             raise ClientClosed(f"{self.name} is closed")
         bind = self._pick()
         try:
-            datas, encoding, data_coding = build_submits(message, bind.config, self._ref_for(message.destination))
+            datas, encoding, data_coding = build_submits(message, bind.config, self.ref_counter_for(message.destination))
         except (ValueError, TypeError) as exc:  # EncodingError and PduError are ValueErrors
             return _not_built(message, exc)
         await bind.wait_space()
@@ -297,7 +299,7 @@ class SmscClient:
             raise ClientClosed(f"{self.name} is closed")
         try:
             bind = self._pick()
-            datas, encoding, data_coding = build_submits(message, bind.config, self._ref_for(message.destination))
+            datas, encoding, data_coding = build_submits(message, bind.config, self.ref_counter_for(message.destination))
         except (NotBound, ValueError, TypeError) as exc:  # EncodingError and PduError are ValueErrors
             fut: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
             fut.set_result(_not_built(message, exc))
