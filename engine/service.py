@@ -253,8 +253,8 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
         def flush(self) -> None:
             self._flush_due = False
             if self._p_resp:
-                pend, self._p_resp = self._p_resp, {}
-                for (bind, status), n in pend.items():
+                pend_r, self._p_resp = self._p_resp, {}
+                for (bind, status), n in pend_r.items():
                     c = self._responses.get((bind, status))
                     if c is None:
                         c = self._responses[(bind, status)] = m.responses.labels(bind, status_name(status))

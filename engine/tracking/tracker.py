@@ -403,7 +403,7 @@ class Tracker:
             items.append(
                 [s.msg_id, s.part, s.parts, s.smsc_message_id, canonical(s.smsc_message_id), s.account, s.bind]
             )
-        for account in {it[5] for it in items}:
+        for account in {str(it[5]) for it in items}:
             await self._detector(account)
         late: list[ReceiptMatch] = []
         for r in await self._chunks("submitted", items, now, "", self._locks()):
