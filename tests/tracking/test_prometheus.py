@@ -402,6 +402,8 @@ class EngineTraffic(threading.Thread):
 
             async def send() -> None:
                 seq = 0
+                loop = asyncio.get_running_loop()
+                last_quiet = loop.time()
                 while True:
                     batch = []
                     for _ in range(40):
@@ -433,8 +435,14 @@ class EngineTraffic(threading.Thread):
                     self.stats["messages"] += len(batch)
                     sim.send_mo("4915112345678", "12345", f"STOP {seq}")
                     # The client sends enquire_link only on an idle bind: a quiet second
-                    # now and then, as real traffic has.
-                    await asyncio.sleep(1.2 if seq % 800 == 0 else 0.05)
+                    # now and then, as real traffic has. Paced by the clock, not by the
+                    # message count, so a loaded machine still gets its quiet seconds.
+                    now = loop.time()
+                    if now - last_quiet >= 2.0:
+                        await asyncio.sleep(1.2)
+                        last_quiet = loop.time()
+                    else:
+                        await asyncio.sleep(0.05)
 
             async def correlate() -> None:
                 while True:
