@@ -145,10 +145,20 @@ class FormatDetector:
         return PROFILE_KINDS[self.profile]
 
     def matched(self, kind: str) -> None:
-        if kind in self.counts:
-            self.counts[kind] += 1
-            if self.locked is None:
-                self._decide()
+        self.learn({kind: 1})
+
+    def learn(self, counts: dict[str, int]) -> None:
+        """Add the matches of one batch, ``{kind: n}``, then decide once.
+
+        All of them before deciding: fed one kind at a time, the first kind read would
+        be judged alone (6 coincidental hex2dec matches lock hex2dec before the 30
+        literal ones of the same batch are counted), and the lock is never undone.
+        """
+        for kind, n in counts.items():
+            if kind in self.counts:
+                self.counts[kind] += int(n)
+        if self.locked is None:
+            self._decide()
 
     def _decide(self) -> None:
         if len(self.counts) == 1:

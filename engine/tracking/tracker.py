@@ -459,10 +459,11 @@ class Tracker:
                 sub = float(subts)
                 result.matched.append(ReceiptMatch(mid, int(part), state, sub, max(0.0, t - sub), kind))
             # Only matches that tell spellings apart teach the detector (the script
-            # says which); a one-digit id matches in every spelling.
-            for kind, n in (res.get("learn") or {}).items():
-                for _ in range(int(n)):
-                    det.matched(kind)
+            # says which); a one-digit id matches in every spelling. The batch's counts
+            # go in together, so the decision never sees one kind without the others.
+            learn = res.get("learn")
+            if learn:
+                det.learn(learn)
             result.held += int(res["held"])
             result.duplicates += int(res["dups"])
             result.unmatched += int(res["swept"]) + int(res["unmatched"])

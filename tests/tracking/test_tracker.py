@@ -606,3 +606,46 @@ def test_canonical_fast_path_agrees_with_the_reference(raw):
         assert candidates(raw, ("same",)) == []
     elif len(t) <= 65:
         assert candidates(raw, ("same",)) == [(canonical(t), "same")]
+
+
+def test_detector_decides_on_a_batch_of_matches_as_a_whole():
+    """A receipt batch teaches the detector its counts together: in whatever order the
+    kinds come, 30 literal matches and 6 coincidental hex2dec ones lock nothing (30 is
+    not 20 times 6), and never the minority kind."""
+    for order in (("hex2dec", "same"), ("same", "hex2dec")):
+        d = FormatDetector("auto")
+        d.learn({k: {"same": 30, "hex2dec": 6}[k] for k in order})
+        assert d.locked is None, order
+        d.learn({"same": 100})
+        assert d.locked == "same", order
+
+
+def test_unrecorded_simulator_ids_do_not_lock_a_wrong_format(redis_url):
+    """Simulator-like hex ids ("00000010"): receipts of submits never recorded read as
+    hex give the decimal id of another message still waiting for its receipt ("16" is
+    message 0x16), so one batch can hold a few coincidental hex2dec matches among many
+    literal ones. The detector must not lock hex2dec from them (it did, when the batch's
+    counts reached it one kind at a time, hex2dec first): then no receipt matched again."""
+
+    async def body(t, r):
+        # Never recorded: 0x10..0x15. Recorded, receipt not yet in: 0x16..0x19, 0x20, 0x21
+        # (the decimal readings 16..21 of the unrecorded ones).
+        waiting = [0x16, 0x17, 0x18, 0x19, 0x20, 0x21]
+        literal = list(range(0x40, 0x40 + 30))
+        await t.record_submitted([Submitted(f"m{n}", 1, _sim_id(n), "acct") for n in waiting + literal])
+        first = await t.apply_receipts(
+            [Receipt(id=_sim_id(n), stat="DELIVRD") for n in list(range(0x10, 0x16)) + literal], "acct"
+        )
+        kind = t.id_kind("acct")
+        # Later traffic, receipts ahead of and after their responses: still correlated.
+        later = list(range(0x100, 0x100 + 40))
+        ahead = await t.apply_receipts([Receipt(id=_sim_id(n), stat="DELIVRD") for n in later[:20]], "acct")
+        late = await t.record_submitted([Submitted(f"m{n}", 1, _sim_id(n), "acct") for n in later])
+        after = await t.apply_receipts([Receipt(id=_sim_id(n), stat="DELIVRD") for n in later[20:]], "acct")
+        return first, kind, ahead, late, after, t.id_kind("acct")
+
+    first, kind, ahead, late, after, kind_after = run(redis_url, body)
+    assert len(first.matched) == 36  # 30 literal, 6 coincidental (the format is not known yet)
+    assert kind is None, kind
+    assert ahead.held == 20 and len(late) == 20 and len(after.matched) == 20
+    assert kind_after in (None, "same")
