@@ -28,16 +28,15 @@ import json
 import os
 import platform
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench._common import header
+from engine.localredis import LocalRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COUNT = 200_000
@@ -83,35 +82,13 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-class _Redis:
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("bench e2e: redis-server is not installed (apt-get install redis-server, or ./dev setup)")
-        self.port = _free_port()
-        self.dir = tempfile.mkdtemp(prefix="smpp-bench-e2e-")
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit("bench e2e: redis-server did not start within 10 s")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def _Redis() -> LocalRedis:
+    try:
+        return LocalRedis(prefix="smpp-bench-e2e-")
+    except FileNotFoundError:
+        raise SystemExit("bench e2e: redis-server is not installed (apt-get install redis-server, or ./dev setup)") from None
+    except RuntimeError as exc:
+        raise SystemExit(f"bench e2e: {exc}") from None
 
 
 class _SimulatorProcess:

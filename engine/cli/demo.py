@@ -20,6 +20,8 @@ import random
 import sys
 from typing import Any
 
+from engine.localredis import LocalRedis
+
 __all__ = ["register", "EXIT_INCOMPLETE", "EXIT_NO_REDIS", "demo_texts"]
 
 EXIT_INCOMPLETE = 1
@@ -117,56 +119,6 @@ def _write_campaign(path: str, rows: list[tuple[str, str]]) -> None:
 # --- Redis: the configured one, or our own -------------------------------------------------
 
 
-class _LocalRedis:
-    """A private redis-server in a temporary directory on a free port."""
-
-    def __init__(self) -> None:
-        import shutil
-        import socket
-        import subprocess
-        import tempfile
-        import time
-
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise FileNotFoundError("redis-server")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.dir = tempfile.mkdtemp(prefix="smpp-demo-redis-")
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the local redis-server did not start within 10 s")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        import shutil
-
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 async def _probe(url: str, password: str | None) -> bool:
     import asyncio
 
@@ -255,10 +207,10 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"smpp-engine demo: {exc}", file=sys.stderr)
         return 2
     url, password, _ca = resolve_redis_settings(args.redis, config=base)
-    local: _LocalRedis | None = None
+    local: LocalRedis | None = None
     if not await _probe(url, password):
         try:
-            local = _LocalRedis()
+            local = LocalRedis(prefix="smpp-demo-redis-")
         except FileNotFoundError:
             print(NO_REDIS_MESSAGE.format(url=url), file=sys.stderr)
             return EXIT_NO_REDIS
