@@ -31,6 +31,10 @@ BURST_SECONDS = 0.05
 RECOVERY_PER_SECOND = 0.1
 RECOVERY_PER_SEGMENT = 1 / 200
 PROBE_SECONDS = 1.0
+# A probe that drew a throttle doubles the wait before the next one (up to
+# MAX_PROBE_SECONDS): against an SMSC with a hard per-second limit, probing every
+# second cost a window-sized burst of throttles each time. A probe that holds resets it.
+MAX_PROBE_SECONDS = 8.0
 PROBE_FACTOR = 1.25
 RELEASE_SECONDS = 10.0
 # Window over which the actual send rate is measured (the starting point when an
@@ -49,7 +53,7 @@ class AdaptiveRate:
     __slots__ = (
         "configured", "limit", "ceiling", "_floor", "_tokens", "_last", "_last_throttle",
         "_last_growth", "_at_ceiling_since", "_count", "_count_start", "_measured",
-        "_acc_count", "_acc_start", "_acc_rate",
+        "_acc_count", "_acc_start", "_acc_rate", "_probe_wait", "_probing",
     )
 
     def __init__(self, configured: float = 0.0) -> None:
@@ -71,6 +75,8 @@ class AdaptiveRate:
         self._acc_count = 0
         self._acc_start: float | None = None
         self._acc_rate = 0.0
+        self._probe_wait = PROBE_SECONDS
+        self._probing = False
 
     @staticmethod
     def _burst(limit: float) -> float:
@@ -97,6 +103,8 @@ class AdaptiveRate:
         self._at_ceiling_since = None
         self.ceiling = None
         self.limit = self.configured or None
+        self._probe_wait = PROBE_SECONDS
+        self._probing = False
 
     def _grow(self, amount: float, now: float) -> None:
         limit, ceiling = self.limit, self.ceiling
@@ -117,8 +125,11 @@ class AdaptiveRate:
         self._last_growth = now
         self._grow(self.ceiling * RECOVERY_PER_SECOND * min(dt, 1.0), now)  # type: ignore[operator]
         since = self._at_ceiling_since
-        if since is not None and now - since >= PROBE_SECONDS:
+        if since is not None and now - since >= self._probe_wait:
+            if self._probing:  # the last probe held: probe at the normal pace again
+                self._probe_wait = PROBE_SECONDS
             self.ceiling *= PROBE_FACTOR  # type: ignore[operator]
+            self._probing = True
             self._at_ceiling_since = None
             if self.configured and self.ceiling >= self.configured:
                 self._release()
@@ -183,6 +194,9 @@ class AdaptiveRate:
         self.limit = max(self._floor, min(old / 2, accepted) if accepted else old / 2)
         self.ceiling = max(accepted or old, self.limit)
         self._tokens = min(self._tokens, self._burst(self.limit))
+        if self._probing:
+            self._probe_wait = min(self._probe_wait * 2, MAX_PROBE_SECONDS)
+            self._probing = False
         self._last_throttle = now
         self._last_growth = now
         self._at_ceiling_since = None

@@ -129,3 +129,34 @@ def test_backoff_grows_caps_and_jitters():
     assert len(set(delays)) == len(delays)  # jitter: no two identical
     b.reset()
     assert 0.4 <= b.next() <= 0.6
+
+
+def _next_probe(r: AdaptiveRate, t: float) -> tuple[float, float]:
+    """Step the clock from ``t`` until the ceiling is raised: (when the limit reached
+    the ceiling, when the probe came)."""
+    reached = None
+    end = t + 60
+    while t < end:
+        ceiling = r.ceiling
+        r.delay(1, t)
+        if reached is None and r.limit == ceiling:
+            reached = t
+        if r.ceiling != ceiling:
+            assert reached is not None
+            return reached, t
+        t = round(t + 0.01, 2)
+    raise AssertionError("no probe within 60 s")
+
+
+def test_a_probe_that_draws_a_throttle_doubles_the_wait_before_the_next():
+    r = AdaptiveRate(100)
+    r.on_throttle(10.0)
+    r.on_throttle(10.0)
+    reached, probe = _next_probe(r, 10.01)
+    assert probe - reached == pytest.approx(1.0, abs=0.02)  # PROBE_SECONDS at first
+    r.on_throttle(probe + 0.01)  # the probe drew a throttle
+    reached, probe = _next_probe(r, probe + 0.02)
+    assert probe - reached == pytest.approx(2.0, abs=0.02)  # doubled
+    r.on_throttle(probe + 0.01)
+    reached, probe = _next_probe(r, probe + 0.02)
+    assert probe - reached == pytest.approx(4.0, abs=0.02)
