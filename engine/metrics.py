@@ -250,11 +250,16 @@ async def poll_queue_stats(metrics: EngineMetrics, redis: Any, keys: Any, interv
 
     if not interval > 0:
         raise ValueError(f"queue stats interval must be a positive number of seconds, got {interval!r}")
+    task = asyncio.current_task()
     while True:
         try:
             metrics.observe_stream_stats(await stream_stats(redis, keys))
         except (RedisError, OSError) as exc:
             _log.warning("queue stats for metrics failed, retrying in %.1f s: %s", interval, exc)
+        # A cancel that lands inside a redis-py command can be swallowed by it; the
+        # request is still counted on the task, so honour it here instead of polling on.
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         await asyncio.sleep(interval)
 
 

@@ -500,6 +500,7 @@ class Tracker:
 
         if not interval > 0:
             raise ValueError(f"sweep interval must be a positive number of seconds, got {interval!r}")
+        task = asyncio.current_task()
         while True:
             try:
                 n = await self.sweep()
@@ -508,6 +509,9 @@ class Tracker:
             else:
                 if n and on_swept is not None:
                     on_swept(n)
+            # redis-py can swallow a cancel that lands mid-command: honour it here.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             await asyncio.sleep(interval)
 
     # --- reading --------------------------------------------------------------------
