@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 from bench._common import header
+from engine.localredis import LocalRedis
 
 # The intake's default batch (RedisConfig.batch_size): one script call per batch.
 DEFAULT_BATCH = 500
@@ -27,28 +24,13 @@ DEFAULT_COUNT = 200_000
 LONG_EVERY = 10
 
 
-def _start_redis() -> tuple[subprocess.Popen, str, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("bench tracking: redis-server is not installed (apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="smpp-bench-redis-")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"redis://127.0.0.1:{port}/0", workdir
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("bench tracking: redis-server did not start within 10 s")
+def _start_redis() -> LocalRedis:
+    try:
+        return LocalRedis(prefix="smpp-bench-redis-")
+    except FileNotFoundError:
+        raise SystemExit("bench tracking: redis-server is not installed (apt-get install redis-server)") from None
+    except RuntimeError as exc:
+        raise SystemExit(f"bench tracking: {exc}") from None
 
 
 def _workload(count: int, camp: str):
@@ -158,17 +140,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--events", choices=("all", "final"), default="all",
                     help="status events for every state change, or final states only")
     args = ap.parse_args(argv)
-    proc = workdir = None
-    url = args.redis
-    if url is None:
-        proc, url, workdir = _start_redis()
+    local = None if args.redis else _start_redis()
+    url = args.redis or local.url  # type: ignore[union-attr]
     try:
         res = asyncio.run(_run(url, args.count, args.batch, args.events))
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
-            shutil.rmtree(workdir, ignore_errors=True)
+        if local is not None:
+            local.stop()
     ok = res["correct"]
     print(header("Delivery tracking (engine.tracking) against a local redis-server",
                  f"python -m bench tracking --count={args.count} --batch={args.batch} --events={args.events}"))
