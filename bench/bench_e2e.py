@@ -10,6 +10,23 @@ bulk stream first (timed separately: intake is not what is measured here), then 
 service is started and the clock runs until every message is acknowledged in Redis
 and every receipt is correlated and stored.
 
+``--engines N`` (N > 1; or ``--subprocess`` with N = 1): the engine is
+``smpp-engine run --processes N`` in a subprocess, from a generated TOML config with
+the same settings (the 2 binds, or N when N > 2, split between the processes; the
+simulator sees as many binds as in-process). The campaign is put on a side stream
+that already has the consumer group; once every engine process logged that it is
+bound and reading, one RENAME moves it onto the bulk stream and the clock starts
+(start-up and imports are not measured, as in-process). Done when the bulk stream is
+empty (acked entries are deleted) and the tracker's counters say every receipt was
+correlated (``matched + held_applied``); then every tracking record is read back:
+all delivered (submitted without receipts), none outcome_unknown. CPU is summed over
+the engine processes (the parent included, from /proc/<pid>/stat), RSS sampled per
+engine process (/proc/<pid>/statm). Latencies: submit→receipt from the records
+(``p1.dt - p1.ts``, the same two clock readings the in-process figure uses);
+submit→response is measured inside the engine and not collected from the
+subprocesses (reported n/a). The final-events contender needs the in-process service
+(``event_states`` has no config setting) and is skipped.
+
 Reported per contender: messages/s to "all receipts stored", messages/s to "all
 submitted and acked", submit->response and submit->receipt percentiles, CPU seconds
 of the engine, Redis and the simulator; for the main run also RSS of the engine
@@ -28,6 +45,7 @@ import json
 import os
 import platform
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +76,10 @@ TEXTS = (
     "Offer {i}: 20% off all items | today only €5 shipping",
 )
 PASSWORD_ENV = "BENCH_E2E_PW"
+# Seconds the engine processes get to start and bind before the run is given up.
+ENGINE_START_TIMEOUT_S = 60.0
+# Tracking records read back per pipeline (multi-process mode).
+READBACK_CHUNK = 5000
 
 
 def _free_port() -> int:
@@ -76,10 +98,29 @@ def _cpu_of(pid: int) -> float:
         return float("nan")
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[1])
+def _rss_mb(pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc/*/stat), sorted."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(entry))
+    return sorted(out)
 
 
 def _Redis() -> LocalRedis:
@@ -129,6 +170,11 @@ class Result:
     response_ms: dict = field(default_factory=dict)
     receipt_ms: dict = field(default_factory=dict)
     rss: list = field(default_factory=list)
+    # Engine processes (1: in this process unless ``subprocess``); with subprocesses, RSS
+    # per engine process: [(label, [(acked, MB), ...]), ...].
+    engines: int = 1
+    subprocess: bool = False
+    rss_procs: list = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -138,9 +184,9 @@ class Result:
     def submit_rate(self) -> float:
         return self.count / self.submit_seconds if self.submit_seconds else 0.0
 
-    def rss_growth(self) -> tuple[float, float, float] | None:
+    def rss_growth(self, rss: list | None = None) -> tuple[float, float, float] | None:
         """(baseline MB after warm-up, last MB, growth MB) or None when too short."""
-        after = [(n, mb) for n, mb in self.rss if n >= min(RSS_WARMUP, self.count // 2)]
+        after = [(n, mb) for n, mb in (self.rss if rss is None else rss) if n >= min(RSS_WARMUP, self.count // 2)]
         if len(after) < 2:
             return None
         return after[0][1], after[-1][1], after[-1][1] - after[0][1]
@@ -243,49 +289,269 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
     return res
 
 
+def _toml(raw: dict) -> str:
+    """TOML for the config dict of ``_run_procs`` (tomllib only reads): tables, one
+    array of SMSC tables with an array of bind tables, scalar values."""
+
+    def val(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(v)
+
+    lines: list[str] = []
+    for section in ("redis", "metrics", "engine"):
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {val(v)}" for k, v in raw[section].items()]
+    for smsc in raw["smscs"]:
+        lines.append("[[smscs]]")
+        lines += [f"{k} = {val(v)}" for k, v in smsc.items() if k != "binds"]
+        for b in smsc["binds"]:
+            lines.append("[[smscs.binds]]")
+            lines += [f"{k} = {val(v)}" for k, v in b.items()]
+    return "\n".join(lines) + "\n"
+
+
+class _EngineProcesses:
+    """``smpp-engine run --processes N`` with its log in a file."""
+
+    READY = re.compile(r"engine\.run: consumer \S+ of group ")
+
+    def __init__(self, config_path: Path, n: int, log_path: Path) -> None:
+        self.n = n
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "run", "--config", str(config_path), "--processes", str(n),
+             "--consumer", f"bench-{os.getpid()}", "--log-level", "INFO"],
+            cwd=ROOT, env=dict(os.environ, **{PASSWORD_ENV: "x"}), stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    async def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.READY.findall(self.log())) < self.n:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the engine processes did not start (exit {self.proc.poll()}):\n{self.log()[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    def pids(self) -> list[int]:
+        """Every engine process: the parent (the engine itself when n == 1) and its children."""
+        return [self.proc.pid] + (_children_of(self.proc.pid) if self.n > 1 else [])
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for pid in self.pids()[1:]:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+        return self.proc.returncode
+
+    def stopped(self) -> list[str]:
+        """The "stopped: read N, acked N, ..." counters each engine process logged."""
+        return [m.group(1) for m in re.finditer(r"engine\.run: stopped: (read [^\n]*)", self.log())]
+
+
+async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid: int | None, count: int, *,
+                     receipts: bool, window: int, rss_every: int, timeout: float, engines: int,
+                     batch: int = 500) -> Result:
+    """The run of ``_run_one`` with the engine as ``smpp-engine run --processes N``
+    subprocesses; measured from Redis and /proc (see the module docstring)."""
+    import tempfile
+
+    from engine.queue import Keys, Producer, connect
+    from engine.service import Quantiles
+
+    res = Result(name, count, receipts, window, engines=engines, subprocess=True)
+    prefix = f"e2e-{name}-{os.getpid()}:"
+    raw: dict = {
+        "redis": {"url": redis_url, "batch_size": batch},
+        "metrics": {"enabled": False, "port": 0},
+        "engine": {"key_prefix": prefix, "stream": f"{prefix}outbound", "priority_stream": f"{prefix}outbound:priority",
+                   "status_stream": f"{prefix}status", "group": "smpp-engine"},
+        "smscs": [{"name": "sim", "host": "127.0.0.1", "port": sim.port, "system_id": "bench",
+                   "password_env": PASSWORD_ENV, "window": window, "response_timeout": 30.0,
+                   "binds": [{"bind_type": "trx", "count": max(2, engines)}]}],
+    }
+    redis = connect(redis_url)
+    keys = Keys.with_prefix(prefix)
+    assert keys.bulk_stream == raw["engine"]["stream"]
+    staging = f"{prefix}staging"
+    t0 = time.perf_counter()
+    slice_n = 50_000
+    producer = Producer(redis, keys)
+    for start in range(0, count, slice_n):
+        await producer.enqueue_many(_messages(f"{name}:", start, min(slice_n, count - start), receipts),
+                                    stream=staging)
+    res.intake_seconds = time.perf_counter() - t0
+    await redis.xgroup_create(staging, keys.group, id="0")
+    workdir = Path(tempfile.mkdtemp(prefix="smpp-bench-e2e-"))
+    (workdir / "engine.toml").write_text(_toml(raw))
+    eng = _EngineProcesses(workdir / "engine.toml", engines, workdir / "engine.log")
+    stats_key = f"{prefix}tracking:stats"
+    done = False
+    try:
+        await eng.wait_ready(ENGINE_START_TIMEOUT_S)
+        pids = eng.pids()
+        if len(pids) != (engines + 1 if engines > 1 else 1):
+            raise RuntimeError(f"expected {engines} engine processes under pid {eng.proc.pid}, found {pids}")
+        workers = pids[1:] if engines > 1 else pids
+        res.rss_procs = [(f"process {i} (pid {pid})", []) for i, pid in enumerate(workers)]
+        cpu0 = sum(_cpu_of(p) for p in pids)
+        rcpu0, scpu0 = _cpu_of(redis_pid) if redis_pid else 0.0, _cpu_of(sim.proc.pid)
+        next_rss = rss_every
+        t0 = time.perf_counter()
+        await redis.rename(staging, keys.bulk_stream)  # the campaign appears; the engines wake up
+        deadline = t0 + timeout
+        acked = correlated = 0
+        while True:
+            await asyncio.sleep(0.05)
+            pipe = redis.pipeline(transaction=False)
+            pipe.xlen(keys.bulk_stream)
+            pipe.hmget(stats_key, "matched", "held_applied")
+            left, (m, h) = await pipe.execute()
+            now = time.perf_counter()
+            acked = count - int(left)
+            correlated = int(m or 0) + int(h or 0)
+            if not res.submit_seconds and acked >= count:
+                res.submit_seconds = now - t0
+            while rss_every and acked >= next_rss:
+                for (_, series), pid in zip(res.rss_procs, workers):
+                    series.append((next_rss, round(_rss_mb(pid), 1)))
+                next_rss += rss_every
+            done = acked >= count and (not receipts or correlated >= count)
+            if done or now > deadline or eng.proc.poll() is not None:
+                break
+        res.seconds = time.perf_counter() - t0
+        res.engine_cpu = sum(_cpu_of(p) for p in pids) - cpu0
+        if eng.pids() != pids:  # a process died (and was restarted): its CPU is lost, the run is not clean
+            res.engine_cpu = float("nan")
+        res.redis_cpu = (_cpu_of(redis_pid) - rcpu0) if redis_pid else float("nan")
+        res.sim_cpu = _cpu_of(sim.proc.pid) - scpu0
+        # Every record back: the state, no unknown outcome, and the receipt latency.
+        want = "delivered" if receipts else "submitted"
+        lat = Quantiles()
+        states: dict[str, int] = {}
+        unknown = 0
+        for start in range(0, count, READBACK_CHUNK):
+            pipe = redis.pipeline(transaction=False)
+            for i in range(start, min(start + READBACK_CHUNK, count)):
+                pipe.hmget(f"{prefix}track:{name}:{i}", "state", "n.unknown", "p1.ts", "p1.dt")
+            for state, unk, ts, dt in await pipe.execute():
+                st = state.decode() if isinstance(state, bytes) else (state or "missing")
+                states[st] = states.get(st, 0) + 1
+                unknown += int(unk or 0) > 0
+                if receipts and ts and dt:
+                    lat.add(max(float(dt) - float(ts), 0.0))
+        res.receipt_ms = lat.summary_ms() if receipts else {}
+        res.response_ms = {}
+        res.ok = done and states.get(want, 0) == count and unknown == 0
+        res.detail = (f"acked {acked}, receipts correlated {correlated}, states {states}, "
+                      f"outcome unknown {unknown}")
+    finally:
+        rc = eng.stop()
+        try:
+            (workdir / "engine.toml").unlink()
+        except OSError:
+            pass
+    per = eng.stopped()
+    if rc != 0 or len(per) != engines:
+        res.ok = False
+        res.detail += f"; engine exit status {rc}, {len(per)} of {engines} processes logged their stop " \
+                      f"(log {workdir / 'engine.log'})"
+    else:
+        res.detail += "; per process: " + " | ".join(per)
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    cursor = 0
+    while True:
+        cursor, found = await redis.scan(cursor, match=prefix + "*", count=5000)
+        if found:
+            await redis.unlink(*found)
+        if cursor == 0:
+            break
+    await redis.aclose()
+    return res
+
+
 def _fmt_pct(d: dict) -> str:
     if not d or not d.get("count"):
         return "n/a"
     return f"{d['p50']} / {d['p90']} / {d['p99']}"
 
 
+def _engines(r: Result) -> str:
+    return f"{r.engines} (subprocess{'es' if r.engines > 1 else ''})" if r.subprocess else "1 (this process)"
+
+
 def _report(results: list[Result], command: str) -> str:
     main = results[0]
+    if main.subprocess:
+        where = (f"{main.engines} engine process{'es' if main.engines > 1 else ''} (`smpp-engine run --processes "
+                 f"{main.engines}`, uvloop; {max(2, main.engines)} binds split between them)")
+    else:
+        where = "engine (this process, uvloop)"
     lines = [
         header("End to end", command).rstrip("\n"),
         "",
-        f"Redis -> engine (this process, uvloop) -> simulator (own process, receipts after {RECEIPT_DELAY} s) -> "
+        f"Redis -> {where} -> simulator (own process, receipts after {RECEIPT_DELAY} s) -> "
         "receipt stored. Intake (XADD of the campaign) is timed apart and not in the rate. "
         f"Machine: {os.cpu_count()} cores shared by Redis, the engine and the simulator "
         f"({platform.processor() or platform.machine()}).",
         "",
-        "| contender | messages | correct | msg/s to receipts stored | msg/s submitted+acked | ratio | "
+        "| contender | messages | engines | correct | msg/s to receipts stored | msg/s submitted+acked | ratio | "
         "submit→resp ms p50/p90/p99 | submit→receipt ms p50/p90/p99 | CPU s engine / redis / sim |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ratio = r.rate / main.rate if main.rate else 0
         lines.append(
-            f"| {r.name} | {r.count:,} | {'yes' if r.ok else 'NO: ' + r.detail} | {r.rate:,.0f} | {r.submit_rate:,.0f} | "
+            f"| {r.name} | {r.count:,} | {_engines(r)} | {'yes' if r.ok else 'NO: ' + r.detail} | {r.rate:,.0f} | "
+            f"{r.submit_rate:,.0f} | "
             f"{ratio:.2f} | {_fmt_pct(r.response_ms)} | {_fmt_pct(r.receipt_ms) if r.receipts else '-'} | "
             f"{r.engine_cpu:.1f} / {r.redis_cpu:.1f} / {r.sim_cpu:.1f} |"
         )
-    g = main.rss_growth()
     lines.append("")
-    if main.rss:
-        pts = ", ".join(f"{n // 1000}k: {mb:.0f}" for n, mb in main.rss[:: max(len(main.rss) // 10, 1)])
-        lines.append(f"RSS of the engine process (MB) by messages acked in the main run: {pts}; "
-                     f"last {main.rss[-1][1]:.0f} MB at {main.rss[-1][0]:,}.")
-    if g is not None:
-        base, last, growth = g
-        lines.append(f"RSS growth after {min(RSS_WARMUP, main.count // 2):,} messages: {base:.0f} -> {last:.0f} MB "
-                     f"({growth:+.1f} MB over {main.count - min(RSS_WARMUP, main.count // 2):,} messages).")
+    if main.subprocess:
+        lines.append("With subprocess engines: submit→resp n/a (measured inside the engine, not collected from the "
+                     "processes); submit→receipt from the tracking records in Redis (p1.dt - p1.ts, every message); "
+                     "CPU of the engine summed over its processes"
+                     + (" (the supervising parent included)" if main.engines > 1 else "") + ".")
+    series = main.rss_procs if main.subprocess else [("", main.rss)]
+    for label, rss in series:
+        what = f"engine {label}" if label else "the engine process"
+        g = main.rss_growth(rss)
+        if rss:
+            pts = ", ".join(f"{n // 1000}k: {mb:.0f}" for n, mb in rss[:: max(len(rss) // 10, 1)])
+            lines.append(f"RSS of {what} (MB) by messages acked in the main run: {pts}; "
+                         f"last {rss[-1][1]:.0f} MB at {rss[-1][0]:,}.")
+        if g is not None:
+            base, last, growth = g
+            lines.append(f"RSS growth{' of ' + label if label else ''} after {min(RSS_WARMUP, main.count // 2):,} "
+                         f"messages: {base:.0f} -> {last:.0f} MB "
+                         f"({growth:+.1f} MB over {main.count - min(RSS_WARMUP, main.count // 2):,} messages).")
     if main.count and main.seconds:
         per = [main.engine_cpu / main.count * 1e6, main.redis_cpu / main.count * 1e6, main.sim_cpu / main.count * 1e6]
         total = sum(per)
         cores = os.cpu_count() or 1
         lines.append("")
-        lines.append(f"CPU per message in the main run: engine {per[0]:.0f} µs, Redis {per[1]:.0f} µs, simulator "
+        procs = f" ({main.engines} processes)" if main.subprocess and main.engines > 1 else ""
+        lines.append(f"CPU per message in the main run: engine{procs} {per[0]:.0f} µs, Redis {per[1]:.0f} µs, simulator "
                      f"{per[2]:.0f} µs; {total:.0f} µs in all, so {cores} idle cores could carry at most about "
                      f"{cores / total * 1e6:,.0f} msg/s. Load average at the end: "
                      + ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -322,12 +588,26 @@ def main(argv: list[str]) -> int:
     p.add_argument("--batch", type=int, default=500, help="[redis] batch_size of the engine (default 500)")
     p.add_argument("--final-events", action="store_true", help="main run with event_states=FINAL_STATES "
                    "(status events for final states only; the default publishes submitted too)")
+    p.add_argument("--engines", type=int, default=1, metavar="N",
+                   help="engine processes: 1 (default) runs the service in this process; N > 1 runs "
+                        "`smpp-engine run --processes N` in a subprocess")
+    p.add_argument("--subprocess", action="store_true",
+                   help="with --engines 1: run the engine as `smpp-engine run` in a subprocess too (measured the "
+                        "way N > 1 is, for comparison)")
     p.add_argument("--write", action="store_true", help="write the results to bench/RESULTS.md (section End to end)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = p.parse_args(argv)
     count = args.count or (QUICK_COUNT if args.quick else DEFAULT_COUNT)
     if count < 1:
         print("bench e2e: --count must be at least 1", file=sys.stderr)
+        return 2
+    if args.engines < 1:
+        print("bench e2e: --engines must be at least 1", file=sys.stderr)
+        return 2
+    procs = args.engines > 1 or args.subprocess
+    if procs and args.final_events:
+        print("bench e2e: --final-events needs the in-process engine (event_states has no config setting); "
+              "drop --engines/--subprocess", file=sys.stderr)
         return 2
     compare = args.compare_count or min(count, COMPARE_COUNT)
     rss_every = args.rss_every or max(count // 50, 1000)
@@ -350,16 +630,24 @@ def main(argv: list[str]) -> int:
     if not args.no_compare:
         contenders.append(("no-receipts-w100", False, 100, compare, 0, False))
         if not args.quick:
-            contenders += [("receipts-w20", True, 20, compare, 0, False), ("receipts-w500", True, 500, compare, 0, False),
-                           ("receipts-w100-final-events", True, 100, compare, 0, True)]
+            contenders += [("receipts-w20", True, 20, compare, 0, False), ("receipts-w500", True, 500, compare, 0, False)]
+            if not procs:
+                contenders.append(("receipts-w100-final-events", True, 100, compare, 0, True))
     results: list[Result] = []
 
     async def run_all() -> None:
         for name, receipts, window, n, every, final_events in contenders:
-            print(f"bench e2e: {name}: {n:,} messages ...", file=sys.stderr, flush=True)
-            r = await _run_one(name, url, sim, redis.proc.pid if redis else None, n, receipts=receipts,
-                               window=window, rss_every=every, timeout=timeout, final_events=final_events,
-                               batch=args.batch)
+            print(f"bench e2e: {name}: {n:,} messages"
+                  + (f", {args.engines} engine process(es) in subprocesses" if procs else "") + " ...",
+                  file=sys.stderr, flush=True)
+            if procs:
+                r = await _run_procs(name, url, sim, redis.proc.pid if redis else None, n, receipts=receipts,
+                                     window=window, rss_every=every, timeout=timeout, engines=args.engines,
+                                     batch=args.batch)
+            else:
+                r = await _run_one(name, url, sim, redis.proc.pid if redis else None, n, receipts=receipts,
+                                   window=window, rss_every=every, timeout=timeout, final_events=final_events,
+                                   batch=args.batch)
             print(f"bench e2e: {name}: {r.rate:,.0f} msg/s to receipts stored, {r.submit_rate:,.0f} msg/s submitted "
                   f"({'ok' if r.ok else 'NOT OK: ' + r.detail})", file=sys.stderr, flush=True)
             results.append(r)
