@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 
 from engine.smpp.receipts import STATES as _RECEIPT_STATES
 from engine.smpp.receipts import state_from_stat
-from engine.tracking._lua import SCRIPT
-from engine.tracking.ids import PROFILE_KINDS, FormatDetector, candidates, canonical
+from engine.smpp.receipts import Receipt as _SmppReceipt
+from engine.tracking._lua import SCRIPT, STRIDE
+from engine.tracking.ids import MAX_ID_LENGTH, PROFILE_KINDS, FormatDetector, candidates, canonical
 
 _log = logging.getLogger("engine.tracking")
 
@@ -237,6 +238,21 @@ def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
     parsed = getattr(r, "parsed", None)
     if parsed is not None:
         r = parsed
+    if type(r) is _SmppReceipt:
+        # The SMPP layer's receipt (the engine's case): its fields by name, without the
+        # getattr probes for the names it does not have (id, receipted_message_id, err).
+        rid = r.message_id or ""
+        ms = r.message_state
+        stat = r.stat
+        word = r.state
+        err = r.error
+        if ms is not None and int(ms) in MESSAGE_STATE_STATES:
+            state = MESSAGE_STATE_STATES[int(ms)]
+        elif word in _RECEIPT_VOCABULARY:
+            state = word
+        else:
+            state = state_from_stat(stat or word)
+        return str(rid), state, "" if err is None else str(err), str(stat or word or "")
     rid = getattr(r, "receipted_message_id", None) or getattr(r, "message_id", None) or getattr(r, "id", None) or ""
     ms = getattr(r, "message_state", None)
     stat = getattr(r, "stat", None)
@@ -253,6 +269,25 @@ def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
     if err is None:
         err = getattr(r, "error", None)
     return str(rid), state, "" if err is None else str(err), str(stat or word or "")
+
+
+# Part numbers as the strings the script wants (0..MAX_PARTS), without str() per record.
+_NUM = tuple(str(i) for i in range(MAX_PARTS + 1))
+# The batch argument: compact JSON (C-accelerated).
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _add_matches(out: list[ReceiptMatch], flat: list, t: float) -> None:
+    """Append the script's flat matches (msg_id, part, state, submit time, kind; five
+    strings each) to ``out`` as :class:`ReceiptMatch` with their latency at ``t``."""
+    if not flat:
+        return
+    if type(flat[0]) is bytes:  # a client that does not decode responses
+        flat = [x.decode() for x in flat]
+    for k in range(0, len(flat), 5):
+        sub = float(flat[k + 3])
+        lat = t - sub
+        out.append(ReceiptMatch(flat[k], int(flat[k + 1]), flat[k + 2], sub, lat if lat > 0.0 else 0.0, flat[k + 4]))
 
 
 def _fnum(v: bytes | str | None) -> float | None:
@@ -309,20 +344,22 @@ class Tracker:
         self.redis = redis
         self.prefix = prefix
         self.events_stream = events_stream if events_stream is not None else prefix + "status"
+        # Durations and caps as strings: the script hands them to Redis as they are (a
+        # Lua number would be formatted with printf on every call).
         self._cfg = json.dumps(
             {
-                "ttl": _ms(ttl, "ttl"),
-                "corr_ttl": _ms(correlation_ttl, "correlation_ttl"),
+                "ttl": str(_ms(ttl, "ttl")),
+                "corr_ttl": str(_ms(correlation_ttl, "correlation_ttl")),
                 "hold": float(_ms(early_hold, "early_hold")) / 1000.0,
                 # The held receipt's keys outlive the hold so that the sweep, not an
                 # expiry, decides its fate: the index entry carries the data anyway.
-                "early_key_ms": _ms(early_hold * 2 + 60.0, "early_hold"),
-                "dup_ms": _ms(duplicate_window, "duplicate_window"),
+                "early_key_ms": str(_ms(early_hold * 2 + 60.0, "early_hold")),
+                "dup_ms": str(_ms(duplicate_window, "duplicate_window")),
                 "events": self.events_stream,
-                "events_max": events_maxlen,
+                "events_max": str(events_maxlen),
                 # A JSON object, so that Lua gets a set: {"delivered": true, ...}.
                 "ev": {st: True for st in sorted(events)},
-                "unmatched_max": unmatched_maxlen,
+                "unmatched_max": str(unmatched_maxlen),
                 "sweep_max": SWEEP_LIMIT,
                 "hist_max": HISTORY_MAX_BYTES,
             }
@@ -339,19 +376,18 @@ class Tracker:
 
     # --- plumbing -------------------------------------------------------------------
 
-    async def _run(self, op: str, items: list, now: float | None, *extra: str) -> Any:
+    async def _run(self, op: str, flat: list[str], now: float | None, *extra: str) -> Any:
         ts = f"{time.time() if now is None else now:.6f}"
-        args = [op, self.prefix, ts, self._cfg, json.dumps(items, separators=(",", ":")), *extra]
+        args = [op, self.prefix, ts, self._cfg, _dumps(flat), *extra]
         # redis-py's Script reloads the script itself after a NOSCRIPT (Redis restart).
         return await self._script(args=args)
 
-    async def _chunks(self, op: str, items: list, now: float | None, *extra: str) -> list:
-        if not items:
+    async def _chunks(self, op: str, flat: list[str], now: float | None, *extra: str) -> list:
+        """One script call per MAX_BATCH records of a flat batch (fixed stride)."""
+        if not flat:
             return []
-        out = []
-        for i in range(0, len(items), MAX_BATCH):
-            out.append(await self._run(op, items[i : i + MAX_BATCH], now, *extra))
-        return out
+        step = MAX_BATCH * STRIDE[op]
+        return [await self._run(op, flat[i : i + step], now, *extra) for i in range(0, len(flat), step)]
 
     def _locks(self) -> str:
         """``{account: kind}`` for every account whose id spelling is known here (the
@@ -373,13 +409,15 @@ class Tracker:
     async def record_queued(self, batch: Iterable[Queued | Sequence], *, now: float | None = None) -> int:
         """Create records in state ``queued``; returns how many were new (a record
         that already exists is left as it is: a re-read stream entry changes nothing)."""
-        items = []
+        flat: list[str] = []
         for q in batch:
-            q = Queued(*q)
-            _check_part(q.msg_id, 1, q.parts)
-            items.append([q.msg_id, q.parts, q.campaign or "", q.account or ""])
+            if type(q) is not Queued:
+                q = Queued(*q)
+            msg_id, parts, campaign, account = q
+            _check_part(msg_id, 1, parts)
+            flat += (msg_id, _NUM[parts], campaign or "", account or "")
         new = 0
-        for r in await self._chunks("queued", items, now):
+        for r in await self._chunks("queued", flat, now):
             new += int(r[0])
         return new
 
@@ -391,24 +429,26 @@ class Tracker:
         Returns the receipts that had arrived before these responses (held) and are
         applied now.
         """
-        items = []
+        flat: list[str] = []
+        accounts = set()
         for s in batch:
-            s = Submitted(*s)
-            _check_part(s.msg_id, s.part, s.parts)
-            if not isinstance(s.smsc_message_id, str) or not s.smsc_message_id.strip():
+            if type(s) is not Submitted:
+                s = Submitted(*s)
+            msg_id, part, sid, account, bind, parts = s
+            _check_part(msg_id, part, parts)
+            if not isinstance(sid, str) or not sid.strip():
                 raise ValueError(
-                    f"message {s.msg_id!r} part {s.part}: smsc_message_id must be a non-empty string, "
-                    f"got {s.smsc_message_id!r}"
+                    f"message {msg_id!r} part {part}: smsc_message_id must be a non-empty string, got {sid!r}"
                 )
-            items.append(
-                [s.msg_id, s.part, s.parts, s.smsc_message_id, canonical(s.smsc_message_id), s.account, s.bind]
-            )
-        for account in {str(it[5]) for it in items}:
-            await self._detector(account)
+            flat += (msg_id, _NUM[part], _NUM[parts], sid, canonical(sid), account, bind)
+            accounts.add(account)
+        for account in accounts:
+            if account not in self._detectors:
+                await self._detector(str(account))
         late: list[ReceiptMatch] = []
-        for r in await self._chunks("submitted", items, now, "", self._locks()):
-            res = json.loads(r)
-            for mid, part, state, received, outcome in res.get("late") or ():
+        for late_flat, _skipped in await self._chunks("submitted", flat, now, "", self._locks()):
+            for k in range(0, len(late_flat), 5):
+                mid, part, state, received, outcome = map(_s, late_flat[k : k + 5])
                 if outcome == "ok":
                     late.append(ReceiptMatch(mid, int(part), state, float(received), 0.0, "held"))
         return late
@@ -416,12 +456,13 @@ class Tracker:
     async def record_failed(self, batch: Iterable[Failed | Sequence], *, now: float | None = None) -> int:
         """Parts whose submit_sm_resp carried an error (or that failed finally before
         submission): part state ``failed`` with the command_status."""
-        items = []
+        flat: list[str] = []
         for f in batch:
-            f = Failed(*f)
+            if type(f) is not Failed:
+                f = Failed(*f)
             _check_part(f.msg_id, f.part, f.parts)
-            items.append([f.msg_id, f.part, f.parts, f"0x{int(f.command_status):08x}", f.account, f.bind])
-        return sum(int(r) for r in await self._chunks("failed", items, now))
+            flat += (f.msg_id, _NUM[f.part], _NUM[f.parts], f"0x{int(f.command_status):08x}", f.account, f.bind)
+        return sum(int(r) for r in await self._chunks("failed", flat, now))
 
     async def record_outcome_unknown(
         self, batch: Iterable[OutcomeUnknown | Sequence], *, now: float | None = None
@@ -429,12 +470,13 @@ class Tracker:
         """Parts submitted whose response was lost. The message state becomes
         ``outcome_unknown`` and its counter grows: if it is submitted again, the status
         says a duplicate is possible."""
-        items = []
+        flat: list[str] = []
         for u in batch:
-            u = OutcomeUnknown(*u)
+            if type(u) is not OutcomeUnknown:
+                u = OutcomeUnknown(*u)
             _check_part(u.msg_id, u.part, u.parts)
-            items.append([u.msg_id, u.part, u.parts, u.account, u.bind])
-        return sum(int(r) for r in await self._chunks("unknown", items, now))
+            flat += (u.msg_id, _NUM[u.part], _NUM[u.parts], u.account, u.bind)
+        return sum(int(r) for r in await self._chunks("unknown", flat, now))
 
     async def apply_receipts(self, batch: Iterable[Any], account: str, *, now: float | None = None) -> ReceiptResult:
         """Correlate delivery receipts received on any bind of ``account``.
@@ -446,27 +488,44 @@ class Tracker:
             raise ValueError(f"apply_receipts: account must be a non-empty string, got {account!r}")
         det = await self._detector(account)
         kinds = det.kinds()
-        items = []
+        same_only = kinds == ("same",)
+        # Flat, per receipt: candidate count, (canonical id, kind) pairs, state, err,
+        # raw id, raw stat; cut into script calls of MAX_BATCH receipts.
+        chunks: list[list[str]] = []
+        flat: list[str] = []
+        n = 0
         for r in batch:
             rid, state, err, stat = _receipt_fields(r)
-            cands = candidates(rid, kinds)
-            items.append([[list(c) for c in cands], state, err, rid, stat])
+            if same_only and rid.isalnum() and len(rid) <= MAX_ID_LENGTH:
+                # The format is known to be "same" (learned or profiled): candidates()'s
+                # one-candidate fast path, inline.
+                flat += ("1", rid.lower().lstrip("0") or "0", "same", state, err, rid, stat)
+            else:
+                cands = candidates(rid, kinds)
+                flat.append(_NUM[len(cands)])
+                for c in cands:
+                    flat += c
+                flat += (state, err, rid, stat)
+            n += 1
+            if n == MAX_BATCH:
+                chunks.append(flat)
+                flat, n = [], 0
+        if flat:
+            chunks.append(flat)
         result = ReceiptResult()
         t = time.time() if now is None else now
-        for raw in await self._chunks("receipts", items, now, account, self._locks()):
-            res = json.loads(raw)
-            for mid, part, state, subts, kind in res.get("matched") or ():
-                sub = float(subts)
-                result.matched.append(ReceiptMatch(mid, int(part), state, sub, max(0.0, t - sub), kind))
+        locks = self._locks()
+        for chunk in chunks:
+            matched, held, dups, swept, unmatched, learn = await self._run("receipts", chunk, now, account, locks)
+            _add_matches(result.matched, matched, t)
             # Only matches that tell spellings apart teach the detector (the script
             # says which); a one-digit id matches in every spelling. The batch's counts
             # go in together, so the decision never sees one kind without the others.
-            learn = res.get("learn")
             if learn:
-                det.learn(learn)
-            result.held += int(res["held"])
-            result.duplicates += int(res["dups"])
-            result.unmatched += int(res["swept"]) + int(res["unmatched"])
+                det.learn({_s(learn[k]): int(learn[k + 1]) for k in range(0, len(learn), 2)})
+            result.held += int(held)
+            result.duplicates += int(dups)
+            result.unmatched += int(swept) + int(unmatched)
         return result
 
     async def sweep(self, *, now: float | None = None, matched: list[ReceiptMatch] | None = None) -> int:
@@ -478,14 +537,12 @@ class Tracker:
         total = 0
         t = time.time() if now is None else now
         while True:
-            res = json.loads(await self._run("sweep", [], now, "", self._locks()))
-            n = int(res["swept"])
+            swept, got, dups = await self._run("sweep", [], now, "", self._locks())
+            n = int(swept)
             total += n
             if matched is not None:
-                for mid, part, state, subts, kind in res.get("matched") or ():
-                    sub = float(subts)
-                    matched.append(ReceiptMatch(mid, int(part), state, sub, max(0.0, t - sub), kind))
-            if n + len(res.get("matched") or ()) + int(res.get("dups") or 0) < SWEEP_LIMIT:
+                _add_matches(matched, got, t)
+            if n + len(got) // 5 + int(dups) < SWEEP_LIMIT:
                 return total
 
     async def sweep_forever(self, interval: float = 5.0, on_swept: Callable[[int], None] | None = None) -> None:
