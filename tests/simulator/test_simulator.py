@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from engine.simulator import Faults, Simulator
 from engine.smpp import pdu as P
 from engine.smpp.constants import CommandStatus
-from engine.simulator.server import _resp
+from engine.simulator import server as S
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,9 +46,294 @@ class SimThread:
         self.loop.close()
 
 
-def test_fast_submit_sm_resp_is_what_the_codec_encodes():
-    for seq, mid in [(1, "00000001"), (0x7FFFFFFF, "12345678901234567890"), (42, "")]:
-        assert _resp(seq, mid) == P.encode(P.SubmitSmResp(sequence_number=seq, message_id=mid))
+# --- the fast path (no faults) against the general one (faults on) and the codec -----
+
+def _submits():
+    """submit_sm covering the fast path's cases and its fall-backs to the full decoder."""
+    from engine.smpp.constants import Tag
+    from engine.smpp.tlv import Tlv
+
+    udh = bytes((5, 0, 3, 7, 2, 1))
+    return [
+        P.SubmitSm(source_addr="ACME", source_addr_ton=5, destination_addr="4915112345678", dest_addr_ton=1,
+                   dest_addr_npi=1, short_message=b"Your code is 123456. It expires in 10 minutes.", registered_delivery=1),
+        P.SubmitSm(source_addr="", destination_addr="", short_message=b"", registered_delivery=1),  # all empty
+        P.SubmitSm(service_type="CMT", source_addr="x" * 20, destination_addr="9" * 20, short_message=b"m" * 254,
+                   registered_delivery=1, data_coding=8),  # the longest fields
+        P.SubmitSm(destination_addr="49", esm_class=0x40, short_message=udh + b"after the header, quoted", registered_delivery=1),
+        P.SubmitSm(destination_addr="49", esm_class=0x40, short_message=bytes((200, 1, 2)), registered_delivery=1),  # UDHL past the end
+        P.SubmitSm(destination_addr="49", short_message=b"no receipt", registered_delivery=0),
+        P.SubmitSm(destination_addr="49", short_message=b"failure only", registered_delivery=2),
+        P.SubmitSm(destination_addr="49", short_message=b"rd with other bits", registered_delivery=0x11),
+        P.SubmitSm(destination_addr="49", tlvs=(Tlv(Tag.MESSAGE_PAYLOAD, b"in the payload TLV " * 3),), registered_delivery=1),
+        P.SubmitSm(destination_addr="49", short_message=b"with a TLV", tlvs=(Tlv(Tag.USER_MESSAGE_REFERENCE, b"\0\7"),),
+                   registered_delivery=1),
+        P.SubmitSm(destination_addr="49", short_message=b"scheduled", schedule_delivery_time="261122120000000+",
+                   validity_period="000001000000000R", registered_delivery=1),
+        P.SubmitSm(destination_addr="49", short_message=b"\x00\xff binary \x80", registered_delivery=1, data_coding=4),
+        P.SubmitSm(source_addr="\xe9t\xe9", destination_addr="49", short_message=b"latin-1 address", registered_delivery=1),
+    ]
+
+
+def _bad_submits():
+    """submit_sm frames the full decoder rejects: answered, accepted, no receipt."""
+    good = P.encode(P.SubmitSm(destination_addr="49", short_message=b"abc", registered_delivery=1))
+    frames = []
+    sm_len_at = len(good) - 4
+    for body in (
+        good[16:sm_len_at] + bytes((40,)) + b"abc",  # sm_length past the end
+        good[16:sm_len_at] + bytes((255,)) + b"x" * 255,  # sm_length 255
+        good[16:sm_len_at] + bytes((3,)) + b"abc" + b"\0\x04\0",  # a torn TLV header
+        b"\0\1\1" + b"7" * 30,  # source_addr without its NUL
+        b"",  # no body
+    ):
+        frames.append(S._HEADER.pack(16 + len(body), 4, 0, 0) + body)
+    return frames
+
+
+async def _exchange(sim, frames: list[bytes], expect: int) -> list[bytes]:
+    """Bind a transceiver, write the frames in one write, read until ``expect`` PDUs
+    came back; acknowledge every deliver_sm. Returns the frames received."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+    writer.write(P.encode(P.BindTransceiver(sequence_number=1, system_id="a")))
+    framer = S._native.Framer()
+    got: list[bytes] = []
+    while not got:
+        got += framer.feed_frames(await asyncio.wait_for(reader.read(65536), 3))
+    writer.write(b"".join(frames))
+    while len(got) < expect:
+        new = framer.feed_frames(await asyncio.wait_for(reader.read(65536), 3))
+        for f in new:
+            if f[4:8] == b"\0\0\0\5":  # deliver_sm: ack it
+                writer.write(P.encode(P.DeliverSmResp(sequence_number=int.from_bytes(f[12:16], "big"))))
+        got += new
+    await asyncio.sleep(0.05)  # the last acks
+    writer.close()
+    return got
+
+
+def _run_both(frames: list[bytes], expect: int, **kw):
+    """The same input through the fast path and through the general one."""
+    async def one(faults):
+        async with Simulator(receipt_delay=0.0, faults=faults, **kw) as sim:
+            got = await _exchange(sim, frames, expect)
+            await sim.wait_for(lambda s: s.record.receipts_acked == s.record.receipts_sent, 2)
+            return sim, got
+
+    fast = asyncio.run(one(Faults()))
+    # max_tps far above the load: the fault path, with no fault drawn.
+    general = asyncio.run(one(Faults(max_tps=1e9)))
+    return fast, general
+
+
+def _record_view(sim):
+    r = sim.record
+    return dict(
+        submits=[(x.message_id, x.system_id, x.body, x.answered) for x in r.submits], submit_count=r.submit_count,
+        duplicates=r.duplicates, receipts_sent=r.receipts_sent, receipts_acked=r.receipts_acked,
+        deliver_resp_statuses=dict(r.deliver_resp_statuses), other=dict(r.other), max_outstanding=r.max_outstanding,
+    )
+
+
+def test_fast_path_gives_the_octets_and_records_of_the_general_path_and_the_codec(monkeypatch):
+    monkeypatch.setattr(S, "_stamp", lambda: "2611220644")
+    subs = _submits()
+    frames = [P.encode(p.__class__(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, "sequence_number": i + 2}))
+              for i, p in enumerate(subs)]
+    frames += [f[:12] + (100 + i).to_bytes(4, "big") + f[16:] for i, f in enumerate(_bad_submits())]
+    frames.append(frames[0][:12] + (200).to_bytes(4, "big") + frames[0][16:])  # a duplicate body
+    frames.append(P.encode(P.EnquireLink(sequence_number=300)))
+    # receipts: all but registered_delivery 0, 2 (DELIVRD only: none) and the rejected
+    # ones; the duplicate has one
+    n_receipts = len(subs) - 2 + 1
+    expect = 1 + len(frames) + n_receipts
+    (fast_sim, fast), (gen_sim, general) = _run_both(frames, expect)
+    assert sorted(fast) == sorted(general)
+    assert _record_view(fast_sim) == _record_view(gen_sim)
+    assert fast_sim.record.submit_count == len(subs) + len(_bad_submits()) + 1
+    assert fast_sim.record.duplicates == 1 and fast_sim.record.receipts_acked == n_receipts
+
+    # and they are what the codec encodes
+    resps = {int.from_bytes(f[12:16], "big"): f for f in fast if f[4:8] == b"\x80\0\0\4"}
+    receipts = [P.decode(f) for f in fast if f[4:8] == b"\0\0\0\5"]
+    ids = []
+    for seq, f in resps.items():
+        r = P.decode(f)
+        assert P.encode(r) == f and r.command_status == 0
+        ids.append(r.message_id)
+    assert len(ids) == len(set(ids)) == len(frames) - 1
+    assert sorted(ids) == [f"{i:08x}" for i in range(1, len(frames))]
+    by_id = {P.decode(resps[i + 2]).message_id: p for i, p in enumerate(subs)}
+    by_id[P.decode(resps[200]).message_id] = subs[0]
+    assert len(receipts) == n_receipts
+    from engine.smpp.constants import Tag
+    from engine.smpp.receipts import parse_receipt
+    from engine.smpp.tlv import Tlv
+
+    for d in receipts:
+        mid = d.receipted_message_id
+        sub = by_id[mid]
+        text = sub.payload
+        if sub.esm_class & 0x40 and text:
+            text = text[1 + text[0]:]
+        sm = (f"id:{mid} sub:001 dlvrd:001 submit date:2611220644 done date:2611220644 stat:DELIVRD err:000 text:"
+              .encode() + text[:20])
+        expected = P.DeliverSm(
+            sequence_number=d.sequence_number, source_addr_ton=sub.dest_addr_ton, source_addr_npi=sub.dest_addr_npi,
+            source_addr=sub.destination_addr, dest_addr_ton=sub.source_addr_ton, dest_addr_npi=sub.source_addr_npi,
+            destination_addr=sub.source_addr, esm_class=0x04, short_message=sm,
+            tlvs=(Tlv(Tag.RECEIPTED_MESSAGE_ID, mid.encode() + b"\0"), Tlv(Tag.MESSAGE_STATE, b"\2")),
+        )
+        assert P.encode(d) == P.encode(expected)
+        # the engine's own parser reads them
+        rc = parse_receipt(d)
+        assert (rc.message_id, rc.state, rc.stat, rc.error, rc.submit_date) == (mid, "delivered", "DELIVRD", "000", "2611220644")
+        assert rc.message_state == 2 and rc.fields["done_date"] == "2611220644" and rc.submitted == rc.delivered == "001"
+
+
+def test_fast_path_state_mix_draws_like_the_general_path(monkeypatch):
+    monkeypatch.setattr(S, "_stamp", lambda: "2611220644")
+    frames = [P.encode(P.SubmitSm(sequence_number=i + 2, destination_addr=f"49{i}", short_message=b"m%d" % i,
+                                  registered_delivery=1 if i % 3 else 2)) for i in range(60)]
+    kw = dict(receipt_states={"DELIVRD": 2, "UNDELIV": 1, "EXPIRED": 1}, seed=7, id_format="dec", id_start=10**12)
+    async def count(faults):
+        async with Simulator(receipt_delay=0.0, faults=faults, **kw) as sim:
+            reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+            writer.write(P.encode(P.BindTransmitter(sequence_number=1, system_id="a")) + b"".join(frames))
+            await sim.wait_for(lambda s: s.record.submit_count == 60, 3)
+            await asyncio.sleep(0.05)
+            writer.close()
+            q = sorted((i[1], i[2], i[3], i[4], i[5]) for i in sim._pending_receipts["a"])  # no receiver: kept
+            return q, _record_view(sim)
+
+    fast = asyncio.run(count(Faults()))
+    general = asyncio.run(count(Faults(max_tps=1e9)))
+    assert fast == general
+    stats = {x[2] for x in fast[0]}
+    assert stats == {"DELIVRD", "UNDELIV", "EXPIRED"}
+    assert [x[1] for x in fast[0]] == sorted(x[1] for x in fast[0]) and fast[0][0][1] > b"1000000000000"
+
+
+def test_submit_sm_resp_ids_unique_across_formats_and_the_8_digit_edge():
+    async def main(id_format, id_start, n):
+        async with Simulator(receipt_delay=None, id_format=id_format, id_start=id_start) as sim:
+            frames = [P.encode(P.SubmitSm(sequence_number=i + 2, destination_addr="49", short_message=b"x"))
+                      for i in range(n)]
+            got = await _exchange(sim, frames, n + 1)
+            resps = [P.decode(f) for f in got[1:]]
+            assert all(P.encode(r) == f for r, f in zip(resps, got[1:]))
+            assert [r.sequence_number for r in resps] == list(range(2, n + 2))
+            return [r.message_id for r in resps], sim
+
+    ids, sim = asyncio.run(main("hex", 0xFFFFFFF0, 40))
+    assert ids == [f"{i:08x}" for i in range(0xFFFFFFF1, 0xFFFFFFF1 + 40)] and len(ids[-1]) == 9
+    assert [s.message_id for s in sim.record.submits] == ids
+    ids, _ = asyncio.run(main("dec", 99, 30))
+    assert ids == [str(i) for i in range(100, 130)]
+
+
+def test_query_sm_states_follow_the_receipts():
+    async def main():
+        async with Simulator(receipt_delay=0.3, id_format="dec") as sim:
+            subs = [P.SubmitSm(sequence_number=2, destination_addr="1", short_message=b"x", registered_delivery=1),
+                    P.SubmitSm(sequence_number=3, destination_addr="1", short_message=b"y", registered_delivery=0)]
+            q = lambda seq, mid: P.QuerySm(sequence_number=seq, message_id=mid)  # noqa: E731
+            got = await _raw(sim.port, P.BindTransceiver(sequence_number=1, system_id="a"), *subs,
+                             q(4, "1"), q(5, "2"), q(6, "3"), q(7, "01"), read=7)
+            assert [(p.sequence_number, None if p.command_status else p.message_state, p.command_status)
+                    for p in got[3:]] == [
+                (4, 1, 0), (5, 1, 0), (6, None, CommandStatus.ESME_RQUERYFAIL), (7, None, CommandStatus.ESME_RQUERYFAIL)]
+            # the receipt is written (to nobody acknowledging): DELIVERED from then on
+            reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+            writer.write(P.encode(P.BindReceiver(sequence_number=1, system_id="a")))
+            await sim.wait_for(lambda s: s.record.receipts_sent == 1, 3)
+            assert sim._state_of("1") == 2 and sim._state_of("2") == 1 and sim._state_of("x") is None
+            writer.close()
+
+    asyncio.run(main())
+
+
+def test_state_ring_wraps_and_forgets_old_ids():
+    sim = Simulator(id_format="hex")
+    slots = S._STATE_SLOTS
+    sim._ids = slots - 3
+    sim._mark_enroute(slots - 3 - 9, slots - 3)
+    for _ in range(8):
+        sim._new_id()
+    sim._mark_enroute(slots + 6, slots + 9)  # wraps past the end of the ring
+    sim._ids = slots + 9
+    assert all(sim._state_of(f"{n:08x}") == 1 for n in range(slots - 12, slots + 10))
+    assert sim._state_of(f"{slots + 10:08x}") is None  # not given yet
+    sim._state_ring[(slots + 9) & S._STATE_MASK] = 5
+    assert sim._state_of(f"{slots + 9:08x}") == 5
+    sim._ids = 3 * slots
+    assert sim._state_of(f"{slots + 9:08x}") is None  # older than the ring
+
+
+def test_faults_changed_at_run_time_switch_paths():
+    f = Faults()
+    assert f._quiet is None and f._compute_quiet() is True and f._quiet is True
+    f.throttle_rate = 0.5
+    assert f._quiet is None and f._compute_quiet() is False
+    f.throttle_rate = 0.0
+    assert f._compute_quiet() is True
+    f.ignore_enquire_link = True  # not a submit_sm fault
+    assert f._compute_quiet() is True
+    for name, value in [("queue_full_rate", 0.1), ("fail_rate", 0.1), ("max_tps", 5), ("drop_rate", 0.1),
+                        ("delay", 0.1), ("reorder", True), ("disconnect_after", 3), ("malformed_after", 3)]:
+        g = Faults(**{name: value})
+        assert g._compute_quiet() is False, name
+    assert Faults() == Faults() and "_quiet" not in repr(Faults())
+
+    async def main():
+        async with Simulator(receipt_delay=None) as sim:
+            reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+            writer.write(P.encode(P.BindTransmitter(sequence_number=1, system_id="a")))
+            framer = P.Framer()
+            async def submit(seq):
+                writer.write(P.encode(P.SubmitSm(sequence_number=seq, destination_addr="1")))
+                out = []
+                while not out:
+                    out += framer.feed(await asyncio.wait_for(reader.read(4096), 3))
+                return out
+            await asyncio.wait_for(reader.read(4096), 3)  # bind_resp
+            assert (await submit(2))[0].command_status == 0
+            sim.faults.throttle_rate = 1.0
+            assert (await submit(3))[0].command_status == CommandStatus.ESME_RTHROTTLED
+            sim.faults.throttle_rate = 0.0
+            assert (await submit(4))[0].command_status == 0
+            writer.close()
+            assert sim.record.throttled == 1 and sim.record.submit_count == 2
+
+    asyncio.run(main())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    stat=st.sampled_from(sorted(S.RECEIPT_STATES)), ton=st.integers(0, 255), npi=st.integers(0, 255),
+    src=st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20),
+    dst=st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=20),
+    text=st.binary(max_size=20), mid=st.text(st.characters(min_codepoint=1, max_codepoint=255), min_size=1, max_size=200),
+)
+def test_receipt_templates_are_what_the_codec_encodes(stat, ton, npi, src, dst, text, mid):
+    """Both receipt builders (the template of send_receipts and _receipt_body for
+    texts past 254 octets) against _receipt_frame (itself checked against the codec)."""
+    sim = Simulator()
+    mid_b = mid.encode("latin-1")
+    addrs = bytes((npi, ton)) + dst.encode("latin-1") + b"\0" + bytes((ton, npi)) + src.encode("latin-1") + b"\0"
+    item = ("a", 1, mid_b, stat, addrs, text)
+    state, err = S.RECEIPT_STATES[stat]
+    templates = sim._receipt_templates()
+    stamp = sim._stamp
+    sm = (f"id:{mid} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} submit date:{stamp} done date:{stamp} "
+          f"stat:{stat} err:{err:03d} text:").encode("latin-1") + text
+    expected = S._receipt_frame(npi, ton, dst, ton, npi, src, sm[:254], mid, state)
+    assert sim._receipt_pdu(item) == expected
+    _, fixed, full, _ = templates[stat]
+    ln = fixed + len(mid_b) + len(text)
+    if ln <= 254:
+        body = full % (addrs, ln, mid_b, text, len(mid_b) + 1, mid_b)
+        assert S._HEADER.pack(16 + len(body), 5, 0, 0) + body == expected
 
 
 @settings(max_examples=150, deadline=None)
