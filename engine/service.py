@@ -60,6 +60,7 @@ import logging
 import math
 import time
 from collections import deque
+from itertools import islice
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,6 +132,22 @@ ORPHAN_SCAN_MAX = 20_000
 # At shutdown, a batch in the middle of its hand-off gets this long to reach the binds
 # (it waits for window room, which the draining binds keep making).
 HAND_OFF_FINISH_S = 10.0
+# Entries given to the client per submit_batch call (it stops early when the binds are full).
+SUBMIT_SLICE = 512
+
+
+def _outbound(entry: Entry) -> OutboundMessage:
+    msg = entry.message
+    return OutboundMessage(
+        source=msg.source,
+        destination=msg.destination,
+        text=msg.text,
+        encoding=msg.encoding,
+        concat=msg.concat,
+        registered_delivery=msg.registered_delivery,
+        priority=1 if msg.priority == "transactional" else 0,
+        reference=entry,
+    )
 
 
 def inbound_stream(keys: Keys) -> str:
@@ -752,20 +769,31 @@ class Service:
         queue (reader or resender); if cancelled (shutdown), ``close`` deals with
         whatever is left in it.
 
-        Everything that fits is queued in one synchronous stretch; the binds pump once
-        per turn of the event loop (``Bind.enqueue`` schedules it), so the parts leave
-        in one write per bind rather than one syscall per message.
+        Everything that fits is queued in one synchronous stretch through the client's
+        ``submit_batch`` (a few Rust calls per bind, no future per message; a message
+        that cannot be built, or no transmitting bind, comes back at once as failed with
+        ``segments`` 0: final, dead-lettered); the binds pump once per turn of the event
+        loop, so the parts leave in one write per bind rather than one per message.
         """
         q.extend(entries)
+        client = self._client
+        stats = self.stats
+        on_result = self._on_submit_result
         while q:
-            full = None
-            while q:
-                full = self._submit_now(q)
-                if full is not None:
-                    break
-            if full is not None:
+            items = list(islice(q, SUBMIT_SLICE))
+            try:
+                taken = client.submit_batch([_outbound(e) for e in items], on_result)
+            except ClientClosed as exc:  # shutting down before it went out
+                entry = q.popleft()
+                self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 1,
+                                                 error=str(exc)))
+                continue
+            for _ in range(taken):
+                q.popleft()
+            stats.handed += taken
+            if taken < len(items):
                 try:
-                    await full.wait_space()
+                    await client.wait_space()
                 except ClientClosed as exc:  # shutting down before it went out
                     entry = q.popleft()
                     self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 1,
@@ -813,45 +841,7 @@ class Service:
             self.stats.acked += len(ack)
         return resend
 
-    def _submit_now(self, q: deque[Entry]) -> Any:
-        """Queue ``q[0]`` on the least loaded bind and pop it; its outcome arrives in
-        ``_on_result``. Returns None when done, or the client to wait for (``wait_space``)
-        when the bind it would go to is full (the entry stays at the head of ``q``).
-
-        The client's ``submit`` coroutine would cost a task per message; its
-        ``submit_nowait`` does the same (pick the least loaded bind, build the PDUs with
-        that bind's settings, queue the parts) with a future, and ``has_space`` is the
-        wait for queue room. A message that cannot be built, or no transmitting bind,
-        comes back at once as failed with ``segments`` 0 (final, dead-lettered).
-        """
-        entry = q[0]
-        msg = entry.message
-        om = OutboundMessage(
-            source=msg.source,
-            destination=msg.destination,
-            text=msg.text,
-            encoding=msg.encoding,
-            concat=msg.concat,
-            registered_delivery=msg.registered_delivery,
-            priority=1 if msg.priority == "transactional" else 0,
-            reference=entry,
-        )
-        client = self._client
-        if not client.has_space():
-            return client
-        q.popleft()
-        self.stats.handed += 1
-        try:
-            fut = client.submit_nowait(om)
-        except ClientClosed as exc:  # shutting down before it went out: released, not failed
-            self._finish(entry, SubmitResult(entry, [PartResult(0, Outcome.FAILED, error=str(exc))], 1,
-                                             error=str(exc)))
-            return None
-        fut.add_done_callback(self._on_result)
-        return None
-
-    def _on_result(self, fut: asyncio.Future) -> None:
-        result: SubmitResult = fut.result()
+    def _on_submit_result(self, result: SubmitResult) -> None:
         self._finish(result.reference, result)
 
     def _finish(self, entry: Entry, result: SubmitResult) -> None:

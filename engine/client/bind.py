@@ -185,6 +185,9 @@ class Bind(asyncio.Protocol):
         self._acks: deque[list] = deque()
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_release_scheduled = False
+        # The store future of the last deliver_sm and the entries waiting on it.
+        self._ack_group_fut: asyncio.Future | None = None
+        self._ack_group: list[list] = []
         self._last_failed_store: asyncio.Future | None = None
         # Bumped per connection: a store finishing after its connection died must not
         # answer on the next one (sequence numbers there mean other PDUs).
@@ -289,22 +292,33 @@ class Bind(asyncio.Protocol):
         self._pump()
 
     def enqueue_many(self, jobs: list[SubmitJob]) -> None:
-        """Queue several encoded submit_sm at once: one pump, so one write for all of them."""
+        """Queue several encoded submit_sm at once: one pump in the next turn of the loop,
+        so one write for all of them (and for whatever else this turn queues)."""
         if self._closing:
             for job in jobs:
                 job.callback(PartResult(job.index, Outcome.FAILED, bind=self.name, error="bind is shutting down"))
             return
         queues = self._queues
+        ordinal = self._ordinal
         for job in jobs:
-            self._ordinal += 1
-            job.ordinal = self._ordinal
+            ordinal += 1
+            job.ordinal = ordinal
             queues[0 if job.priority > 0 else 1].append(job)
+        self._ordinal = ordinal
         self._queued += len(jobs)
-        if self.state == BindState.BOUND:
-            self._pump()
+        if self.state == BindState.BOUND and not self._pump_scheduled:
+            # Like enqueue: one pump (one write) for everything queued in this turn.
+            self._pump_scheduled = True
+            self._loop.call_soon(self._scheduled_pump)  # type: ignore[union-attr]
 
     def has_space(self) -> bool:
         return self._queued < self.window * QUEUE_FACTOR and not self._waiters
+
+    def room(self) -> int:
+        """Parts the queue takes before ``has_space`` says no (0 while others wait)."""
+        if self._waiters:
+            return 0
+        return self.window * QUEUE_FACTOR - self._queued
 
     async def wait_space(self) -> None:
         """Backpressure: returns when the bind's queue has room (window x QUEUE_FACTOR)."""
@@ -538,6 +552,12 @@ class Bind(asyncio.Protocol):
         elif ack is None:
             entry[2] = CommandStatus.ESME_ROK
         else:
+            if ack is self._ack_group_fut and not ack.done():
+                # The same store as the previous deliver_sm (the service hands every
+                # receipt of a batch one future): one callback answers the whole group.
+                self._ack_group.append(entry)
+                self._release_acks()  # (times the head if it is this one)
+                return
             try:
                 fut = asyncio.ensure_future(ack)
             except TypeError:
@@ -546,10 +566,17 @@ class Bind(asyncio.Protocol):
                 entry[2] = CommandStatus.ESME_ROK
             else:
                 gen = self._conn_gen
-                fut.add_done_callback(lambda f: self._ack_done(f, entry, gen))
+                group = [entry]
+                if fut is ack:
+                    self._ack_group_fut = fut
+                    self._ack_group = group
+                fut.add_done_callback(lambda f: self._ack_done(f, group, gen))
         self._release_acks()
 
-    def _ack_done(self, fut: asyncio.Future, entry: list, gen: int) -> None:
+    def _ack_done(self, fut: asyncio.Future, group: list[list], gen: int) -> None:
+        if fut is self._ack_group_fut:
+            self._ack_group_fut = None
+            self._ack_group = []
         if fut.cancelled():
             status = _RX_T_APPN
         else:
@@ -561,9 +588,11 @@ class Bind(asyncio.Protocol):
                 log.warning("%s: deliver_sm not stored (%s: %s); answered ESME_RX_T_APPN, the SMSC "
                             "delivers again (%d refused before)", self.name, type(exc).__name__, exc,
                             self.deliver_refused)
-        if gen != self._conn_gen or entry[2] is not None:
-            return  # its connection is gone (the SMSC redelivers), or it timed out already
-        entry[2] = status
+        if gen != self._conn_gen:
+            return  # its connection is gone (the SMSC redelivers)
+        for entry in group:
+            if entry[2] is None:  # else it timed out already
+                entry[2] = status
         if not self._ack_release_scheduled:
             # One write for all the stores that one batch resolved: their callbacks
             # run in this same turn of the loop, the release in the next.
@@ -600,13 +629,21 @@ class Bind(asyncio.Protocol):
             if status:
                 self.deliver_refused += 1
             self._answer(seq, status)
-        if acks and self._ack_timer is None and self._loop is not None:
+        if not acks:
+            if self._ack_timer is not None:
+                # Nothing left to time: the next deliver_sm gets a timer for its own
+                # deadline (a timer left for a later one would let it wait past it).
+                self._ack_timer.cancel()
+                self._ack_timer = None
+        elif self._ack_timer is None and self._loop is not None:
             self._ack_timer = self._loop.call_later(max(acks[0][3] - time.monotonic(), 0.0), self._ack_deadline)
 
     def _drop_acks(self) -> None:
         """The connection is gone: unanswered deliver_sm are the SMSC's to send again."""
         self._conn_gen += 1
         self._acks.clear()
+        self._ack_group_fut = None
+        self._ack_group = []
         if self._ack_timer is not None:
             self._ack_timer.cancel()
             self._ack_timer = None

@@ -29,6 +29,7 @@ from engine.config import BindConfig, Config, SmscConfig
 from engine.encoding import EncodingError
 from engine.encoding import decode as _decode
 from engine.encoding import encode as _encode
+from engine.encoding import encode_batch as _encode_batch
 from engine.encoding.refs import RefCounter
 from engine.smpp import _native
 from engine.smpp import pdu as P
@@ -38,6 +39,11 @@ from engine.smpp.errors import PduError
 from engine.smpp.tlv import Tlv, sar_tlvs
 
 __all__ = ["SmscClient", "Engine", "build_submits", "parse_deliver"]
+
+# Messages queued on one bind per pick in ``submit_batch``: small enough that a batch
+# spreads over the binds (each pick takes the least loaded), large enough that the
+# Rust calls are few.
+BATCH_PER_PICK = 64
 
 log = logging.getLogger("engine.client")
 
@@ -132,20 +138,147 @@ def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -
     return _native.encode_submit_sm_batch(pdus), encoding, data_coding
 
 
+def _plain(m: OutboundMessage) -> bool:
+    """A message ``build_submits_many`` builds from a template: text, the bind's
+    addressing rules, no per-message TLVs or fields beyond the common ones."""
+    return (m.parts is None and m.text is not None and not m.tlvs and m.source_ton_npi is None
+            and m.dest_ton_npi is None and not m.national and not m.service_type and not m.protocol_id
+            and not m.validity_period and not m.schedule_delivery_time)
+
+
+_REF_BITS = {"udh8": 8, "udh16": 16, "sar": 16}
+
+
+def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_for: Callable[[str], Any],
+                       templates: dict | None = None) -> list[tuple[list[bytes], str | None, int] | Exception]:
+    """``build_submits`` for many messages with one bind's settings, in a few Rust calls:
+    the texts encoded together (``encode_batch``, per encoding and concatenation
+    method), the PDUs built from a template per source (``build_submit_sm_batch``).
+    Each item is what ``build_submits`` returns for that message, or the exception it
+    would raise (same bytes, same errors: tests/client/test_submit_batch.py). Messages
+    with fields of their own (pre-encoded parts, TLVs, TON/NPI overrides...) go through
+    ``build_submits`` one by one.
+
+    ``refs_for(destination)``: the destination's reference counter. Each plain
+    message whose concatenation needs a reference takes one, even when it fits one
+    part (the counter only has to differ between the messages of one destination).
+    """
+    out: list[Any] = [None] * len(messages)
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(messages):
+        if _plain(m):
+            key = (m.encoding, m.concat or cfg.concat)
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [i]
+            else:
+                g.append(i)
+        else:
+            try:
+                out[i] = build_submits(m, cfg, refs_for(m.destination))
+            except (ValueError, TypeError) as exc:
+                out[i] = exc
+    if templates is None:
+        templates = {}
+    gsm_dc = cfg.gsm_data_coding
+    dst_ton, dst_npi = cfg.addr.destination
+    for (encoding, concat), idx in groups.items():
+        texts = [messages[i].text for i in idx]
+        bits = _REF_BITS.get(concat)
+        refs = [refs_for(messages[i].destination).next_ref(bits) for i in idx] if bits else None
+        try:
+            encoded = _encode_batch(texts, encoding=encoding, concat=concat, packed=cfg.gsm_packed,
+                                    national=cfg.national, **({"ref": refs} if refs is not None else {}))
+        except (ValueError, TypeError):
+            # One text cannot be sent: find which, one by one (the others still go).
+            encoded = []
+            for k, i in enumerate(idx):
+                try:
+                    encoded.append(_encode(texts[k], encoding=encoding, concat=concat, packed=cfg.gsm_packed,
+                                           national=cfg.national, **({"ref": refs[k]} if refs is not None else {})))
+                except (ValueError, TypeError) as exc:
+                    encoded.append(exc)
+        payload = concat == "payload"
+        by_template: dict[tuple, list[int]] = {}
+        for k, i in enumerate(idx):
+            e = encoded[k]
+            if isinstance(e, Exception):
+                out[i] = e
+                continue
+            m = messages[i]
+            rd = cfg.registered_delivery if m.registered_delivery is None else m.registered_delivery
+            tkey = (m.source, rd, m.esm_class, m.priority)
+            t = by_template.get(tkey)
+            if t is None:
+                by_template[tkey] = [k]
+            else:
+                t.append(k)
+        for tkey, ks in by_template.items():
+            source, rd, esm, prio = tkey
+            template = templates.get(tkey)
+            if template is None:
+                src, src_ton, src_npi = cfg.addr.for_source(source)
+                template = P.SubmitSm(source_addr_ton=src_ton, source_addr_npi=src_npi, source_addr=src,
+                                      dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, esm_class=esm,
+                                      priority_flag=prio, registered_delivery=rd)
+                templates[tkey] = template
+            items: list[tuple] = []
+            counts: list[int] = []
+            for k in ks:
+                e = encoded[k]
+                dest = messages[idx[k]].destination
+                if dest.startswith("+"):
+                    dest = dest[1:]
+                dc = gsm_dc if e.encoding == "gsm7" else e.data_coding
+                parts = e.parts
+                em = esm | EsmClass.UDHI if e.udhi else esm
+                sar = e.sar
+                total = len(parts)
+                for p, body in enumerate(parts):
+                    if payload:
+                        items.append((dest, b"", em, dc, (Tlv(Tag.MESSAGE_PAYLOAD, bytes(body)),)))
+                    elif sar is not None and total > 1:
+                        items.append((dest, body, em, dc, sar_tlvs(*sar[p])))
+                    else:
+                        items.append((dest, body, em, dc, ()))
+                counts.append(total)
+            try:
+                datas = _native.build_submit_sm_batch(template, items)
+            except (ValueError, TypeError):
+                datas = None
+            pos = 0
+            for k, n in zip(ks, counts):
+                e = encoded[k]
+                i = idx[k]
+                if datas is not None:
+                    out[i] = (datas[pos:pos + n], e.encoding, gsm_dc if e.encoding == "gsm7" else e.data_coding)
+                else:  # one PDU cannot be built (a field too long): find which, one by one
+                    try:
+                        out[i] = build_submits(messages[i], cfg, refs_for(messages[i].destination))
+                    except (ValueError, TypeError) as exc:
+                        out[i] = exc
+                pos += n
+    return out
+
+
 def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
     """A deliver_sm / data_sm as a ``Receipt`` (esm_class receipt bits) or ``MoMessage``."""
     esm = getattr(pdu, "esm_class", 0)
     payload = pdu.payload if hasattr(pdu, "payload") else (pdu.message_payload or b"")
     if (esm & 0x3C) in (0x04, 0x20):
-        text = payload.decode("latin-1", "replace")
         # engine.smpp.receipts reads the appendix B text and the TLVs; a receipt it
         # cannot read (no id anywhere, a bad TLV) is still handed over, with what the
         # TLVs say and parsed=None.
         parsed = None
         try:
-            parsed = _RECEIPTS.parse_receipt(pdu)
+            parsed, body = _RECEIPTS.parse_receipt_body(pdu)
         except ValueError as exc:  # ReceiptError, PduError
             log.warning("%s: receipt not understood: %s", bind, exc)
+            body = None
+        # The text as the SMSC sent it, octet for octet (latin-1: the body read above,
+        # unless that was UCS-2 or the payload TLV).
+        text = body if body is not None and pdu.data_coding != 0x08 and payload is getattr(pdu, "short_message", None) \
+            else payload.decode("latin-1", "replace")
         if parsed is not None:
             return Receipt(bind, parsed.message_id, (parsed.stat or _MESSAGE_STATE_WORDS.get(parsed.message_state or 0)
                                                      or parsed.state.upper()).upper(),
@@ -193,6 +326,29 @@ def _mo_from(bind: str, m: Any) -> MoMessage:
                      m.decode_error, m, m.parts[-1].pdu if m.parts else None)
 
 
+class _Collector:
+    """The parts of one message of ``submit_batch``: the result once each has its outcome."""
+
+    __slots__ = ("reference", "results", "left", "encoding", "data_coding", "on_result")
+
+    def __init__(self, reference: Any, n: int, encoding: str | None, data_coding: int,
+                 on_result: Callable[[SubmitResult], Any]) -> None:
+        self.reference = reference
+        self.results: list[PartResult | None] = [None] * n
+        self.left = n
+        self.encoding = encoding
+        self.data_coding = data_coding
+        self.on_result = on_result
+
+    def done(self, r: PartResult) -> None:
+        self.results[r.index] = r
+        self.left -= 1
+        if self.left == 0:
+            n = len(self.results)
+            self.on_result(SubmitResult(self.reference, self.results, n, self.encoding,  # type: ignore[arg-type]
+                                        self.data_coding))
+
+
 class SmscClient:
     """All binds of one SMSC. ``await start()``, ``await submit(msg)``, ``await close()``.
 
@@ -219,6 +375,7 @@ class SmscClient:
         self.binds = [Bind(b, self.observer, self._on_deliver) for b in config.binds]
         self._tx = [b for b in self.binds if b.config.can_transmit]
         self._refs: dict[str, RefCounter] = {}
+        self._template_cache: dict[str, dict] = {}
         self._inbound: asyncio.Queue | None = None
         self._closed = False
         from engine.smpp.reassembly import Reassembler
@@ -305,6 +462,58 @@ class SmscClient:
             fut.set_result(_not_built(message, exc))
             return fut
         return self._send(bind, message, datas, encoding, data_coding)
+
+    def submit_batch(self, messages: list[OutboundMessage], on_result: Callable[[SubmitResult], Any],
+                     start: int = 0) -> int:
+        """``submit_nowait`` for ``messages[start:]`` without a future per message: they
+        are queued on the least loaded binds, ``BATCH_PER_PICK`` at a time and only while
+        the bind picked has queue room (the backpressure ``has_space`` gives), encoded
+        and built in a few Rust calls per bind (``build_submits_many``).
+        ``on_result(SubmitResult)`` is called once per message queued, when each of its
+        parts has its outcome (at once for one that cannot be built, or when no
+        transmitting bind is configured: outcome ``failed``, ``segments`` 0, ``error``
+        naming the problem). Returns the index of the first message not queued
+        (``len(messages)`` when all were); wait with ``wait_space()`` and call again.
+        Raises ``ClientClosed`` after ``close()``.
+        """
+        if self._closed:
+            raise ClientClosed(f"{self.name} is closed")
+        n = len(messages)
+        i = start
+        while i < n:
+            try:
+                bind = self._pick()
+            except NotBound as exc:
+                for m in messages[i:]:
+                    on_result(_not_built(m, exc))
+                return n
+            room = bind.room()
+            if room <= 0:
+                break
+            chunk = messages[i:i + min(room, BATCH_PER_PICK)]
+            i += len(chunk)
+            built = build_submits_many(chunk, bind.config, self.ref_counter_for, self._templates(bind))
+            jobs: list[SubmitJob] = []
+            for m, b in zip(chunk, built):
+                if isinstance(b, Exception):
+                    on_result(_not_built(m, b))
+                    continue
+                datas, encoding, data_coding = b
+                cb = _Collector(m.reference, len(datas), encoding, data_coding, on_result).done
+                prio = m.priority
+                for k, d in enumerate(datas):
+                    jobs.append(SubmitJob(d, cb, k, prio))
+            if jobs:
+                bind.enqueue_many(jobs)
+        return i
+
+    def _templates(self, bind: Bind) -> dict:
+        t = self._template_cache.get(bind.name)
+        if t is None:
+            t = self._template_cache[bind.name] = {}
+        if len(t) > 1000:  # bounded: many distinct senders
+            t.clear()
+        return t
 
     def has_space(self) -> bool:
         """Whether the bind the next message goes to has queue room (window x
