@@ -210,3 +210,49 @@ def test_answers_keep_the_order_of_the_deliver_sm_and_their_sequence_numbers():
         assert [(a.sequence_number, a.command_status) for a in answers] == [(70, 0), (71, 0), (72, 0)]
 
     arun(main())
+
+
+def test_receipts_sharing_one_store_future_are_answered_together_and_each_keeps_its_deadline():
+    """The service hands every receipt of one batch the same future: the bind answers the
+    whole group when it resolves (refused together when it fails), and a receipt that
+    joins a group late still gets its own deliver_ack_timeout."""
+
+    async def main():
+        async with Simulator(users=USERS, receipt_delay=0.02) as sim:
+            loop = asyncio.get_running_loop()
+            got: list[Receipt] = []
+            shared = [loop.create_future()]
+
+            def on_receipt(r: Receipt):
+                got.append(r)
+                return shared[0]
+
+            async with SmscClient(smsc_config(sim.port), on_receipt=on_receipt) as client:
+                for b in client.binds:
+                    b.deliver_ack_timeout = 5.0
+                for i in range(5):
+                    assert (await client.submit(msg(i, registered_delivery=1))).ok
+                assert await sim.wait_for(lambda s: len(got) == 5, 3)
+                await asyncio.sleep(0.1)
+                assert sim.record.receipts_acked == 0 and sim.record.receipts_refused == 0
+                # The store of the group fails: all five refused, delivered again. The
+                # timeout drops to 0.3 s for the receipts that come from now on.
+                for b in client.binds:
+                    b.deliver_ack_timeout = 0.3
+                first, shared[0] = shared[0], loop.create_future()
+                first.set_exception(ConnectionError("Redis went away"))
+                assert await sim.wait_for(lambda s: s.record.receipts_refused == 5, 3)
+                assert await sim.wait_for(lambda s: len(got) == 10, 3)
+                # The redelivered five joined the new future, which never resolves in
+                # time: each is refused at its own deadline; none waits for ever
+                # because it joined a group.
+                assert await sim.wait_for(lambda s: s.record.receipts_refused == 10, 3)
+                assert sim.record.receipts_acked == 0
+                # The store resolves at last: the third delivery, handed the resolved
+                # future, is answered ESME_ROK.
+                shared[0].set_result(None)
+                assert await sim.wait_for(lambda s: s.record.receipts_acked == 5, 5)
+                assert len(got) == 15
+            assert sim.record.receipt_refusal_statuses == {RX_T_APPN: 10}
+
+    arun(main())
