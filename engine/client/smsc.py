@@ -159,9 +159,8 @@ def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_fo
     with fields of their own (pre-encoded parts, TLVs, TON/NPI overrides...) go through
     ``build_submits`` one by one.
 
-    ``refs_for(destination)``: the destination's reference counter. Each plain
-    message whose concatenation needs a reference takes one, even when it fits one
-    part (the counter only has to differ between the messages of one destination).
+    ``refs_for(destination)``: the destination's reference counter; a message takes
+    a reference from it only when it has several parts, as in ``build_submits``.
     """
     out: list[Any] = [None] * len(messages)
     groups: dict[tuple, list[int]] = {}
@@ -185,19 +184,30 @@ def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_fo
     for (encoding, concat), idx in groups.items():
         texts = [messages[i].text for i in idx]
         bits = _REF_BITS.get(concat)
-        refs = [refs_for(messages[i].destination).next_ref(bits) for i in idx] if bits else None
+        # Encoded with reference 0 first; the few that need parts are encoded again
+        # with their destination's next reference (a counter is only consumed by a
+        # message that has parts, as in build_submits).
+        ref0 = {"ref": 0} if bits else {}
         try:
             encoded = _encode_batch(texts, encoding=encoding, concat=concat, packed=cfg.gsm_packed,
-                                    national=cfg.national, **({"ref": refs} if refs is not None else {}))
+                                    national=cfg.national, **ref0)
         except (ValueError, TypeError):
             # One text cannot be sent: find which, one by one (the others still go).
             encoded = []
-            for k, i in enumerate(idx):
+            for text in texts:
                 try:
-                    encoded.append(_encode(texts[k], encoding=encoding, concat=concat, packed=cfg.gsm_packed,
-                                           national=cfg.national, **({"ref": refs[k]} if refs is not None else {})))
+                    encoded.append(_encode(text, encoding=encoding, concat=concat, packed=cfg.gsm_packed,
+                                           national=cfg.national, **ref0))
                 except (ValueError, TypeError) as exc:
                     encoded.append(exc)
+        if bits:
+            multi = [k for k, e in enumerate(encoded) if not isinstance(e, Exception) and len(e.parts) > 1]
+            if multi:
+                refs = [refs_for(messages[idx[k]].destination).next_ref(bits) for k in multi]
+                again = _encode_batch([texts[k] for k in multi], encoding=encoding, concat=concat,
+                                      packed=cfg.gsm_packed, national=cfg.national, ref=refs)
+                for k, e in zip(multi, again):
+                    encoded[k] = e
         payload = concat == "payload"
         by_template: dict[tuple, list[int]] = {}
         for k, i in enumerate(idx):

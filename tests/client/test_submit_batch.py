@@ -47,9 +47,8 @@ def _fresh_refs():
 
 
 def _check_same(messages: list[OutboundMessage], cfg) -> list:
-    """build_submits_many against build_submits, message by message. Every message has
-    its own destination, so each takes reference 1 from a fresh counter either way."""
-    assert len({m.destination for m in messages}) == len(messages)
+    """build_submits_many against build_submits, message by message, each with fresh
+    per-destination counters: both take a reference only for a message with parts."""
     got = build_submits_many(messages, cfg, _fresh_refs(), {})
     want_refs = _fresh_refs()
     assert len(got) == len(messages)
@@ -106,7 +105,8 @@ def test_batch_builder_messages_with_fields_of_their_own_and_bad_ones():
        st.sampled_from(["udh8", "udh16", "sar", "payload"]), st.sampled_from(["auto", "gsm7", "ucs2"]))
 def test_batch_builder_agrees_on_any_texts(texts, concat, encoding):
     cfg = smsc_config(1, concat=concat).binds[0]
-    messages = [OutboundMessage("ACME", f"+49151{i:08d}", t, encoding=encoding) for i, t in enumerate(texts)]
+    # Three destinations: several long messages to one destination take 1, 2, 3...
+    messages = [OutboundMessage("ACME", f"+49151{i % 3:08d}", t, encoding=encoding) for i, t in enumerate(texts)]
     _check_same(messages, cfg)
 
 
