@@ -21,11 +21,18 @@ Redis key layout (``P`` is ``Keys.prefix``, ``"smpp:"`` by default, from
     P outbound:campaigns       set     campaign ids that have their own stream
     P dead                     stream  entries that were not message records:
                                        stream, entry, reason, fields (JSON)
-    P attempt:{msg_id}         string  hand-off record "state:n:consumer" (state
-                                       handed | released; n = hand-offs). Exists
-                                       only while the entry is pending and was
-                                       handed to SMPP; deleted by ack in the same
-                                       Lua call as XACK. TTL 7 days (safety net).
+    P attempts                 hash    hand-off records: msg_id -> "state:n:ts:consumer"
+                                       (state handed | released; n = hand-offs;
+                                       ts = unix s of the last change). A field
+                                       exists only while its entry is pending and
+                                       was handed to SMPP; deleted by ack in the
+                                       same Lua call as XACK. Safety net: the hash
+                                       expires 7 days after the last hand-off, and
+                                       consumers prune fields older than that.
+                                       (Earlier versions kept one string key per
+                                       message, ``P attempt:{msg_id}``; such a key
+                                       is still honoured when its entry is
+                                       reclaimed.)
     P campaigns                zset    campaign id -> created (unix s)
     P campaign:{id}            hash    id, name, file, sender, template, region,
                                        created, state (intake | queued | failed),
@@ -44,7 +51,7 @@ Message ids: ``{campaign_id}:{row}`` for campaign rows (so re-reading a campaign
 entry maps to the same attempt record), a ULID for single messages.
 
 The duplicate-send rule of issue 4 ("never submitted twice unless its earlier
-outcome was unknown, and then its status says so") rests on the attempt record:
+outcome was unknown, and then its status says so") rests on the hand-off record:
 ``Consumer.begin`` checks in one Lua call that each entry is still pending under this
 consumer (else ``ALREADY_ACKED`` / ``CLAIMED_ELSEWHERE``: do not send), marks it
 handed, and reports those handed before without a recorded outcome as

@@ -61,6 +61,8 @@ BLOCK_MS = 1000
 # An attempt record must outlive any entry still pending in the stream: a week covers
 # an engine left down over a long weekend.
 ATTEMPT_TTL_S = 7 * 24 * 3600
+# Hand-off records looked at per prune step (one step per scan for dead consumers).
+PRUNE_COUNT = 1000
 # Entries held back by a campaign's rate limit, per consumer; above this the consumer
 # stops reading the bulk stream (transactional is still read).
 HOLD_MAX = 5000
@@ -78,7 +80,10 @@ class Attempt(Enum):
     CLAIMED_ELSEWHERE = "claimed"  # another consumer reclaimed it: do not send, do not ack
 
 
-_VERDICTS = {a.value: a for a in Attempt}
+# The begin script's verdict letters.
+_VERDICTS = {"a": Attempt.ALREADY_ACKED, "c": Attempt.CLAIMED_ELSEWHERE, "f": Attempt.FIRST,
+             "u": Attempt.OUTCOME_UNKNOWN}
+_TOKENS = {f"{c}{n}": (a, n) for c, a in _VERDICTS.items() for n in range(10)}
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -138,88 +143,218 @@ class Entry:
         return self.attempt is Attempt.FIRST or self.attempt is Attempt.OUTCOME_UNKNOWN
 
 
-# Attempt records are strings "state:n:consumer" (state handed | released), one per
-# entry that is pending AND has been handed to SMPP; ack deletes it in the same call
-# that XACKs, so their number is bounded by what is in flight, not by traffic.
+# The hash's layout field: a name no message id can have (ids have no newline) and a
+# value longer than hash-max-listpack-value (64 by default), so that Redis makes the
+# hash a hash table from its first HSET. As a listpack (up to hash-max-listpack-entries,
+# 512 by default, fields) every field written is a linear search: one batch's HSET of
+# 500 records took 1.6 ms instead of about 0.15 ms.
+_LAYOUT = ("\n", "hand-off records of the intake streams: message id -> state:n:ts:consumer "
+                  "(this field keeps the hash a hash table: a listpack would make every batch "
+                  "write a linear search per field)")
+
+# Hand-off records live in one hash, ``P attempts``: field = message id, value
+# "state:n:ts:consumer" (state handed | released; n = hand-offs; ts = unix seconds of
+# the last change). A field exists only while its entry is pending AND has been handed
+# to SMPP; ack deletes it in the same call that XACKs, so the hash holds what is in
+# flight, not traffic. One hash rather than a key per message: the batch scripts read
+# and write every record of a batch in one HMGET and one HSET, and ack drops them in
+# one HDEL (a key per message cost a SET with an expiry at hand-off and an UNLINK at
+# ack, each a command of its own). Fields have no TTL of their own: the hash expires
+# after ``attempt_ttl_s`` without any hand-off, and ``Consumer.read`` prunes fields
+# older than that a slice at a time (the safety net the per-key TTL used to be).
 #
-# The batch scripts get the entry ids and message ids as two newline-joined strings
-# and build the attempt keys themselves (standalone Redis, as the package docstring
-# says): four arguments per batch instead of two per entry, because redis-py packs
-# every argument in Python and that was a fifth of the consumer's cost.
+# The batch scripts get the entry ids and message ids as two newline-joined strings:
+# four arguments per batch instead of two per entry, because redis-py packs every
+# argument in Python and that was a fifth of the consumer's cost.
 #
-# KEYS[1]: stream. ARGV: group, consumer, ttl_s, attempt key prefix, entry ids,
-# message ids, lowest and highest entry id. Which entries are still pending under this
-# consumer is asked once per batch (XPENDING over the batch's id range, filtered by
-# consumer) rather than once per entry: that was a third of the script's Redis time.
-# An entry not in that answer (or past its COUNT) is asked about alone, as before.
-# Per entry returns {verdict, n}:
-#   acked    - no longer pending: someone recorded its outcome; do not send
-#   claimed  - pending under another consumer (it reclaimed it): do not send
-#   first    - never handed before: send
-#   outcome_unknown - handed before with no recorded outcome: it may have gone out
+# KEYS: stream, attempts hash. ARGV: group, consumer, now (unix s), entry ids, message
+# ids, lowest and highest entry id, legacy attempt key prefix, reclaimed flags (one
+# "0"/"1" per entry, or "" when none was reclaimed), attempt_ttl_s, layout note. Which entries are still pending
+# under this consumer is asked once per batch (XPENDING over the batch's id range,
+# filtered by consumer) rather than once per entry: that was a third of the script's
+# Redis time. An entry not in that answer (or past its COUNT) is asked about alone.
+# A reclaimed entry whose message has no field may have been handed by an earlier
+# version of the engine, which kept one key per message (``P attempt:<id>``): that
+# key is read (and moved into the hash), so its hand-off still counts.
+# Returns one space-separated token per entry: a verdict letter and the hand-offs:
+#   a0 - acked: no longer pending, someone recorded its outcome; do not send
+#   c0 - claimed: pending under another consumer (it reclaimed it); do not send
+#   fN - first: never handed before (or released), N-th hand-off; send
+#   uN - outcome unknown: handed before with no recorded outcome; it may have gone out
 _BEGIN = """
 local ids, mids = {}, {}
-for x in string.gmatch(ARGV[5], '[^\\n]+') do ids[#ids + 1] = x end
-for x in string.gmatch(ARGV[6], '[^\\n]+') do mids[#mids + 1] = x end
+for x in string.gmatch(ARGV[4], '[^\\n]+') do ids[#ids + 1] = x end
+for x in string.gmatch(ARGV[5], '[^\\n]+') do mids[#mids + 1] = x end
+local me = ARGV[2]
 local mine = {}
-if ARGV[7] and ARGV[7] ~= '' then
-  for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[7], ARGV[8], #ids * 2 + 16, ARGV[2])) do
+if ARGV[6] ~= '' then
+  for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[6], ARGV[7], #ids * 2 + 16, me)) do
     mine[e[1]] = true
   end
 end
-local out = {}
+local out, ours, no = {}, {}, 0
 for i = 1, #ids do
   local id = ids[i]
-  local key = ARGV[4] .. mids[i]
   local p = nil
   if not mine[id] then p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) end
   if p and #p == 0 then
-    out[i] = {'acked', 0}
-  elseif p and p[1][2] ~= ARGV[2] then
-    out[i] = {'claimed', 0}
+    out[i] = 'a0'
+  elseif p and p[1][2] ~= me then
+    out[i] = 'c0'
   else
-    local v = redis.call('GET', key)
-    local state, n = 'none', 0
-    if v then
-      local s1, s2 = string.find(v, ':', 1, true)
-      state = string.sub(v, 1, s1 - 1)
-      local rest = string.sub(v, s2 + 1)
-      local s3 = string.find(rest, ':', 1, true)
-      n = tonumber(string.sub(rest, 1, s3 - 1))
-    end
-    n = n + 1
-    redis.call('SET', key, 'handed:' .. n .. ':' .. ARGV[2], 'EX', ARGV[3])
-    if state == 'handed' then out[i] = {'outcome_unknown', n} else out[i] = {'first', n} end
+    no = no + 1
+    ours[no] = i
   end
 end
-return out
+if no > 0 then
+  local fields = {}
+  for k = 1, no do fields[k] = mids[ours[k]] end
+  local vals = redis.call('HMGET', KEYS[2], unpack(fields))
+  local flags = ARGV[9]
+  local legacy = flags ~= '' and string.find(flags, '1', 1, true)
+  local tail = ':' .. ARGV[3] .. ':' .. me
+  local first = 'handed:1' .. tail
+  -- The same message twice in one batch: the second hand-off sees the first.
+  -- set starts with the layout field (see _LAYOUT): it keeps the hash a hash table.
+  local cur, set, ns = {}, {'\\n', ARGV[11]}, 2
+  for k = 1, no do
+    local i = ours[k]
+    local mid = mids[i]
+    local v = cur[mid]
+    if v == nil then
+      v = vals[k]
+      if not v and legacy and string.byte(flags, i) == 49 then
+        local lk = ARGV[8] .. mid
+        v = redis.call('GET', lk)
+        if v then redis.call('DEL', lk) end
+      end
+    end
+    local nv
+    if not v then
+      -- the common case: never handed before
+      nv = first
+      out[i] = 'f1'
+    else
+      local st, c = string.match(v, '^(%a+):(%d+)')
+      local n = (tonumber(c) or 0) + 1
+      nv = 'handed:' .. n .. tail
+      if st == 'handed' then out[i] = 'u' .. n else out[i] = 'f' .. n end
+    end
+    cur[mid] = nv
+    set[ns + 1] = mid
+    set[ns + 2] = nv
+    ns = ns + 2
+  end
+  redis.call('HSET', KEYS[2], unpack(set))
+  redis.call('EXPIRE', KEYS[2], ARGV[10])
+end
+-- One string, "f1 u2 a0 ...": a reply of nested arrays cost more than the rest.
+return table.concat(out, ' ')
 """
 
-# KEYS[1]: stream. ARGV: group, delete (0/1), attempt key prefix, entry ids, message
-# ids (newline-joined). Returns how many were still pending.
+# KEYS: stream, attempts hash. ARGV: group, delete (0/1), entry ids, message ids
+# (newline-joined). Returns how many were still pending.
+#
+# Deleting acked entries: XDEL costs more than anything else in the ack (a search and
+# an in-place delete per entry). Every entry older than the group's oldest pending one
+# has been delivered and acked, so one XTRIM MINID up to it removes them, a whole
+# stream node at a time; only acked entries newer than that (an older one is still in
+# flight) are XDELed one by one. That holds only when this group is the stream's only
+# group and was created at 0 (as ensure_groups does); with another group the script
+# XDELs, as before. Entries newer than the group's last-delivered id are never
+# touched (not yet read), nor is any entry still pending.
 _ACK = """
-local ids, keys = {}, {}
-for x in string.gmatch(ARGV[4], '[^\\n]+') do ids[#ids + 1] = x end
-for x in string.gmatch(ARGV[5], '[^\\n]+') do keys[#keys + 1] = ARGV[3] .. x end
+local ids, mids = {}, {}
+for x in string.gmatch(ARGV[3], '[^\\n]+') do ids[#ids + 1] = x end
+for x in string.gmatch(ARGV[4], '[^\\n]+') do mids[#mids + 1] = x end
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-if ARGV[2] == '1' then redis.call('XDEL', KEYS[1], unpack(ids)) end
-redis.call('UNLINK', unpack(keys))
+if ARGV[2] == '1' then
+  local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+  local last, pending = nil, nil
+  if #groups == 1 then
+    local g = groups[1]
+    local name = nil
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1]
+      elseif g[i] == 'pending' then pending = g[i + 1]
+      elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name ~= ARGV[1] then last = nil end
+  end
+  if last and last ~= '0-0' then
+    local bound = last
+    if pending > 0 then bound = redis.call('XPENDING', KEYS[1], ARGV[1])[2] end
+    -- everything older than bound is delivered and not pending: acked
+    redis.call('XTRIM', KEYS[1], 'MINID', bound)
+    if pending == 0 then
+      redis.call('XDEL', KEYS[1], last)
+    else
+      -- acked entries at or after bound (a still older one is in flight): one by one
+      local bms, bseq = string.match(bound, '^(%d+)-(%d+)$')
+      bms, bseq = tonumber(bms), tonumber(bseq)
+      local rest, nr = {}, 0
+      for i = 1, #ids do
+        local ms, seq = string.match(ids[i], '^(%d+)-(%d+)$')
+        ms = tonumber(ms)
+        if not ms or ms > bms or (ms == bms and tonumber(seq) >= bseq) then
+          nr = nr + 1
+          rest[nr] = ids[i]
+        end
+      end
+      if nr > 0 then redis.call('XDEL', KEYS[1], unpack(rest)) end
+    end
+  else
+    redis.call('XDEL', KEYS[1], unpack(ids))
+  end
+end
+redis.call('HDEL', KEYS[2], unpack(mids))
+-- Nothing in flight any more: no key either (only the layout field is left).
+if redis.call('HLEN', KEYS[2]) == 1 and redis.call('HEXISTS', KEYS[2], '\\n') == 1 then redis.call('DEL', KEYS[2]) end
 return acked
 """
 
-# KEYS: attempt keys. ARGV: consumer. Gives back entries this consumer marked handed
-# but never sent: the next hand-off counts as first.
+# KEYS: attempts hash. ARGV: consumer, message ids (newline-joined). Gives back
+# entries this consumer marked handed but never sent: the next hand-off counts as first.
 _RELEASE = """
-local n = 0
-local mine = ':' .. ARGV[1]
-for _, key in ipairs(KEYS) do
-  local v = redis.call('GET', key)
-  if v and string.sub(v, 1, 7) == 'handed:' and string.sub(v, -#mine) == mine then
-    redis.call('SET', key, 'released' .. string.sub(v, 7), 'KEEPTTL')
-    n = n + 1
+local mids = {}
+for x in string.gmatch(ARGV[2], '[^\\n]+') do mids[#mids + 1] = x end
+local vals = redis.call('HMGET', KEYS[1], unpack(mids))
+local set, ns, n, seen = {}, 0, 0, {}
+for i = 1, #mids do
+  local mid, v = mids[i], vals[i]
+  if v and not seen[mid] then
+    seen[mid] = true
+    local rest, who = string.match(v, '^handed(:%d+:%d+):(.*)$')
+    if who == ARGV[1] then
+      set[ns + 1] = mid
+      set[ns + 2] = 'released' .. rest .. ':' .. who
+      ns = ns + 2
+      n = n + 1
+    end
   end
 end
+if ns > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
 return n
+"""
+
+# KEYS: attempts hash. ARGV: HSCAN cursor, count, cutoff (unix s). Drops records last
+# changed before the cutoff (their entry was deleted while pending, or the engine was
+# away longer than attempt_ttl_s); returns {next cursor, dropped}.
+_PRUNE = """
+local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local kv, old, n = r[2], {}, 0
+local cutoff = tonumber(ARGV[3])
+for i = 1, #kv, 2 do
+  if kv[i] ~= '\\n' then
+    local ts = tonumber(string.match(kv[i + 1], '^%a+:%d+:(%d+):') or '0')
+    if ts < cutoff then n = n + 1; old[n] = kv[i] end
+  end
+end
+if n > 0 then
+  redis.call('HDEL', KEYS[1], unpack(old))
+  if redis.call('HLEN', KEYS[1]) == 1 and redis.call('HEXISTS', KEYS[1], '\\n') == 1 then redis.call('DEL', KEYS[1]) end
+end
+return {r[1], n}
 """
 
 # Token bucket per campaign, its rate read from the campaign record so that every
@@ -337,6 +472,7 @@ class Consumer:
         self._held_count = 0
         self._next_token_at = 0.0
         self._scripts: dict[str, Any] = {}
+        self._prune_cursor = "0"
         self.reclaimed_total = 0
         self.dead_lettered_total = 0
 
@@ -395,6 +531,7 @@ class Consumer:
             self._next_claim = now * 1000 + self.claim_interval_ms
             claimed = await self._autoclaim(want - len(out))
             out.extend(await self._rate_limit(claimed))
+            await self.prune_attempts()
         if len(out) < want and await self._campaign_ids():
             # Rate-limited campaigns are read before the bulk stream (which would take
             # every slot while it has a backlog), so transactional must come before them.
@@ -686,36 +823,44 @@ class Consumer:
         """
         entries = list(entries)
         script = self._script("begin", _BEGIN)
+        now = str(int(time.time()))
         for stream, group in _by_stream(entries).items():
             for i in range(0, len(group), SCRIPT_CHUNK):
                 chunk = group[i : i + SCRIPT_CHUNK]
                 ids = [e.entry_id for e in chunk]
                 lo, hi = _id_range(ids)
+                flags = "".join(["1" if e.reclaimed else "0" for e in chunk]) if any(
+                    e.reclaimed for e in chunk) else ""
                 results = await script(
-                    keys=[stream],
-                    args=[self.keys.group, self.name, self.attempt_ttl_s, self.keys.attempt(""),
-                          "\n".join(ids), "\n".join([e.message.id for e in chunk]), lo, hi],
+                    keys=[stream, self.keys.attempts],
+                    args=[self.keys.group, self.name, now, "\n".join(ids), "\n".join([e.message.id for e in chunk]),
+                          lo, hi, self.keys.attempt(""), flags, self.attempt_ttl_s, _LAYOUT[1]],
                 )
-                for e, (verdict, n) in zip(chunk, results):
-                    e.attempt = _VERDICTS[verdict if isinstance(verdict, str) else verdict.decode()]
-                    e.attempts = int(n)
+                if not isinstance(results, str):
+                    results = results.decode()
+                for e, tok in zip(chunk, results.split(" ")):
+                    v = _TOKENS.get(tok)
+                    if v is None:
+                        v = (_VERDICTS[tok[0]], int(tok[1:]))
+                    e.attempt, e.attempts = v
         return entries
 
     async def ack(self, entries: Iterable[Entry]) -> int:
         """Acknowledge entries whose outcome the caller has recorded (submit_sm_resp or
-        final failure): XACK, XDEL and delete their attempt records in one atomic call
+        final failure): XACK, XDEL and delete their hand-off records in one atomic call
         per stream. Returns how many entries were still pending."""
         by_stream = _by_stream(entries)
         if not by_stream:
             return 0
         script = self._script("ack", _ACK)
         pipe = self.redis.pipeline(transaction=False)
+        attempts = self.keys.attempts
         for stream, group in by_stream.items():
             for i in range(0, len(group), SCRIPT_CHUNK):
                 chunk = group[i : i + SCRIPT_CHUNK]
                 await script(
-                    keys=[stream],
-                    args=[self.keys.group, "1" if self.delete_acked else "0", self.keys.attempt(""),
+                    keys=[stream, attempts],
+                    args=[self.keys.group, "1" if self.delete_acked else "0",
                           "\n".join([e.entry_id for e in chunk]), "\n".join([e.message.id for e in chunk])],
                     client=pipe,
                 )
@@ -725,14 +870,25 @@ class Consumer:
         """Give back entries marked handed by ``begin`` but certainly never sent (for
         example at shutdown before submit): the next consumer gets them as FIRST.
         They stay pending and are reclaimed after ``claim_idle_ms``."""
-        keys = [self.keys.attempt(e.message.id) for e in entries]
-        if not keys:
+        mids = [e.message.id for e in entries]
+        if not mids:
             return 0
         script = self._script("release", _RELEASE)
         n = 0
-        for i in range(0, len(keys), SCRIPT_CHUNK):
-            n += int(await script(keys=keys[i : i + SCRIPT_CHUNK], args=[self.name]))
+        for i in range(0, len(mids), SCRIPT_CHUNK):
+            n += int(await script(keys=[self.keys.attempts], args=[self.name, "\n".join(mids[i : i + SCRIPT_CHUNK])]))
         return n
+
+    async def prune_attempts(self, count: int = PRUNE_COUNT) -> int:
+        """One slice of the hand-off records' safety net: drop records last changed more
+        than ``attempt_ttl_s`` ago (an entry deleted while pending, an engine away for
+        longer than that). ``read`` calls it as it scans for dead consumers; returns how
+        many were dropped."""
+        script = self._script("prune", _PRUNE)
+        cutoff = int(time.time()) - self.attempt_ttl_s
+        cursor, n = await script(keys=[self.keys.attempts], args=[self._prune_cursor, count, cutoff])
+        self._prune_cursor = cursor if isinstance(cursor, str) else cursor.decode()
+        return int(n)
 
     # --- inspection -------------------------------------------------------------------------
 

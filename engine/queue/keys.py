@@ -60,7 +60,14 @@ class Keys:
     def dead(self) -> str:
         return f"{self.prefix}dead"
 
+    @property
+    def attempts(self) -> str:
+        """Hash of hand-off records: message id -> "state:n:ts:consumer"."""
+        return f"{self.prefix}attempts"
+
     def attempt(self, message_id: str) -> str:
+        """The hand-off record of one message as versions before the ``attempts`` hash
+        kept it (a string key); still read when such an entry is reclaimed."""
         return f"{self.prefix}attempt:{message_id}"
 
     @property

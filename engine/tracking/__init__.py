@@ -74,7 +74,12 @@ Redis keys (``P`` is the prefix, ``smpp:`` by default, as ``EngineConfig.key_pre
 key                                 type       content, TTL
 ==================================  =========  =======================================
 ``P track:<msg_id>``                hash       state, parts, campaign, account, err,
-                                               fail, n.unknown, h (history),
+                                               fail, n.unknown, h (history:
+                                               ``state@time;state@+ms;...``, the
+                                               first time absolute, then ms after
+                                               it, so that a usual record keeps
+                                               every value under 64 bytes and stays
+                                               a compact listpack),
                                                t.<state> (time), p<i>.st / .id / .b /
                                                .ts / .dt / .err / .stat / .cs / .n /
                                                .uk per part; TTL ``ttl``

@@ -582,10 +582,18 @@ class Tracker:
         h = {_s(k): _s(v) for k, v in raw.items()}
         parts = int(h.get("parts") or 1)
         history = []
+        first: float | None = None
         for entry in (h.get("h") or "").split(";"):
             if "@" in entry:
                 st, _, ts = entry.partition("@")
-                history.append((st, float(ts)))
+                if ts[:1] == "+" and first is not None:
+                    # Milliseconds after the first entry (see _lua.hist).
+                    at = first + float(ts[1:]) / 1000.0
+                else:
+                    at = float(ts)
+                    if first is None:
+                        first = at
+                history.append((st, at))
         detail = []
         for i in range(1, parts + 1):
             p = f"p{i}."

@@ -88,15 +88,17 @@ def test_enqueue_consume_ack(arun, keys):
         assert stats[keys.bulk_stream].pending == 25 and stats[keys.bulk_stream].lag == 0
         await c.begin(got)
         assert {e.attempt for e in got} == {Attempt.FIRST} and {e.attempts for e in got} == {1}
-        assert await r.exists(keys.attempt("c1:0")) == 1
+        assert await r.hexists(keys.attempts, "c1:0") == 1
+        assert await r.hlen(keys.attempts) == 25 + 1  # and the layout field
         assert await c.ack(got[:10]) == 10
         assert await c.ack(got[:10]) == 0  # already acked: nothing pending
-        assert await r.exists(keys.attempt("c1:0")) == 0
+        assert await r.hexists(keys.attempts, "c1:0") == 0
+        assert await r.hlen(keys.attempts) == 15 + 1
         assert await c.ack(got[10:]) == 15
         stats = {s.stream: s for s in await stream_stats(r, keys)}
         assert stats[keys.bulk_stream].pending == 0 and stats[keys.bulk_stream].length == 0
         assert await c.read(block_ms=50) == []
-        assert [k async for k in r.scan_iter(match=keys.prefix + "attempt:*")] == []
+        assert [k async for k in r.scan_iter(match=keys.prefix + "attempt*")] == []  # no record left
 
     arun(go)
 
@@ -181,6 +183,151 @@ def test_reclaim_before_the_hand_off_means_no_double_send(arun, keys):
         assert theirs.attempt is Attempt.FIRST and mine.attempt is Attempt.CLAIMED_ELSEWHERE
 
     arun(go)
+
+
+def test_the_same_message_twice_in_one_batch_is_handed_once_as_first(arun, keys):
+    """Two stream entries carrying one message id, begun in one batch: the hand-off
+    records of a batch are read and written together, yet the second one must see the
+    first (it may be a duplicate) exactly as if they had been begun one by one."""
+
+    async def go(r):
+        p = Producer(r, keys)
+        await p.enqueue(msg(3))
+        await p.enqueue(msg(3))
+        c = Consumer(r, keys, name="a", count=10, block_ms=50)
+        got = await c.read()
+        await c.begin(got)
+        return [(e.attempt, e.attempts) for e in got], await r.hget(keys.attempts, "single:3")
+
+    verdicts, record = arun(go)
+    assert verdicts == [(Attempt.FIRST, 1), (Attempt.OUTCOME_UNKNOWN, 2)]
+    assert record.startswith("handed:2:") and record.endswith(":a")
+
+
+def test_release_gives_back_only_this_consumers_hand_offs(arun, keys):
+    async def go(r):
+        await Producer(r, keys).enqueue_many([msg(1), msg(2)])
+        a = Consumer(r, keys, name="a", count=10, block_ms=50)
+        got = await a.read()
+        await a.begin(got)
+        b = Consumer(r, keys, name="b")
+        # b never handed them: nothing to give back; a gives back each once.
+        return await b.release(got), await a.release(got + got), await r.hgetall(keys.attempts)
+
+    by_b, by_a, records = arun(go)
+    assert (by_b, by_a) == (0, 2)
+    layout = records.pop("\n")
+    assert len(layout) > 64  # longer than hash-max-listpack-value: the hash is a hash table
+    assert sorted(records) == ["single:1", "single:2"]
+    assert all(v.startswith("released:1:") and v.endswith(":a") for v in records.values())
+
+
+def test_hand_off_record_of_an_earlier_version_still_counts(arun, keys):
+    """Entries handed by an engine that kept one key per message (``attempt:<id>``),
+    reclaimed after an upgrade: still OUTCOME_UNKNOWN, and the old key is moved into
+    the hash."""
+
+    async def go(r):
+        await Producer(r, keys).enqueue_many([msg(1), msg(2)])
+        old = Consumer(r, keys, name="old", count=10, claim_idle_ms=200)
+        taken = await old.read()
+        assert len(taken) == 2
+        # What the earlier version's begin wrote for the first one, then it died.
+        await r.set(keys.attempt("single:1"), "handed:1:old", ex=3600)
+        await asyncio.sleep(0.3)
+        new = Consumer(r, keys, name="new", count=10, claim_idle_ms=200, block_ms=50)
+        back = await new.read()
+        await new.begin(back)
+        verdict = {e.message.id: (e.attempt, e.attempts) for e in back}
+        return verdict, await r.exists(keys.attempt("single:1")), await r.hget(keys.attempts, "single:1")
+
+    verdict, legacy_left, record = arun(go)
+    assert verdict == {"single:1": (Attempt.OUTCOME_UNKNOWN, 2), "single:2": (Attempt.FIRST, 1)}
+    assert legacy_left == 0 and record.startswith("handed:2:") and record.endswith(":new")
+
+
+def test_hand_off_records_older_than_their_ttl_are_pruned(arun, keys):
+    async def go(r):
+        await Producer(r, keys).enqueue_many([msg(1), msg(2)])
+        c = Consumer(r, keys, name="a", count=10, block_ms=50, attempt_ttl_s=3600)
+        got = await c.read()
+        await c.begin(got)
+        # An entry deleted while pending leaves its record behind: make one look old.
+        await r.hset(keys.attempts, "single:1", f"handed:1:{int(time.time()) - 7200}:a")
+        dropped = await c.prune_attempts()
+        left = sorted(await r.hkeys(keys.attempts))
+        ttl = await r.ttl(keys.attempts)
+        encoding = await r.object("encoding", keys.attempts)
+        await r.hset(keys.attempts, "single:2", f"handed:1:{int(time.time()) - 7200}:a")
+        dropped += await c.prune_attempts()
+        return dropped, left, ttl, encoding, await r.exists(keys.attempts)
+
+    dropped, left, ttl, encoding, exists = arun(go)
+    assert dropped == 2 and left == ["\n", "single:2"]  # the layout field stays while records do
+    assert encoding == "hashtable"
+    assert exists == 0  # no record left: no key
+    assert 3500 < ttl <= 3600  # the whole hash expires attempt_ttl_s after the last hand-off
+
+
+def test_ack_deletes_exactly_the_acked_entries(arun, keys):
+    """Acked entries leave the stream (by XTRIM up to the oldest pending entry, XDEL
+    for newer ones); an entry still in flight, an unread one and entries another group
+    has not read yet all stay."""
+
+    async def go(r):
+        p = Producer(r, keys)
+        await p.enqueue_many([msg(i) for i in range(10)])
+        c = Consumer(r, keys, name="a", count=6, block_ms=50)
+        got = await c.read()  # 0..5 read, 6..9 unread
+        await c.begin(got)
+        # 0 stays in flight (a slow response); 1..5 are done.
+        assert await c.ack(got[1:]) == 5
+        after_newer = [f["m"] for _, f in await r.xrange(keys.bulk_stream)]
+        assert await c.ack(got[:1]) == 1
+        after_all = await r.xrange(keys.bulk_stream)
+        more = await c.read()
+        await c.begin(more)
+        assert await c.ack(more) == 4
+        return after_newer, [e.message.id for e in got], after_all, await r.xlen(keys.bulk_stream)
+
+    after_newer, read, after_all, left = arun(go)
+    ids = [Message.from_fields({"m": m}).id for m in after_newer]
+    assert ids == ["single:0", "single:6", "single:7", "single:8", "single:9"]
+    assert [Message.from_fields(f).id for _, f in after_all] == ["single:6", "single:7", "single:8", "single:9"]
+    assert left == 0
+
+
+def test_ack_with_a_second_group_on_the_stream_deletes_only_the_acked(arun, keys):
+    async def go(r):
+        await Producer(r, keys).enqueue_many([msg(i) for i in range(4)])
+        c = Consumer(r, keys, name="a", count=10, block_ms=50)
+        await c.ensure_groups()
+        await r.xgroup_create(keys.bulk_stream, "audit", id="0")  # has read nothing
+        got = await c.read()
+        await c.begin(got)
+        assert await c.ack(got[:2]) == 2
+        return [Message.from_fields(f).id for _, f in await r.xrange(keys.bulk_stream)]
+
+    assert arun(go) == ["single:2", "single:3"]
+
+
+def test_ack_after_the_group_was_recreated_keeps_unread_entries(arun, keys):
+    """The group vanished and was recreated at 0 while a batch was in flight: its ack
+    must not take the group's (now empty) pending list for "everything was acked"."""
+
+    async def go(r):
+        await Producer(r, keys).enqueue_many([msg(i) for i in range(4)])
+        c = Consumer(r, keys, name="a", count=2, block_ms=50)
+        got = await c.read()
+        await c.begin(got)
+        await r.xgroup_destroy(keys.bulk_stream, keys.group)
+        await r.xgroup_create(keys.bulk_stream, keys.group, id="0")
+        assert await c.ack(got) == 0  # not pending in the new group
+        return [Message.from_fields(f).id for _, f in await r.xrange(keys.bulk_stream)]
+
+    # The acked two may go (XDEL of what was acked); the unread two must stay.
+    left = arun(go)
+    assert left[-2:] == ["single:2", "single:3"]
 
 
 def test_release_gives_an_entry_back_as_first(arun, keys):

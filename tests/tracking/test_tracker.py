@@ -328,6 +328,39 @@ def test_aggregated_status(redis_url, name, steps, expected):
         assert [p.state for p in st.part_detail] == ["enroute", "accepted", "submitted"]
 
 
+def test_history_times_and_a_compact_record(redis_url):
+    """The history keeps each state's time (ms after the first, see _lua.hist) and a
+    delivered single-part record keeps every value under 64 bytes: Redis keeps it a
+    listpack (a hash table is 2.5 times the memory and converting costs a quarter of
+    the receipt's time). A record written with absolute times (earlier versions) reads
+    the same, and new entries after it count from its first."""
+
+    async def body(t, r):
+        t0 = 1_763_790_000.123456
+        await t.record_queued([Queued("m1", 1, "c", "acct")], now=t0)
+        await t.record_submitted([Submitted("m1", 1, "ABC123", "acct", "b")], now=t0 + 3600.5)
+        await t.apply_receipts([Receipt(id="abc123", stat="DELIVRD", err="000")], "acct", now=t0 + 3602.25)
+        st = await t.status("m1")
+        key = t.prefix + "track:m1"
+        raw = await r.hgetall(key)
+        enc = await r.object("encoding", key)
+        await r.hset(t.prefix + "track:m2", mapping={"state": "submitted", "parts": "1",
+                     "h": f"queued@{t0};submitted@{t0 + 1.5}", "p1.st": "submitted"})
+        await r.set(t.prefix + "corr:acct:d4", "m2\x1f1\x1f" + str(t0 + 1.5))
+        await t.apply_receipts([Receipt(id="D4", stat="EXPIRED")], "acct", now=t0 + 10)
+        return st, raw, enc, await t.status("m2")
+
+    st, raw, enc, old = run(redis_url, body)
+    t0 = 1_763_790_000.123456
+    assert [s for s, _ in st.history] == ["queued", "submitted", "delivered"]
+    assert [round(at - t0, 3) for _, at in st.history] == [0.0, 3600.5, 3602.25]
+    assert raw[b"h"] == f"queued@{t0:.6f};submitted@+3600500;delivered@+3602250".encode()
+    assert max(len(v) for v in raw.values()) <= 64
+    assert enc == b"listpack"
+    assert [s for s, _ in old.history] == ["queued", "submitted", "expired"]
+    assert [round(at - t0, 3) for _, at in old.history] == [0.0, 1.5, 10.0]
+
+
 def test_status_events_on_stream(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
