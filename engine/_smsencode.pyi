@@ -132,6 +132,7 @@ from engine.smpp.errors import PduError as _PduError
 from engine.smpp.pdu import Pdu as _Pdu
 from engine.smpp.pdu import DeliverSm as _DeliverSm
 from engine.smpp.pdu import SubmitSm as _SubmitSm
+from engine.smpp.receipts import Receipt as _Receipt
 
 __all__ += [
     "PDU_MAX_COMMAND_LENGTH",
@@ -140,6 +141,7 @@ __all__ += [
     "encode_submit_sm_batch",
     "encode_sm_batch",
     "build_submit_sm_batch",
+    "receipt_standard",
     "pdu_fast_classes",
 ]
 
@@ -161,4 +163,5 @@ def pdu_decode(frame: bytes | bytearray | memoryview) -> _Pdu: ...
 def encode_submit_sm_batch(pdus: Iterable[_SubmitSm]) -> list[bytes]: ...
 def encode_sm_batch(pdus: Iterable[_SubmitSm | _DeliverSm]) -> list[bytes]: ...
 def build_submit_sm_batch(template: _SubmitSm, items: Iterable[tuple[object, ...]]) -> list[bytes]: ...
+def receipt_standard(short_message: bytes, tlvs: tuple[tuple[int, bytes], ...]) -> _Receipt | None: ...
 def pdu_fast_classes() -> list[str]: ...

@@ -35,6 +35,13 @@ This module and ``engine/encoding/__init__.py`` are the only importers of the co
     ``encode(dataclasses.replace(template, **those fields))``. The template's own
     fields are checked once (it must itself be encodable).
 
+``receipt_standard(short_message, tlvs) -> engine.smpp.receipts.Receipt | None``
+    The receipt of a deliver_sm whose text is exactly the appendix B layout (keys in
+    any case, printable ASCII before ``text:``) and whose TLVs are the plain ones
+    (no message_payload, a one-octet message_state): what
+    ``engine.smpp.receipts.parse_receipt`` gives for it. None for anything else: the
+    caller asks the reference parser. None without the extension.
+
 ``fast_classes() -> list[str]``
     The PDU classes the Rust side builds without their ``__init__`` (all twelve it
     decodes, unless ``engine.smpp.pdu`` changed their fields; then it calls the
@@ -61,6 +68,7 @@ __all__ = [
     "encode_submit_sm_batch",
     "encode_sm_batch",
     "build_submit_sm_batch",
+    "receipt_standard",
 ]
 
 try:
@@ -70,6 +78,7 @@ try:
     from engine._smsencode import encode_submit_sm_batch as _rust_encode_batch
     from engine._smsencode import pdu_decode as _rust_decode
     from engine._smsencode import pdu_fast_classes as _rust_fast_classes
+    from engine._smsencode import receipt_standard as _rust_receipt_standard
 except ImportError:  # the extension is not built: the pure-Python codec does the work
     NATIVE = False
 else:
@@ -133,6 +142,8 @@ if NATIVE:
         """PDU classes the Rust path builds without their ``__init__`` (see src/python/pdu.rs)."""
         return list(_rust_fast_classes())
 
+    receipt_standard = _rust_receipt_standard
+
 else:
     Framer = _pdu.Framer  # type: ignore[misc,assignment]
     decode = _pdu.decode  # type: ignore[assignment]
@@ -143,3 +154,8 @@ else:
 
     def fast_classes() -> list[str]:
         return []
+
+    def receipt_standard(short_message: bytes, tlvs: tuple) -> object | None:
+        """Without the extension: None (the caller's own parser reads every receipt)."""
+        return None
+

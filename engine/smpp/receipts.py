@@ -222,6 +222,13 @@ def parse_receipt_body(pdu=None, *, text: str | bytes | None = None,
     looked up one by one cost a pass each)."""
     if pdu is not None:
         tlvs = pdu.tlvs
+        if getattr(pdu, "data_coding", 0) != 0x08 and _native_standard is not None:
+            sm = getattr(pdu, "short_message", None)
+            if type(sm) is bytes:
+                # The common receipt in one Rust call; None (any other variant) reads on.
+                fast = _native_standard(sm, tlvs)
+                if fast is not None:
+                    return fast, sm.decode("latin-1")
     found: dict[int, bytes] = {}
     for t in tlvs:
         tag = t.tag
@@ -276,6 +283,19 @@ def _receipt_maker():
 
 
 _make_receipt = _receipt_maker()
+
+
+def _native_receipt_parser():
+    """``engine.smpp._native.receipt_standard`` (imported late: that module imports this
+    one's package), or None without the extension."""
+    try:
+        from engine.smpp import _native
+    except ImportError:  # pragma: no cover - the package itself is broken then
+        return None
+    return _native.receipt_standard if _native.NATIVE else None
+
+
+_native_standard = _native_receipt_parser()
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ pub mod constants;
 pub mod decode;
 pub mod error;
 pub mod frame;
+pub mod receipt;
 pub mod tags;
 
 pub use build::{latin1_cstr, SmPdu};

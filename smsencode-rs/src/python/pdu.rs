@@ -722,6 +722,121 @@ fn build_submit_sm_batch<'py>(py: Python<'py>, template: &Bound<'py, PyAny>, ite
     Ok(out)
 }
 
+// --- delivery receipts: the fast lane of engine.smpp.receipts ------------------------
+
+const RECEIPT_FIELDS: [&str; 12] = [
+    "message_id",
+    "state",
+    "stat",
+    "message_state",
+    "error",
+    "network_error_code",
+    "submitted",
+    "delivered",
+    "submit_date",
+    "done_date",
+    "text",
+    "fields",
+];
+
+static RECEIPT_CLASS: PyOnceLock<PduClass> = PyOnceLock::new();
+
+fn receipt_class(py: Python<'_>) -> PyResult<&PduClass> {
+    RECEIPT_CLASS.get_or_try_init(py, || {
+        let cls = py.import("engine.smpp.receipts")?.getattr("Receipt")?.cast_into::<PyType>()?;
+        let names: Vec<String> = py
+            .import("dataclasses")?
+            .getattr("fields")?
+            .call1((&cls,))?
+            .try_iter()?
+            .map(|f| f.and_then(|f| f.getattr("name")?.extract::<String>()))
+            .collect::<PyResult<_>>()?;
+        let slotted = cls.getattr("__dictoffset__")?.extract::<isize>()? == 0 && !cls.hasattr("__post_init__")?;
+        let fast = slotted && names.iter().map(String::as_str).eq(RECEIPT_FIELDS.iter().copied());
+        Ok(PduClass { cls: cls.unbind(), fast })
+    })
+}
+
+/// `engine.smpp.receipts.Receipt` for a receipt in the standard appendix B layout
+/// (`crate::pdu::receipt::parse_standard`), or None: the caller then asks the
+/// reference parser, which reads every other variant and raises its errors.
+/// `short_message` as sent (data_coding other than UCS-2), `tlvs` the PDU's tuple of
+/// `(tag, value)`.
+#[pyfunction]
+fn receipt_standard<'py>(py: Python<'py>, short_message: &Bound<'py, PyBytes>, tlvs: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let tuple = tlvs.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("tlvs must be a tuple of (tag, value)"))?;
+    let mut values: Vec<(u16, Bound<'py, PyBytes>)> = Vec::with_capacity(tuple.len());
+    for item in tuple.iter() {
+        let t = item.cast::<PyTuple>().map_err(|_| PyTypeError::new_err("tlvs must be a tuple of (tag, value)"))?;
+        if t.len() != 2 {
+            return Err(PyTypeError::new_err("tlvs must be a tuple of (tag, value)"));
+        }
+        let tag: u16 = match t.get_item(0)?.extract() {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        };
+        let value = match t.get_item(1)?.cast_into::<PyBytes>() {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        };
+        values.push((tag, value));
+    }
+    let parsed_tlvs: Vec<Tlv<'_>> = values.iter().map(|(tag, v)| Tlv { tag: *tag, value: v.as_bytes() }).collect();
+    let Some(r) = crate::pdu::receipt::parse_standard(short_message.as_bytes(), &parsed_tlvs) else {
+        return Ok(None);
+    };
+    let s = |b: &[u8]| latin1_str(py, b);
+    let fields = PyDict::new(py);
+    let id = s(r.id);
+    let sub = s(r.sub);
+    let dlvrd = s(r.dlvrd);
+    let submit_date = s(r.submit_date);
+    let done_date = s(r.done_date);
+    let stat = s(r.stat);
+    let err = s(r.err);
+    let text = s(r.text);
+    for (k, v) in [
+        (intern!(py, "id"), &id),
+        (intern!(py, "sub"), &sub),
+        (intern!(py, "dlvrd"), &dlvrd),
+        (intern!(py, "submit_date"), &submit_date),
+        (intern!(py, "done_date"), &done_date),
+        (intern!(py, "stat"), &stat),
+        (intern!(py, "err"), &err),
+        (intern!(py, "text"), &text),
+    ] {
+        fields.set_item(k, v)?;
+    }
+    let message_id = if std::ptr::eq(r.message_id.as_ptr(), r.id.as_ptr()) && r.message_id.len() == r.id.len() {
+        id.clone()
+    } else {
+        s(r.message_id)
+    };
+    let nec = match r.network_error_code {
+        Some((t, c)) => PyTuple::new(py, [t.into_bound_py_any(py)?, c.into_bound_py_any(py)?])?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    let message_state = match r.message_state {
+        Some(v) => v.into_bound_py_any(py)?,
+        None => py.None().into_bound(py),
+    };
+    let vals: [(&Bound<'py, PyString>, Bound<'py, PyAny>); 12] = [
+        (intern!(py, "message_id"), message_id),
+        (intern!(py, "state"), PyString::intern(py, r.state).into_any()),
+        (intern!(py, "stat"), stat),
+        (intern!(py, "message_state"), message_state),
+        (intern!(py, "error"), err),
+        (intern!(py, "network_error_code"), nec),
+        (intern!(py, "submitted"), sub),
+        (intern!(py, "delivered"), dlvrd),
+        (intern!(py, "submit_date"), submit_date),
+        (intern!(py, "done_date"), done_date),
+        (intern!(py, "text"), text),
+        (intern!(py, "fields"), fields.into_any()),
+    ];
+    make_pdu(py, receipt_class(py)?, &vals).map(Some)
+}
+
 /// The PDU classes this binding builds without calling their `__init__` (all of
 /// them, unless engine.smpp.pdu changed their fields): tests hold it to that.
 #[pyfunction]
@@ -742,6 +857,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_submit_sm_batch, m)?)?;
     m.add_function(wrap_pyfunction!(encode_sm_batch, m)?)?;
     m.add_function(wrap_pyfunction!(build_submit_sm_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(receipt_standard, m)?)?;
     m.add("PDU_MAX_COMMAND_LENGTH", MAX_COMMAND_LENGTH)?;
     Ok(())
 }
