@@ -54,8 +54,14 @@ local FINAL = {delivered=true, failed=true, undeliverable=true, expired=true, re
 local KT, KC = P .. 'track:', P .. 'corr:'
 local function ekey(acct, c) return P .. 'early:' .. acct .. ':' .. c end
 local IDX = P .. 'early-idx'
--- Durations and caps arrive as strings (see the module docstring).
-local TTL, CORR_TTL, DUP_MS = cfg.ttl, cfg.corr_ttl, cfg.dup_ms
+-- Expiries as absolute times (PEXPIREAT, PXAT) from Redis's own clock, computed once
+-- per call: Redis rewrites a relative PEXPIRE / PX into the absolute form anyway
+-- (for replicas and the AOF), an allocation per command.
+local T = redis.call('TIME')
+local nowms = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
+local TTL = string.format('%d', nowms + tonumber(cfg.ttl))
+local CORR_TTL = string.format('%d', nowms + tonumber(cfg.corr_ttl))
+local DUP_MS = string.format('%d', nowms + tonumber(cfg.dup_ms))
 local EV, EVK, EVMAX = cfg.ev, cfg.events, cfg.events_max
 local HIST_MAX = tonumber(cfg.hist_max)
 local STATS = P .. 'tracking:stats'
@@ -75,7 +81,7 @@ local function flush_camps()
     for st, n in pairs(d) do
       if n ~= 0 then redis.call('HINCRBY', ck, st, n) end
     end
-    redis.call('PEXPIRE', ck, TTL)
+    redis.call('PEXPIREAT', ck, TTL)
   end
 end
 
@@ -209,7 +215,7 @@ local function commit(mk, id, part, cur, pstate, f, smsc_id, err, created)
     f[k + 5] = 'h'; f[k + 6] = hist(cur[5], new)
   end
   redis.call('HSET', mk, unpack(f))
-  if created then redis.call('PEXPIRE', mk, TTL) end
+  if created then redis.call('PEXPIREAT', mk, TTL) end
   if old ~= new then
     local camp = cur[4]
     if camp and camp ~= '' and not created then
@@ -229,39 +235,69 @@ local function load_or_create(mk, pf, parts, acct)
   return {'queued', parts, false, false, 'queued@' .. now, false, false}, f, true
 end
 
+-- The state of a single-part message follows from its part's state alone (no failure
+-- recorded, since a failed part is final): what aggregate() made of it.
+local SINGLE = {submitted='submitted', enroute='submitted', accepted='submitted',
+                outcome_unknown='outcome_unknown'}
+
 -- A receipt (state, err, raw stat) for part `part` (a string) of message `id`.
+-- `parts` and `camp` come from the correlation entry (nil when it was written by an
+-- earlier version): for a single-part message they spare reading state, parts, fail
+-- and campaign, which are all the HMGET needs for no other reason.
 -- Returns 'ok', 'dup' (the part was already final) or 'gone' (record expired).
-local function apply_to_part(id, part, state, err, stat, corr, shortened)
+local function apply_to_part(id, part, state, err, stat, corr, shortened, parts, camp)
   local mk = KT .. id
   local pf = pfs(part)
-  local cur = redis.call('HMGET', mk, 'state', 'parts', 'fail', 'campaign', 'h', pf.st)
-  if not cur[1] then return 'gone' end
-  if cur[6] and FINAL[cur[6]] then return 'dup' end
-  if FINAL[state] and not shortened then
-    -- Keep the entry a little longer so that a duplicate receipt is recognised as a
-    -- duplicate, not counted as unmatched.
-    redis.call('PEXPIRE', corr, DUP_MS)
-  end
-  if cur[2] == '1' and not cur[3] and not FAIL[state] then
-    -- The common case, written out: a single-part message, no failure.
-    local old = cur[1]
-    local new = aggregate(mk, 1, nil, 1, state)
-    if old == new then
+  if parts == '1' and camp then
+    local cur = redis.call('HMGET', mk, 'h', pf.st)
+    if not cur[1] then return 'gone' end
+    local pst = cur[2]
+    if pst and FINAL[pst] then return 'dup' end
+    if FINAL[state] and not shortened then redis.call('PEXPIREAT', corr, DUP_MS) end
+    local old = SINGLE[pst] or 'queued'
+    local fail = FAIL[state] and state or nil
+    local new = aggregate(mk, 1, fail, 1, state)
+    if fail then
+      if err ~= '' then
+        redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat, 'fail', fail, 'err', err,
+          'state', new, tname(new), now, 'h', hist(cur[1], new))
+      else
+        redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat, 'fail', fail,
+          'state', new, tname(new), now, 'h', hist(cur[1], new))
+      end
+    elseif old == new then
       redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat)
       return 'ok'
+    else
+      redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat,
+        'state', new, tname(new), now, 'h', hist(cur[1], new))
     end
-    redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat,
-      'state', new, tname(new), now, 'h', hist(cur[5], new))
-    local camp = cur[4]
-    if camp and camp ~= '' then
+    if camp ~= '' then
       camp_add(camp, old, -1)
       camp_add(camp, new, 1)
     end
     if EV[new] then event(id, new, part, camp, false, err) end
     return 'ok'
   end
+  local cur = redis.call('HMGET', mk, 'state', 'parts', 'fail', 'campaign', 'h', pf.st)
+  if not cur[1] then return 'gone' end
+  if cur[6] and FINAL[cur[6]] then return 'dup' end
+  if FINAL[state] and not shortened then
+    -- Keep the entry a little longer so that a duplicate receipt is recognised as a
+    -- duplicate, not counted as unmatched.
+    redis.call('PEXPIREAT', corr, DUP_MS)
+  end
   commit(mk, id, part, cur, state, {pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat}, nil, err, false)
   return 'ok'
+end
+
+-- A correlation entry: msg_id, part, submit time, and (since parts and campaign were
+-- added) the record's parts and campaign; nil for those two in an older entry.
+local function corr_fields(v)
+  local id, part, subts, parts, camp = string.match(v, '^(.-)\31(.-)\31(.-)\31(.-)\31(.*)$')
+  if id then return id, part, subts, parts, camp end
+  id, part, subts = string.match(v, '^(.-)\31(.-)\31(.*)$')
+  return id, part, subts, nil, nil
 end
 
 -- Held receipt `member` (JSON) is now matched or swept: drop it from its keys.
@@ -321,8 +357,8 @@ local function sweep(limit)
     end
     local r = nil
     if hits == 1 then
-      local id, part, subts = string.match(hit[2], '^(.-)\31(.-)\31(.*)$')
-      r = apply_to_part(id, part, h.s, h.e, h.x, hit[1], false)
+      local id, part, subts, parts, camp = corr_fields(hit[2])
+      r = apply_to_part(id, part, h.s, h.e, h.x, hit[1], false, parts, camp)
       if r == 'ok' then
         add_match(id, part, h.s, subts, 'held')
       elseif r == 'dup' then
@@ -351,7 +387,7 @@ if op == 'queued' then
     if redis.call('HSETNX', mk, 'state', 'queued') == 1 then
       redis.call('HSET', mk, 'parts', parts, 'campaign', camp, 'account', acct,
         't.queued', now, 'h', 'queued@' .. now)
-      redis.call('PEXPIRE', mk, TTL)
+      redis.call('PEXPIREAT', mk, TTL)
       camp_add(camp, 'queued', 1)
       camp_add(camp, 'total', 1)
       camp_add(camp, 'segments', tonumber(parts))
@@ -365,27 +401,37 @@ if op == 'queued' then
 
 elseif op == 'submitted' then
   -- id, part, parts, smsc id, canonical smsc id, account, bind
-  local late, nl, skipped = {}, 0, 0
+  local late, nl, skipped, existing = {}, 0, 0, 0
   -- Held receipts are rare: skip the per-message lookup when there are none.
   local any_held = redis.call('ZCARD', IDX) > 0
   local ev_sub = EV['submitted']
   local h_new = 'queued@' .. now .. ';submitted@+0'
+  -- ARGV[6] 'new': the previous batch found no records (messages not queued through
+  -- the tracker): ask EXISTS first, a fraction of an HMGET of seven fields.
+  local try_new = ARGV[6] == 'new'
+  local NOREC = {false, false, false, false, false, false, false}
   for i = 1, nB, 7 do
     local id, part, parts, raw, canon, acct, bind = B[i], B[i + 1], B[i + 2], B[i + 3], B[i + 4], B[i + 5], B[i + 6]
     local mk = KT .. id
     local pf = pfs(part)
-    local cur = load(mk, pf)
+    local cur
+    if try_new and redis.call('EXISTS', mk) == 0 then cur = NOREC else cur = load(mk, pf) end
+    if cur[1] then existing = existing + 1 end
     if cur[6] and FINAL[cur[6]] then
       skipped = skipped + 1
     else
       local corr = KC .. acct .. ':' .. canon
-      redis.call('SET', corr, id .. SEP .. part .. SEP .. now, 'PX', CORR_TTL)
+      -- The record's parts and campaign travel with the correlation entry: the receipt
+      -- of a single-part message then reads only its history and part state.
+      local rparts, rcamp = parts, ''
+      if cur[1] then rparts, rcamp = cur[2] or '', cur[4] or '' end
+      redis.call('SET', corr, id .. SEP .. part .. SEP .. now .. SEP .. rparts .. SEP .. rcamp, 'PXAT', CORR_TTL)
       if not cur[1] and parts == '1' then
         -- A single-part message not seen queued: create its record, written out.
         redis.call('HSET', mk, 'parts', '1', 'account', acct, 't.queued', now,
           pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, now, pf.n, '1',
           'state', 'submitted', 't.submitted', now, 'h', h_new)
-        redis.call('PEXPIRE', mk, TTL)
+        redis.call('PEXPIREAT', mk, TTL)
         if ev_sub then event(id, 'submitted', part, false, raw, false) end
       elseif cur[1] and cur[2] == '1' and not cur[3] then
         -- A single-part message queued by the intake (or submitted again): written out.
@@ -434,7 +480,7 @@ elseif op == 'submitted' then
           local h, held = hm[1], hm[2]
           if held_fits(h, canon) then
             drop_held(h, held)
-            local r = apply_to_part(id, part, h.s, h.e, h.x, corr, false)
+            local r = apply_to_part(id, part, h.s, h.e, h.x, corr, false, rparts, rcamp)
             late[nl + 1] = id; late[nl + 2] = part; late[nl + 3] = h.s; late[nl + 4] = h.t; late[nl + 5] = r
             nl = nl + 5
           end
@@ -444,7 +490,7 @@ elseif op == 'submitted' then
   end
   flush_camps()
   if nl > 0 then redis.call('HINCRBY', STATS, 'held_applied', nl / 5) end
-  return {late, skipped}
+  return {late, skipped, existing}
 
 elseif op == 'failed' then
   -- id, part, parts, command status, account, bind
@@ -515,9 +561,9 @@ elseif op == 'receipts' then
       local kind = B[c0 + 2 * ci - 1]
       local corr = KA .. B[c0 + 2 * ci - 2]
       local v
-      if final then v = redis.call('GETEX', corr, 'PX', DUP_MS) else v = redis.call('GET', corr) end
+      if final then v = redis.call('GETEX', corr, 'PXAT', DUP_MS) else v = redis.call('GET', corr) end
       if v then
-        local id, part, subts = string.match(v, '^(.-)\31(.-)\31(.*)$')
+        local id, part, subts, parts, camp = corr_fields(v)
         local r
         if ci > 1 and not locked and FINAL[(redis.call('HGET', KT .. id, pfs(part).st))] then
           -- Format not learned, the literal spelling has no entry (yet), and another
@@ -525,7 +571,7 @@ elseif op == 'receipts' then
           -- ahead of its own submit_sm_resp than a resend. Held, not a duplicate.
           r = 'skip'
         else
-          r = apply_to_part(id, part, state, err, stat, corr, final)
+          r = apply_to_part(id, part, state, err, stat, corr, final, parts, camp)
         end
         if r == 'skip' then
           -- try the next spelling; held below if none fits

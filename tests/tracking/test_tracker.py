@@ -361,6 +361,48 @@ def test_history_times_and_a_compact_record(redis_url):
     assert [round(at - t0, 3) for _, at in old.history] == [0.0, 1.5, 10.0]
 
 
+def test_single_part_messages_with_and_without_a_queued_record(redis_url):
+    """Submits switch between asking EXISTS first (the batch before found no records)
+    and reading the record at once; the receipt of a single-part message reads only its
+    history and part state (parts and campaign travel with the correlation entry).
+    Either way the campaign counters, events and states come out as the rules say."""
+
+    async def body(t, r):
+        # Not queued through the tracker: the next batch will ask EXISTS first.
+        await t.record_submitted([Submitted(f"n{i}", 1, f"a{i}", "acct") for i in range(4)])
+        assert t._submit_hint == "new"
+        await t.record_queued([Queued(f"q{i}", 1, "camp1", "") for i in range(4)])
+        await t.record_submitted([Submitted(f"q{i}", 1, f"b{i}", "acct", "tx") for i in range(4)])
+        assert t._submit_hint == ""
+        after_submit = await t.campaign_counts("camp1")
+        res = await t.apply_receipts(
+            [Receipt(id="b0", stat="DELIVRD", err="000"), Receipt(id="b1", stat="UNDELIV", err="011"),
+             Receipt(id="b2", stat="ENROUTE"), Receipt(id="a0", stat="DELIVRD"), Receipt(id="b1", stat="DELIVRD")],
+            "acct",
+        )
+        events = await r.xrange(t.events_stream)
+        return (after_submit, res, await t.campaign_counts("camp1"), [await t.status(f"q{i}") for i in range(4)],
+                await t.status("n0"), events)
+
+    after_submit, res, counts, q, n0, events = run(redis_url, body, events_stream=f"test-events-{uuid.uuid4().hex[:8]}")
+    assert after_submit == {"total": 4, "segments": 4, "submitted": 4}
+    assert sorted((m.msg_id, m.state) for m in res.matched) == [
+        ("n0", "delivered"), ("q0", "delivered"), ("q1", "undeliverable"), ("q2", "enroute")]
+    assert res.duplicates == 1  # b1 was final already
+    assert counts == {"total": 4, "segments": 4, "submitted": 2, "delivered": 1, "undeliverable": 1}
+    assert [s.state for s in q] == ["delivered", "undeliverable", "submitted", "submitted"]
+    assert q[1].error == "011" and q[1].part_detail[0].error == "011"
+    assert q[2].part_detail[0].state == "enroute"
+    assert [s for s, _ in q[0].history] == ["queued", "submitted", "delivered"]
+    assert n0.state == "delivered" and n0.campaign == ""
+    rows = [{k.decode(): v.decode() for k, v in f.items()} for _, f in events]
+    finals = {e["msg_id"]: e for e in rows if e["state"] != "submitted"}
+    assert finals["q1"] == {"msg_id": "q1", "state": "undeliverable", "ts": finals["q1"]["ts"], "part": "1",
+                            "campaign": "camp1", "err": "011"}
+    assert "campaign" not in finals["n0"] and finals["q0"]["campaign"] == "camp1"
+    assert sum(1 for e in rows if e["state"] == "submitted") == 8
+
+
 def test_status_events_on_stream(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
