@@ -444,10 +444,14 @@ class Bind(asyncio.Protocol):
             items = self._framer.feed(data)
         except PduError as exc:  # a framer that raises instead of yielding errors
             items = [exc]
-        answered, events = s.receive_responses(items, now)
+        answered, requests, events = s.receive_many(items, now)
         on_resp = self._on_submit_resp
         for job, resp, _ in answered:
             on_resp(job, resp, now)
+        if requests:
+            on_request = self._on_request
+            for pdu in requests:  # deliver_sm / data_sm: receipts and MO
+                on_request(pdu, now)
         freed = bool(answered)
         lost: str | None = None
         for ev in events:
@@ -624,11 +628,21 @@ class Bind(asyncio.Protocol):
     def _release_acks(self) -> None:
         """Queue the answers at the head that are decided; time the first undecided one."""
         acks = self._acks
-        while acks and acks[0][2] is not None:
-            seq, _, status, _ = acks.popleft()
-            if status:
-                self.deliver_refused += 1
-            self._answer(seq, status)
+        if acks and acks[0][2] is not None:
+            answers = []
+            while acks and acks[0][2] is not None:
+                seq, _, status, _ = acks.popleft()
+                if status:
+                    self.deliver_refused += 1
+                answers.append((seq, status))
+            s = self._session
+            if s is not None:
+                # One write for all the answers decided together.
+                out, refused = s.respond_many(answers)
+                if out:
+                    self._wbuf.append(out)
+                for seq, _, why in refused:  # e.g. unbound meanwhile: the SMSC delivers it again
+                    log.info("%s: deliver_sm %d not answered: %s", self.name, seq, why)
         if not acks:
             if self._ack_timer is not None:
                 # Nothing left to time: the next deliver_sm gets a timer for its own

@@ -512,6 +512,39 @@ class Session:
         self._last_activity = self._now
         return _EMPTY_RESP.pack(17, resp_id, status, sequence_number) + b"\0"
 
+    def respond_many(self, answers: list[tuple[int, int]]) -> tuple[bytes, list[tuple[int, int, str]]]:
+        """``respond`` for several ``(sequence_number, status)`` at once: the answers that
+        may go, as one bytes, and ``(sequence_number, status, reason)`` for each that may
+        not (``respond`` would have raised ProtocolError for it; nothing changed for it)."""
+        out = bytearray()
+        refused: list[tuple[int, int, str]] = []
+        peer = self._peer_outstanding
+        pack = _EMPTY_RESP.pack
+        last: tuple | None = None
+        allowed = False
+        for seq, status in answers:
+            cid = peer.get(seq)
+            if cid not in _EMPTY_ANSWERED:
+                refused.append((seq, status, f"no deliver_sm or data_sm from the peer with sequence_number {seq} "
+                                             "awaits an answer"))
+                continue
+            resp_id = cid | RESPONSE_BIT
+            key = (resp_id, status != 0)
+            if key != last:
+                last = key
+                allowed = self.state is not State.CLOSED and may_send(
+                    self.role, self.state, resp_id, self.bound_state, refusal=status != 0)
+            if not allowed:
+                refused.append((seq, status, f"the {self.role} may not send {_name(resp_id)} in state "
+                                             f"{self.state.name} (SMPP 3.4 operation matrix)"))
+                continue
+            del peer[seq]
+            out += pack(17, resp_id, status, seq)
+            out.append(0)
+        if out:
+            self._last_activity = self._now
+        return bytes(out), refused
+
     def unbind(self, now: float | None = None, *, timeout: float | None = None) -> bytes:
         """Send unbind (the transport should drain the window first)."""
         return self.send(Unbind(), now, timeout=timeout)
@@ -553,6 +586,20 @@ class Session:
         of a ``ResponseReceived`` each; ``events`` the events of everything else, from
         the same rules, in order. The state's legality is still asked of
         ``engine.smpp.states`` (once per state and command_id of the chunk)."""
+        return self._receive_fast(items, now, None)
+
+    def receive_many(self, items: list, now: float | None = None) -> tuple[list, list, list]:
+        """``receive_responses`` with a second fast lane, for the peer's deliver_sm /
+        data_sm (receipts, MO): returns ``(answered, requests, events)``. ``requests``
+        holds each such request the state allows, in arrival order, instead of a
+        ``RequestReceived`` each (answer it with ``respond`` / ``respond_many``). A
+        request's place relative to the events is not kept: the fast lanes take only
+        PDUs that change no state, so nothing in ``events`` depends on them."""
+        requests: list = []
+        answered, events = self._receive_fast(items, now, requests)
+        return answered, requests, events
+
+    def _receive_fast(self, items: list, now: float | None, requests: list | None) -> tuple[list, list]:
         if now is not None:
             self._now = now
         now = self._now
@@ -560,6 +607,11 @@ class Session:
         events: list = []
         if self.state is State.CLOSED:
             return answered, events
+        peer = self._peer_outstanding
+        last_req_state: State | None = None
+        last_req_cid = -1
+        req_ok = False
+        nreq = 0
         outstanding = self._outstanding
         append = answered.append
         # may_receive asked again only when the state or the command_id changes.
@@ -582,12 +634,26 @@ class Session:
                             n += 1
                             append((p.context, item, p.sent_at))
                             continue
+                elif requests is not None and cid in _EMPTY_ANSWERED:
+                    # A deliver_sm / data_sm: legal in this state, and it changes none
+                    # (next_state of these is the state itself), so it needs no event.
+                    if cid != last_req_cid or self.state is not last_req_state:
+                        last_req_cid, last_req_state = cid, self.state
+                        req_ok = may_receive(self.role, last_req_state, cid, self.bound_state) and \
+                            next_state(last_req_state, cid) is last_req_state
+                    if req_ok:
+                        peer[item.sequence_number] = cid
+                        requests.append(item)
+                        nreq += 1
+                        continue
             events += self._receive((item,), now)
             if self.state is State.CLOSED:
                 break
         if n:
             self._in_flight -= n
             self._ordered -= n
+            self._last_activity = now
+        elif nreq:
             self._last_activity = now
         return answered, events
 

@@ -262,3 +262,53 @@ def test_respond_answers_a_deliver_sm_once_with_the_bytes_send_would_give():
     s.close()
     with pytest.raises(ProtocolError):
         s.respond(41)
+
+
+def test_receive_many_takes_deliver_sm_in_a_lane_of_their_own_and_respond_many_answers_them():
+    s = bound(window=5)
+    out = s.send_encoded_many([submit_frame("1"), submit_frame("2")], ["a", "b"], 2.0)
+    seqs = [struct.unpack_from(">I", f, 12)[0] for f in out]
+    chunk = b"".join([
+        encode(P.DeliverSm(sequence_number=41, source_addr="1", destination_addr="2", esm_class=4)),
+        encode(P.SubmitSmResp(sequence_number=seqs[1], message_id="m2")),
+        encode(P.EnquireLink(sequence_number=90)),
+        encode(P.DataSm(sequence_number=42, source_addr="1", destination_addr="2")),
+        encode(P.SubmitSmResp(sequence_number=77, message_id="nobody")),
+    ])
+    answered, requests, events = s.receive_many(_native.Framer().feed(chunk), 2.5)
+    assert [(c, r.message_id) for c, r, _ in answered] == [("b", "m2")]
+    assert [(type(p).__name__, p.sequence_number) for p in requests] == [("DeliverSm", 41), ("DataSm", 42)]
+    # Everything else took the ordinary path, exactly as receive_responses gives it.
+    assert [type(e).__name__ for e in events] == ["UnexpectedPdu"]
+    assert decode(s.data_to_send()) == P.EnquireLinkResp(sequence_number=90)
+    assert s.peer_outstanding == 2
+    data, refused = s.respond_many([(42, CommandStatus.ESME_RX_T_APPN), (41, 0), (41, 0), (7, 0)])
+    assert data == encode(P.DataSmResp(sequence_number=42, command_status=CommandStatus.ESME_RX_T_APPN)) + encode(
+        P.DeliverSmResp(sequence_number=41))
+    assert [(q, st) for q, st, _ in refused] == [(41, 0), (7, 0)]  # answered already; never asked
+    assert "sequence_number 41 awaits an answer" in refused[0][2]
+    assert s.peer_outstanding == 0
+
+
+def test_receive_many_leaves_requests_the_state_forbids_to_the_ordinary_path():
+    s = bound()
+    # The peer unbinds, then sends a deliver_sm: not legal in UNBOUND, refused by the
+    # ordinary path (an event and the refusal on the wire), not taken by the lane.
+    chunk = encode(P.Unbind(sequence_number=50)) + encode(
+        P.DeliverSm(sequence_number=51, source_addr="1", destination_addr="2"))
+    answered, requests, events = s.receive_many(_native.Framer().feed(chunk), 2.0)
+    assert answered == [] and requests == []
+    assert [type(e).__name__ for e in events] == ["StateChanged", "StateChanged", "UnexpectedPdu"]
+    sent = _native.Framer().feed(s.data_to_send())
+    assert [(p.command_id, p.sequence_number) for p in sent][0] == (0x80000006, 50)  # unbind_resp
+    assert sent[1].sequence_number == 51 and sent[1].command_status != 0  # the refusal
+    assert s.peer_outstanding == 0
+    # A receiver-only session in BOUND_TX may not take deliver_sm either.
+    tx = Session(enquire_link_interval=None)
+    req = decode(tx.send(P.BindTransmitter(system_id="u", password="p")))
+    tx.receive_data(encode(P.BindTransmitterResp(sequence_number=req.sequence_number)))
+    _, requests, events = tx.receive_many(_native.Framer().feed(
+        encode(P.DeliverSm(sequence_number=9, source_addr="1", destination_addr="2"))))
+    assert requests == [] and [type(e).__name__ for e in events] == ["UnexpectedPdu"]
+    data, refused = tx.respond_many([(9, 0)])
+    assert data == b"" and len(refused) == 1
