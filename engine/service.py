@@ -780,7 +780,8 @@ class Service:
         stats = self.stats
         on_result = self._on_submit_result
         while q:
-            items = list(islice(q, SUBMIT_SLICE))
+            # No more than the binds can take now: what is left is built again next time.
+            items = list(islice(q, max(min(SUBMIT_SLICE, client.room()), 1)))
             try:
                 taken = client.submit_batch([_outbound(e) for e in items], on_result)
             except ClientClosed as exc:  # shutting down before it went out

@@ -517,6 +517,11 @@ class SmscClient:
                 bind.enqueue_many(jobs)
         return i
 
+    def room(self) -> int:
+        """Messages ``submit_batch`` could take now at most (the queue room of the
+        transmitting binds; a message with parts takes no more of it than one)."""
+        return sum(b.room() for b in self._tx)
+
     def _templates(self, bind: Bind) -> dict:
         t = self._template_cache.get(bind.name)
         if t is None:

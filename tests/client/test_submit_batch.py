@@ -121,8 +121,10 @@ def test_submit_batch_backpressure_results_once_each_and_in_order():
                 messages[7] = OutboundMessage("ACME", "+4915112345678", "x" * 40_000, reference=7)
                 i = 0
                 stops = 0
+                assert client.room() == 5 * 2  # window x QUEUE_FACTOR, one bind
                 while i < len(messages):
                     i = client.submit_batch(messages, results.append, i)
+                    assert client.room() == 5 * 2 - client.binds[0].queued
                     # The queue bound holds: at most window x QUEUE_FACTOR plus one pick.
                     assert client.binds[0].queued <= 5 * 2
                     if i < len(messages):
