@@ -239,6 +239,8 @@ end
 -- recorded, since a failed part is final): what aggregate() made of it.
 local SINGLE = {submitted='submitted', enroute='submitted', accepted='submitted',
                 outcome_unknown='outcome_unknown'}
+-- ... and what a receipt state makes of it (aggregate() for one part, without failure).
+local SINGLE_NEW = {delivered='delivered', enroute='submitted', accepted='submitted'}
 
 -- A receipt (state, err, raw stat) for part `part` (a string) of message `id`.
 -- `parts` and `camp` come from the correlation entry (nil when it was written by an
@@ -256,7 +258,7 @@ local function apply_to_part(id, part, state, err, stat, corr, shortened, parts,
     if FINAL[state] and not shortened then redis.call('PEXPIREAT', corr, DUP_MS) end
     local old = SINGLE[pst] or 'queued'
     local fail = FAIL[state] and state or nil
-    local new = aggregate(mk, 1, fail, 1, state)
+    local new = fail or SINGLE_NEW[state] or aggregate(mk, 1, nil, 1, state)
     if fail then
       if err ~= '' then
         redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat, 'fail', fail, 'err', err,
@@ -536,17 +538,26 @@ elseif op == 'unknown' then
   return n
 
 elseif op == 'receipts' then
-  -- per receipt: candidate count n, n pairs (canonical id, kind), state, err, raw id, raw stat
+  -- per receipt: candidate count n, n pairs (canonical id, kind), state, err, raw id,
+  -- raw stat; or, with ARGV[8] '1' (the account's spelling is "same": one candidate
+  -- each), canonical id, state, err, raw id, raw stat
   local acct = ARGV[6]
   local locked = LOCKS[acct] ~= nil
+  local compact = ARGV[8] == '1'
   local held, dups, gone, nrec = 0, 0, 0, 0
   local kinds = {}
   local KA = KC .. acct .. ':'
+  local NC = {['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3}
   local i = 1
   while i <= nB do
-    local nc = tonumber(B[i])
-    local c0 = i + 1
-    local j = c0 + 2 * nc
+    local nc, c0, j
+    if compact then
+      nc, c0, j = 1, i, i + 1
+    else
+      nc = NC[B[i]] or tonumber(B[i])
+      c0 = i + 1
+      j = c0 + 2 * nc
+    end
     local state, err, raw, stat = B[j], B[j + 1], B[j + 2], B[j + 3]
     i = j + 4
     nrec = nrec + 1
@@ -558,8 +569,9 @@ elseif op == 'receipts' then
     -- life to the duplicate window in one call (Redis >= 6.2).
     local final = FINAL[state]
     for ci = 1, nc do
-      local kind = B[c0 + 2 * ci - 1]
-      local corr = KA .. B[c0 + 2 * ci - 2]
+      local cid, kind
+      if compact then cid, kind = B[c0], 'same' else cid, kind = B[c0 + 2 * ci - 2], B[c0 + 2 * ci - 1] end
+      local corr = KA .. cid
       local v
       if final then v = redis.call('GETEX', corr, 'PXAT', DUP_MS) else v = redis.call('GET', corr) end
       if v then
@@ -598,7 +610,11 @@ elseif op == 'receipts' then
       -- Not (yet) submitted as far as Redis knows: hold it until the response lands
       -- or the hold time passes, then it goes to the unmatched stream.
       local cands = {}
-      for ci = 1, nc do cands[ci] = {B[c0 + 2 * ci - 2], B[c0 + 2 * ci - 1]} end
+      if compact then
+        cands[1] = {B[c0], 'same'}
+      else
+        for ci = 1, nc do cands[ci] = {B[c0 + 2 * ci - 2], B[c0 + 2 * ci - 1]} end
+      end
       local member = cjson.encode({t = now, a = acct, c = cands, s = state, e = err, r = raw, x = stat})
       -- The same receipt sent again (or its next state) replaces the held one.
       -- Another receipt may share a candidate key (hex "10" is decimal "16"): both

@@ -496,35 +496,50 @@ class Tracker:
             raise ValueError(f"apply_receipts: account must be a non-empty string, got {account!r}")
         det = await self._detector(account)
         kinds = det.kinds()
-        same_only = kinds == ("same",)
-        # Flat, per receipt: candidate count, (canonical id, kind) pairs, state, err,
-        # raw id, raw stat; cut into script calls of MAX_BATCH receipts.
+        fields = [_receipt_fields(r) for r in batch]
         chunks: list[list[str]] = []
-        flat: list[str] = []
-        n = 0
-        for r in batch:
-            rid, state, err, stat = _receipt_fields(r)
-            if same_only and rid.isalnum() and len(rid) <= MAX_ID_LENGTH:
-                # The format is known to be "same" (learned or profiled): candidates()'s
-                # one-candidate fast path, inline.
-                flat += ("1", rid.lower().lstrip("0") or "0", "same", state, err, rid, stat)
+        compact = "0"
+        if kinds == ("same",):
+            # The spelling is known to be "same" (learned or profiled): one candidate
+            # per receipt, sent as (canonical id, state, err, raw id, raw stat) without
+            # count and kind; candidates()'s fast path, inline. An id with none (empty)
+            # sends the whole batch in the general form below.
+            flat: list[str] = []
+            for rid, state, err, stat in fields:
+                if rid.isalnum() and len(rid) <= MAX_ID_LENGTH:
+                    flat += (rid.lower().lstrip("0") or "0", state, err, rid, stat)
+                else:
+                    cands = candidates(rid, kinds)
+                    if len(cands) != 1:
+                        break
+                    flat += (cands[0][0], state, err, rid, stat)
             else:
+                compact = "1"
+                step = MAX_BATCH * 5
+                chunks = [flat[i : i + step] for i in range(0, len(flat), step)]
+        if compact == "0":
+            # Flat, per receipt: candidate count, (canonical id, kind) pairs, state,
+            # err, raw id, raw stat; cut into script calls of MAX_BATCH receipts.
+            flat = []
+            n = 0
+            for rid, state, err, stat in fields:
                 cands = candidates(rid, kinds)
                 flat.append(_NUM[len(cands)])
                 for c in cands:
                     flat += c
                 flat += (state, err, rid, stat)
-            n += 1
-            if n == MAX_BATCH:
+                n += 1
+                if n == MAX_BATCH:
+                    chunks.append(flat)
+                    flat, n = [], 0
+            if flat:
                 chunks.append(flat)
-                flat, n = [], 0
-        if flat:
-            chunks.append(flat)
         result = ReceiptResult()
         t = time.time() if now is None else now
         locks = self._locks()
         for chunk in chunks:
-            matched, held, dups, swept, unmatched, learn = await self._run("receipts", chunk, now, account, locks)
+            matched, held, dups, swept, unmatched, learn = await self._run("receipts", chunk, now, account, locks,
+                                                                             compact)
             _add_matches(result.matched, matched, t)
             # Only matches that tell spellings apart teach the detector (the script
             # says which); a one-digit id matches in every spelling. The batch's counts

@@ -243,6 +243,25 @@ def test_empty_receipt_id_goes_straight_to_unmatched(redis_url):
     assert unmatched[0]["reason"] == "empty message id"
 
 
+def test_known_same_spelling_batches_with_and_without_an_empty_id(redis_url):
+    """With the spelling known to be "same" receipts travel in the compact form (one
+    candidate each); a batch with an id that has no candidate takes the general form.
+    Both correlate alike."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted(f"m{i}", 1, f"00AB{i}", "acct") for i in range(3)])
+        a = await t.apply_receipts([Receipt(id="ab0", stat="DELIVRD"), Receipt(id="00Ab1", stat="ENROUTE")], "acct")
+        b = await t.apply_receipts([Receipt(id="", stat="DELIVRD"), Receipt(id=" 0ab2 ", stat="EXPIRED"),
+                                    Receipt(id="ab1", stat="DELIVRD")], "acct")
+        return a, b, [await t.status(f"m{i}") for i in range(3)]
+
+    a, b, st = run(redis_url, body, id_formats={"acct": "str"})
+    assert [(m.msg_id, m.state, m.kind) for m in a.matched] == [("m0", "delivered", "same"), ("m1", "enroute", "same")]
+    assert sorted((m.msg_id, m.state) for m in b.matched) == [("m1", "delivered"), ("m2", "expired")]
+    assert b.unmatched == 1 and b.held == 0
+    assert [s.state for s in st] == ["delivered", "delivered", "expired"]
+
+
 def test_duplicate_receipt_counted_not_unmatched(redis_url):
     async def body(t, r):
         await t.record_submitted([Submitted("m1", 1, "5", "acct")])
