@@ -290,15 +290,24 @@ if ARGV[2] == '1' then
       redis.call('XDEL', KEYS[1], last)
     else
       -- acked entries at or after bound (a still older one is in flight): one by one
-      local bms, bseq = string.match(bound, '^(%d+)-(%d+)$')
-      bms, bseq = tonumber(bms), tonumber(bseq)
+      local sms, sseq = string.match(bound, '^(%d+)-(%d+)$')
+      local bms, bseq = tonumber(sms), tonumber(sseq)
+      local blen, bdash = #bound, #sms + 1
       local rest, nr = {}, 0
       for i = 1, #ids do
-        local ms, seq = string.match(ids[i], '^(%d+)-(%d+)$')
-        ms = tonumber(ms)
-        if not ms or ms > bms or (ms == bms and tonumber(seq) >= bseq) then
+        local id = ids[i]
+        local ge
+        if #id == blen and string.byte(id, bdash) == 45 then
+          -- as many digits before and after the '-' as bound: text order is number order
+          ge = id >= bound
+        else
+          local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+          ms = tonumber(ms)
+          ge = not ms or ms > bms or (ms == bms and tonumber(seq) >= bseq)
+        end
+        if ge then
           nr = nr + 1
-          rest[nr] = ids[i]
+          rest[nr] = id
         end
       end
       if nr > 0 then redis.call('XDEL', KEYS[1], unpack(rest)) end

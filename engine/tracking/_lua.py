@@ -69,6 +69,7 @@ local STATS = P .. 'tracking:stats'
 -- Campaign counters move once per batch, not once per message: a batch of 500
 -- messages of one campaign costs a handful of HINCRBY instead of a thousand.
 local camp_delta = {}
+local nev = 0  -- status events added by this call (see event)
 local function camp_add(camp, st, n)
   if not camp or camp == '' then return end
   local d = camp_delta[camp]
@@ -76,6 +77,10 @@ local function camp_add(camp, st, n)
   d[st] = (d[st] or 0) + n
 end
 local function flush_camps()
+  if nev > 0 then
+    redis.call('XTRIM', EVK, 'MAXLEN', '~', EVMAX)
+    nev = 0
+  end
   for camp, d in pairs(camp_delta) do
     local ck = P .. 'campaign:' .. camp .. ':states'
     for st, n in pairs(d) do
@@ -83,6 +88,7 @@ local function flush_camps()
     end
     redis.call('PEXPIREAT', ck, TTL)
   end
+  camp_delta = {}
 end
 
 -- Field names of a part, built once per part number and batch: string building is a
@@ -120,40 +126,42 @@ local function hist(h, new)
 end
 
 -- One status event. The optional fields (campaign, smsc_id, err) make eight shapes,
--- each one direct call: no argument table to build and unpack per event.
+-- each one direct call: no argument table to build and unpack per event. The stream
+-- is trimmed (MAXLEN ~) once per call, in flush_camps, not by every XADD.
 local function event(id, st, part, camp, sid, err)
+  nev = nev + 1
   if camp == '' then camp = false end
   if sid == '' then sid = false end
   if err == '' then err = false end
   if camp then
     if sid then
       if err then
-        return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+        return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
           'part', part, 'campaign', camp, 'smsc_id', sid, 'err', err)
       end
-      return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+      return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
         'part', part, 'campaign', camp, 'smsc_id', sid)
     end
     if err then
-      return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+      return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
         'part', part, 'campaign', camp, 'err', err)
     end
-    return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+    return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
       'part', part, 'campaign', camp)
   end
   if sid then
     if err then
-      return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+      return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
         'part', part, 'smsc_id', sid, 'err', err)
     end
-    return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+    return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
       'part', part, 'smsc_id', sid)
   end
   if err then
-    return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now,
+    return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now,
       'part', part, 'err', err)
   end
-  return redis.call('XADD', EVK, 'MAXLEN', '~', EVMAX, '*', 'msg_id', id, 'state', st, 'ts', now, 'part', part)
+  return redis.call('XADD', EVK, '*', 'msg_id', id, 'state', st, 'ts', now, 'part', part)
 end
 
 -- The record fields every update reads, in one HMGET:
@@ -636,7 +644,6 @@ elseif op == 'receipts' then
       gone = gone + 1
     end
   end
-  flush_camps()
   local fk = P .. 'idfmt:' .. acct
   local learn, nlearn = {}, 0
   for k, n in pairs(kinds) do
@@ -648,6 +655,8 @@ elseif op == 'receipts' then
   if gone > 0 then redis.call('HINCRBY', STATS, 'unmatched', gone) end
   local direct = nm / 5
   local swept = sweep(cfg.sweep_max)
+  -- after the sweep: a held receipt it applies moves counters too
+  flush_camps()
   dups = dups + dups_n
   if dups > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups) end
   if direct > 0 then redis.call('HINCRBY', STATS, 'matched', direct) end
@@ -655,6 +664,7 @@ elseif op == 'receipts' then
 
 elseif op == 'sweep' then
   local swept = sweep(cfg.sweep_max)
+  flush_camps()
   if dups_n > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups_n) end
   return {swept, matched, dups_n}
 end

@@ -262,6 +262,33 @@ def test_known_same_spelling_batches_with_and_without_an_empty_id(redis_url):
     assert [s.state for s in st] == ["delivered", "delivered", "expired"]
 
 
+def test_events_stream_is_capped_and_a_swept_receipt_moves_the_campaign_counters(redis_url):
+    """The status stream is trimmed (MAXLEN ~ events_maxlen) once per script call; a
+    held receipt that a sweep resolves moves its campaign's counters like any other."""
+
+    async def body(t, r):
+        await t.record_queued([Queued(f"m{i}", 1, "cx", "") for i in range(300)] + [Queued("late", 1, "cx", "")])
+        # Held before anything is learned; the submit under another spelling leaves it
+        # held (as in test_held_receipt_skipped_before_learning_is_resolved_...).
+        held = await t.apply_receipts([Receipt(id="100", stat="EXPIRED")], "acct")
+        await t.record_submitted([Submitted("late", 1, "256", "acct")])
+        await t.record_submitted([Submitted(f"m{i}", 1, str(1000 + i), "acct") for i in range(300)])
+        await t.apply_receipts([Receipt(id=format(1000 + i, "X"), stat="DELIVRD") for i in range(300)], "acct")
+        xlen = await r.xlen(t.events_stream)
+        before = await t.campaign_counts("cx")
+        got: list = []
+        await t.sweep(now=time.time() + 5, matched=got)
+        return xlen, held, before, got, await t.campaign_counts("cx")
+
+    xlen, held, before, got, after = run(redis_url, body, events_maxlen=10, early_hold=1,
+                                         events_stream=f"test-events-{uuid.uuid4().hex[:8]}")
+    assert 10 <= xlen < 300  # 600 events written; trimmed in whole nodes
+    assert held.held == 1
+    assert before == {"total": 301, "segments": 301, "delivered": 300, "submitted": 1}
+    assert [(m.msg_id, m.state) for m in got] == [("late", "expired")]
+    assert after == {"total": 301, "segments": 301, "delivered": 300, "expired": 1}
+
+
 def test_duplicate_receipt_counted_not_unmatched(redis_url):
     async def body(t, r):
         await t.record_submitted([Submitted("m1", 1, "5", "acct")])
