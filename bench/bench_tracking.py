@@ -1,6 +1,7 @@
 """Delivery tracking throughput against a real redis-server: records/s for
-record_queued, record_submitted and apply_receipts in engine-sized batches, Redis
-memory per tracked message, and whether every message ended ``delivered``.
+record_queued, record_submitted and apply_receipts in engine-sized batches, the CPU
+each step costs Redis and this (the engine's) process per record, Redis memory per
+tracked message, and whether every message ended ``delivered``.
 
 ``python -m bench tracking [--count N] [--batch B] [--redis URL]``. Without
 ``--redis`` a private redis-server is started (and stopped) on a free port.
@@ -54,6 +55,12 @@ def _workload(count: int, camp: str):
     return queued, submitted, receipts, n
 
 
+async def _redis_cpu(r) -> float:
+    """CPU seconds (user + system) redis-server has used so far."""
+    info = await r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 async def _run(url: str, count: int, batch: int, events: str) -> dict:
     import redis.asyncio as aredis
 
@@ -80,19 +87,29 @@ async def _run(url: str, count: int, batch: int, events: str) -> dict:
     mem0 = int((await r.info("memory"))["used_memory"])
     queued, submitted, receipts, n = _workload(count, "seq")
     results["parts"] = n
-    t0 = time.perf_counter()
+    # CPU per record of each step: Redis (INFO cpu, so use a Redis nobody else is
+    # busy with) and this process (the engine's side: packing and parsing).
+    cpu: dict[str, tuple[float, float]] = {}
+    r0, p0, t0 = await _redis_cpu(r), time.process_time(), time.perf_counter()
     for c in chunks(queued):
         await t.record_queued(c)
     results["queued_per_s"] = count / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
+    r1, p1 = await _redis_cpu(r), time.process_time()
+    cpu["queued"] = ((r1 - r0) / count, (p1 - p0) / count)
+    r0, p0, t0 = r1, p1, time.perf_counter()
     for c in chunks(flat(submitted)):
         await t.record_submitted(c)
     results["submitted_per_s"] = n / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
+    r1, p1 = await _redis_cpu(r), time.process_time()
+    cpu["submitted"] = ((r1 - r0) / n, (p1 - p0) / n)
+    r0, p0, t0 = r1, p1, time.perf_counter()
     matched = 0
     for c in chunks(flat(receipts)):
         matched += len((await t.apply_receipts(c, "acme")).matched)
     results["receipts_per_s"] = n / (time.perf_counter() - t0)
+    r1, p1 = await _redis_cpu(r), time.process_time()
+    cpu["receipts"] = ((r1 - r0) / n, (p1 - p0) / n)
+    results["cpu_us"] = {k: (a * 1e6, b * 1e6) for k, (a, b) in cpu.items()}
     mem1 = int((await r.info("memory"))["used_memory"])
     results["redis_bytes_per_message"] = (mem1 - mem0) / count
     results["id_kind"] = t.id_kind("acme")
@@ -112,7 +129,7 @@ async def _run(url: str, count: int, batch: int, events: str) -> dict:
         nonlocal matched
         matched += len((await t.apply_receipts(r_b[k], "acme")).matched)
 
-    t0 = time.perf_counter()
+    r0, p0, t0 = await _redis_cpu(r), time.process_time(), time.perf_counter()
     steps = len(q_b)
     for k in range(steps + 2):
         jobs = []
@@ -124,6 +141,7 @@ async def _run(url: str, count: int, batch: int, events: str) -> dict:
             jobs.append(receipts_of(k - 2))
         await asyncio.gather(*jobs)
     results["mixed_messages_per_s"] = count / (time.perf_counter() - t0)
+    results["cpu_us"]["mixed"] = ((await _redis_cpu(r) - r0) / count * 1e6, (time.process_time() - p0) / count * 1e6)
     mix_ok = matched == n2 and (await t.campaign_counts("mix")).get("delivered", 0) == count
     results["correct"] = seq_ok and mix_ok
     results["matched"] = matched
@@ -153,11 +171,16 @@ def main(argv: list[str]) -> int:
     print(f"{res['messages']:,} messages, {res['parts']:,} parts (every {LONG_EVERY}th message has 3), "
           f"batches of {res['batch']}, status events: {res['events']}; SMSC ids hex in responses, "
           f"decimal in receipts (detected: {res['id_kind']})\n")
-    print("| step | records/s |\n|---|---:|")
-    print(f"| record_queued alone (messages) | {res['queued_per_s']:,.0f} |")
-    print(f"| record_submitted alone (parts) | {res['submitted_per_s']:,.0f} |")
-    print(f"| apply_receipts alone (parts) | {res['receipts_per_s']:,.0f} |")
-    print(f"| **queued + submitted + receipt, concurrent (messages)** | **{res['mixed_messages_per_s']:,.0f}** |")
+    cpu = res["cpu_us"]
+    print("| step | records/s | CPU µs per record: Redis / this process |\n|---|---:|---:|")
+    print(f"| record_queued alone (messages) | {res['queued_per_s']:,.0f} | "
+          f"{cpu['queued'][0]:.1f} / {cpu['queued'][1]:.1f} |")
+    print(f"| record_submitted alone (parts) | {res['submitted_per_s']:,.0f} | "
+          f"{cpu['submitted'][0]:.1f} / {cpu['submitted'][1]:.1f} |")
+    print(f"| apply_receipts alone (parts) | {res['receipts_per_s']:,.0f} | "
+          f"{cpu['receipts'][0]:.1f} / {cpu['receipts'][1]:.1f} |")
+    print(f"| **queued + submitted + receipt, concurrent (messages)** | **{res['mixed_messages_per_s']:,.0f}** | "
+          f"{cpu['mixed'][0]:.1f} / {cpu['mixed'][1]:.1f} |")
     print(f"\nRedis memory per tracked message (record, correlation, share of the event stream): "
           f"{res['redis_bytes_per_message']:,.0f} bytes; correct: {'yes' if ok else 'NO'} "
           f"(every receipt matched, every message delivered)")
