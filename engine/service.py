@@ -129,8 +129,8 @@ READ_AHEAD = 2
 # Pending entries of our own looked at after a failed read: the in-flight bound is a
 # few thousand, so this covers every entry this consumer can own.
 ORPHAN_SCAN_MAX = 20_000
-# At shutdown, a batch in the middle of its hand-off gets this long to reach the binds
-# (it waits for window room, which the draining binds keep making).
+# At shutdown, a batch in the middle of its hand-off mark gets this long to finish it
+# (one Redis call, retried while Redis is away).
 HAND_OFF_FINISH_S = 10.0
 # Entries given to the client per submit_batch call (it stops early when the binds are full).
 SUBMIT_SLICE = 512
@@ -455,6 +455,8 @@ class Service:
         self._acks: list[tuple[list[Entry], list[Entry]]] = []
         self._wake_acks = asyncio.Event()
         self._wake_resend = asyncio.Event()
+        self._wake_submit = asyncio.Event()
+        self._submit_room = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task] = []
         self._reader: asyncio.Task | None = None
@@ -495,6 +497,7 @@ class Service:
             loop.create_task(self._receipt_loop(), name="service receipts"),
             loop.create_task(self._housekeeping(), name="service housekeeping"),
             loop.create_task(self._resend_loop(), name="service resends"),
+            loop.create_task(self._submit_loop(), name="service submits"),
             loop.create_task(self._ack_loop(), name="service acks"),
         ]
         self._hander = loop.create_task(self._hand_loop(), name="service hand-off")
@@ -539,10 +542,12 @@ class Service:
                 await self._reader
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
                 pass
+        self._submit_room.set()
         if self._hander is not None:
-            # A batch being marked handed finishes its hand-off (cancelling it between
-            # the mark and the submit would make its messages "outcome unknown" for
-            # nothing); an idle hand-off task is cancelled at once.
+            # A batch being marked handed finishes its mark (cancelled in the middle,
+            # its entries would be neither pending as read nor known as handed); an
+            # idle hand-off task is cancelled at once. Entries marked and not yet
+            # taken by a bind are released below (first attempts, sent later).
             if self._handing:
                 try:
                     await asyncio.wait_for(asyncio.shield(self._hander), HAND_OFF_FINISH_S)
@@ -556,8 +561,12 @@ class Service:
         # Batches read but never marked handed stay pending: reclaimed later as first
         # attempts. (Nothing to do for them here.)
         for t in self._tasks:
-            if t.get_name() == "service resends":
+            if t.get_name() in ("service resends", "service submits"):
                 t.cancel()
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                    pass
         # Handed but never given to a bind: first attempts are given back (they go out
         # as first attempts later); resends stay pending as they are (already recorded
         # outcome unknown) and are reclaimed.
@@ -761,8 +770,23 @@ class Service:
                 # recovery must never see them in neither).
                 self._read_ahead -= len(entries)
                 self._ahead_ids.difference_update(e.entry_id for e in entries)
-            await self._submit_all(sendable, self._to_submit)
+            self._to_submit.extend(sendable)
+            self._wake_submit.set()
+            # The next batch is marked handed while the binds still hold this one (its
+            # Redis round trip no longer leaves them idle), but no earlier: an entry
+            # marked handed and waiting in memory is one a crash makes "outcome
+            # unknown" (resent, flagged).
+            while len(self._to_submit) > self.config.redis.batch_size and not self._stopping:
+                self._submit_room.clear()
+                await self._submit_room.wait()
         self._handing = False
+
+    async def _submit_loop(self) -> None:
+        """Give the entries the hand-off marked (``_to_submit``) to the binds."""
+        while True:
+            await self._wake_submit.wait()
+            self._wake_submit.clear()
+            await self._submit_all([], self._to_submit)
 
     async def _submit_all(self, entries: list[Entry], q: deque[Entry]) -> None:
         """Give handed entries to the binds, waiting for room. ``q`` is the caller's own
@@ -792,6 +816,7 @@ class Service:
             for _ in range(taken):
                 q.popleft()
             stats.handed += taken
+            self._submit_room.set()
             if taken < len(items):
                 try:
                     await client.wait_space()
