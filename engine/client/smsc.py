@@ -274,7 +274,9 @@ def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_fo
 def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
     """A deliver_sm / data_sm as a ``Receipt`` (esm_class receipt bits) or ``MoMessage``."""
     esm = getattr(pdu, "esm_class", 0)
-    payload = pdu.payload if hasattr(pdu, "payload") else (pdu.message_payload or b"")
+    payload = getattr(pdu, "payload", None)
+    if payload is None:
+        payload = pdu.message_payload or b""
     if (esm & 0x3C) in (0x04, 0x20):
         # engine.smpp.receipts reads the appendix B text and the TLVs; a receipt it
         # cannot read (no id anywhere, a bad TLV) is still handed over, with what the
