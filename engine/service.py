@@ -233,6 +233,22 @@ class ServiceStats:
     receipt_latency: Quantiles = field(default_factory=Quantiles)
 
 
+async def _cancel_and_wait(task: asyncio.Task, every: float = 0.5) -> None:
+    """Cancel ``task`` and wait for it to end, cancelling it again every ``every``
+    seconds: redis-py can swallow a cancel that lands in a blocking read (the command
+    returns normally in the cancelled task), and a task that then waits on something
+    else would keep a shutdown waiting for ever."""
+    task.cancel()
+    while not task.done():
+        try:
+            await asyncio.wait_for(asyncio.shield(task), every)
+        except asyncio.TimeoutError:
+            log.warning("shutdown: %s did not stop on its cancel; cancelling it again", task.get_name())
+            task.cancel()
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - ended (logged by the loop)
+            break
+
+
 def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
     """The metrics observer, also feeding submit→response latencies into ``q``.
 
@@ -537,11 +553,7 @@ class Service:
         self._stopping = True
         self._room.set()
         if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - logged by the loop
-                pass
+            await _cancel_and_wait(self._reader)
         self._submit_room.set()
         if self._hander is not None:
             # A batch being marked handed finishes its mark (cancelled in the middle,
@@ -700,6 +712,10 @@ class Service:
                                                            self._recover_orphans, entries)
             if not entries:
                 continue
+            if self._stopping:
+                # A cancel that redis-py swallowed mid-read (the read returned in a
+                # cancelled task): the entries stay pending, reclaimed as first attempts.
+                return
             self.stats.read += len(entries)
             for e in entries:
                 if e.reclaimed:
