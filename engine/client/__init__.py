@@ -15,12 +15,20 @@ Use it like this (the API the Redis service calls)::
     result.segments, result.encoding, result.data_coding, result.error
     await engine.close()                      # drains every window, unbinds
 
-Many messages at once without a task each (what the Redis service does)::
+Many messages at once without a task each::
 
     if not client.has_space():                # backpressure: the bind's queue is full
         await client.wait_space()
     fut = client.submit_nowait(message)       # queued now; asyncio.Future[SubmitResult]
     fut.add_done_callback(...)                # or engine.submit_nowait(message, smsc=None)
+
+or, for a batch (what the Redis service does: a few Rust calls per bind, no future)::
+
+    i = 0
+    while i < len(messages):
+        i = client.submit_batch(messages, on_result, i)   # on_result(SubmitResult), once each
+        if i < len(messages):
+            await client.wait_space()
 
 One SMSC only: ``SmscClient(config.smscs[0], observer)`` has the same ``start/submit/close``
 and ``async with``. ``submit`` never raises for a bad message (encoding error, a field
@@ -67,7 +75,7 @@ Event loop: ``engine.client.loop.run(main())`` runs on uvloop when installed.
 
 from engine.client.bind import QUEUE_FACTOR, Bind, BindError, BindState, SubmitJob
 from engine.client.observer import NULL_OBSERVER, MultiObserver, Observer
-from engine.client.smsc import Engine, SmscClient, build_submits, parse_deliver
+from engine.client.smsc import Engine, SmscClient, build_submits, build_submits_many, parse_deliver
 from engine.client.types import (
     ClientClosed,
     MoMessage,
@@ -99,5 +107,6 @@ __all__ = [
     "ClientClosed",
     "NotBound",
     "build_submits",
+    "build_submits_many",
     "parse_deliver",
 ]
