@@ -10,7 +10,8 @@ Redis key layout (``P`` is ``Keys.prefix``, ``"smpp:"`` by default, from
         from, ton, npi, prio, rd (registered_delivery), seg (segment
         estimate), ts (created, unix s) and, when not default, camp
         (campaign id), enc (forced encoding), concat, nat ([languages]).
-        group: [engine] group ("smpp-engine"); acked entries are XDELed, so
+        group: [engine] group ("smpp-engine"); acked entries are deleted
+        (XTRIM MINID up to the oldest pending entry, XDEL for newer ones), so
         XLEN - pending = entries not yet read (the lag)
     P outbound:campaign:{id}   stream  a rate-limited campaign's own messages (same
                                        entry format and group). Read only as fast

@@ -856,8 +856,9 @@ class Consumer:
 
     async def ack(self, entries: Iterable[Entry]) -> int:
         """Acknowledge entries whose outcome the caller has recorded (submit_sm_resp or
-        final failure): XACK, XDEL and delete their hand-off records in one atomic call
-        per stream. Returns how many entries were still pending."""
+        final failure): XACK, delete them from the stream (see _ACK) and delete their
+        hand-off records in one atomic call per stream. Returns how many entries were
+        still pending."""
         by_stream = _by_stream(entries)
         if not by_stream:
             return 0

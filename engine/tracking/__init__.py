@@ -83,7 +83,10 @@ key                                 type       content, TTL
                                                t.<state> (time), p<i>.st / .id / .b /
                                                .ts / .dt / .err / .stat / .cs / .n /
                                                .uk per part; TTL ``ttl``
-``P corr:<account>:<canonical id>``  string    ``msg_id \\x1f part \\x1f submit time``;
+``P corr:<account>:<canonical id>``  string    ``msg_id \\x1f part \\x1f submit time
+                                               \\x1f parts \\x1f campaign`` (the
+                                               record's; entries of earlier versions
+                                               lack the last two);
                                                TTL ``correlation_ttl``, then
                                                ``duplicate_window`` after a final receipt
 ``P early:<account>:<canonical>``   string    a held receipt (JSON), one key per
@@ -107,9 +110,12 @@ standalone Redis (or a primary with replicas, or Sentinel; not Redis Cluster), v
 
 Cost, measured by ``python -m bench tracking`` (see its output for this machine):
 about ten Redis commands per single-part message over its life, all inside one
-script call per batch: queued (HSETNX, HSET, PEXPIRE), submitted (HMGET, HSET, SET,
-XADD), receipt (GETEX, HMGET, HSET, XADD). ``event_states=FINAL_STATES`` drops the
-``submitted`` XADD. Memory: the record (about 1 KB for one part) lives ``ttl``; the
+script call per batch: queued (HSETNX, HSET, PEXPIREAT), submitted (HMGET, or EXISTS
+while submits find no records, then HSET, PEXPIREAT for a new record, SET, XADD),
+receipt (GETEX, HMGET of the history and the part's state for a single-part message,
+HSET, XADD). The status stream is trimmed once per call. ``event_states=FINAL_STATES``
+drops the ``submitted`` XADD. Memory: the record (about 450 bytes for one part: every
+value stays under 64 bytes, so Redis keeps it a listpack) lives ``ttl``; the
 correlation entry (about 100 bytes per part) ``correlation_ttl`` or, after a final
 receipt, ``duplicate_window``; size ``ttl`` for your daily volume.
 """
