@@ -50,6 +50,12 @@ _DELIVER_SM_RESP = int(CommandId.DELIVER_SM_RESP)
 # a ring indexed by id (0: not known).
 _STATE_SLOTS = 1 << 20
 _STATE_MASK = _STATE_SLOTS - 1
+_DELIVERED = int(MessageState.DELIVERED)
+# submit_sm after destination_addr: esm_class, (protocol_id, priority_flag),
+# schedule_delivery_time and validity_period when empty (their NUL), registered_delivery,
+# (replace_if_present_flag, data_coding, sm_default_msg_id), sm_length.
+_AFTER_DST = struct.Struct(">B2xBBB3xB").unpack_from
+_PARSE_ERRORS = (ValueError, IndexError, struct.error)
 
 # Final states a receipt can carry: stat word -> (message_state TLV, err code).
 RECEIPT_STATES: dict[str, tuple[int, int]] = {
@@ -226,65 +232,56 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        """Answer the PDUs of one read in one write.
+
+        Without faults (the common case) submit_sm and deliver_sm_resp are handled
+        inline, with the same octets and records as ``_data_faults`` gives with every
+        fault off (tests/simulator checks it): a submit_sm's receipt fields are read
+        by slicing when its body is the usual one (no TLVs, empty
+        schedule_delivery_time and validity_period), else by the full decoder, and
+        its receipt is built then; a deliver_sm_resp is read from its header.
+        """
         frames = self.framer.feed_frames(data)
-        faults = self.sim.faults
+        sim = self.sim
+        faults = sim.faults
         quiet = faults._quiet
         if quiet is None:
             quiet = faults._compute_quiet()
-        if quiet:
-            self._data_quiet(frames)
-        else:
+        if not quiet:
             self._data_faults(frames)
-
-    def _fatal(self, out: list[bytes], err: Any) -> None:
-        """A framing error (bad command_length): generic_nack, then close."""
-        out.append(P.encode(P.GenericNack(sequence_number=err.sequence_number or 0, command_status=err.status)))
-        self._write(out)
-        self.abort()
-
-    # -- the common case: no fault configured --
-    def _data_quiet(self, frames: list) -> None:
-        """data_received without faults: submit_sm and deliver_sm_resp handled inline.
-
-        Gives the same octets and the same records as ``_data_faults`` would with
-        every fault off (tests/simulator checks it): a submit_sm's receipt fields are
-        read by slicing when its body is the usual one (no TLVs, empty
-        schedule_delivery_time and validity_period), else by the full decoder; a
-        deliver_sm_resp is read from its header.
-        """
-        sim = self.sim
+            return
         rec = sim.record
         out: list[bytes] = []
         items: list[tuple] = []
         can_submit = self.bind_type == "tx" or self.bind_type == "trx"
         receipts = sim.receipt_delay is not None
+        if receipts:
+            templates = sim._receipt_templates()
+            single = sim._single_state
+            single_t = templates[single] if single else None
         recording = sim.recording
         system_id = self.system_id or ""
         n0 = n = marked = sim._ids
         fmt = sim._id_fmt
-        hex8 = sim.id_format == "hex"
-        single = sim._single_state
-        now = time.monotonic()
-        acked = others = 0
+        limit8 = 0xFFFFFFFF if sim.id_format == "hex" else -1  # ids of 8 hex digits
+        acked = not_receipts = others = 0
+        receipt_pop = self.unacked_receipts.pop
         self.pdus += len(frames)
+        bad = None
         for frame in frames:
             if type(frame) is not bytes:  # fatal framing error (the last item)
-                sim._ids = n
-                if n != n0:
-                    rec.submit_count += n - n0 - others
-                    self._submitted(marked, n, items, now)
-                self._fatal(out, frame)
-                return
+                bad = frame
+                break
             length, cid, status, seq = _HEADER_UNPACK(frame)
             if cid == _SUBMIT_SM and can_submit:
                 n += 1
                 mid = fmt % n
-                if hex8 and n <= 0xFFFFFFFF:
+                if n <= limit8:
                     out.append(_RESP8_PACK(25, _SUBMIT_SM_RESP, 0, seq, mid))
                 else:
                     out.append(_HEADER_PACK(17 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid + b"\0")
                 if recording:
-                    self._record_submit(mid.decode("ascii"), frame, True, now)
+                    self._record_submit(mid.decode("ascii"), frame, True, time.monotonic())
                 if not receipts:
                     continue
                 # submit_sm body: service_type, src ton/npi/addr, dst ton/npi/addr,
@@ -292,38 +289,44 @@ class _Conn(asyncio.Protocol):
                 # validity_period, registered_delivery, replace_if_present_flag,
                 # data_coding, sm_default_msg_id, sm_length, short_message, TLVs.
                 try:
-                    z = frame.index(0, 16, 22)  # service_type: at most 6 octets with its NUL
+                    # service_type (at most 6 octets with its NUL; usually empty)
+                    z = frame.index(0, 16, 22) if frame[16] else 16
                     z1 = frame.index(0, z + 3, z + 24)  # source_addr: 21
                     z2 = frame.index(0, z1 + 3, z1 + 24)  # destination_addr: 21
-                    p = z2 + 1
-                    sml = frame[p + 9]
-                    plain = not frame[p + 3] and not frame[p + 4] and p + 10 + sml == length and sml <= 254
-                except (ValueError, IndexError):
-                    plain = False
-                if not plain:  # the full decoder (or no receipt when it fails)
+                    esm, sched, valid, rd, sml = _AFTER_DST(frame, z2 + 1)
+                except _PARSE_ERRORS:
+                    sched = 1
+                if sched or valid or z2 + 11 + sml != length or sml > 254:
+                    # not the usual body: the full decoder (no receipt when it fails)
                     item = sim._receipt_item(system_id, n, mid, frame)
                     if item is not None:
                         items.append(item)
                     continue
-                rd = frame[p + 5] & 3
+                rd &= 3
                 if not rd:
                     continue
-                stat = single or sim._draw_state()
-                if rd == 2 and stat == "DELIVRD":  # receipt on failure only
+                t = single_t or templates[sim._draw_state()]
+                if rd == 2 and t[0] == _DELIVERED:  # receipt on failure only
                     continue
-                s = p + 10
-                if frame[p] & 0x40 and sml:  # UDHI: the receipt quotes the text after the UDH
+                s = z2 + 11
+                if esm & 0x40 and sml:  # UDHI: the receipt quotes the text after the UDH
                     s += 1 + frame[s]
-                items.append((system_id, n, mid, stat, frame[z1 + 1 : z2 + 1] + frame[z + 1 : z1 + 1], frame[s : s + 20]))
+                text = frame[s : s + 20]
+                lm = len(mid)
+                ln = t[1] + lm + len(text)
+                if ln <= 254:  # as _receipt_body
+                    body = t[2] % (frame[z1 + 1 : z2 + 1], frame[z + 1 : z1 + 1], ln, mid, text, lm + 1, mid)
+                else:
+                    body = _receipt_body(t, frame[z1 + 1 : z2 + 1], frame[z + 1 : z1 + 1], mid, text)
+                items.append((system_id, n, t[0], body))
             elif cid == _DELIVER_SM_RESP and (length == 16 or (length == 17 and not frame[16])):
                 if status:
                     rec.other["DeliverSmResp"] += 1
                     self._deliver_resp(status, seq)
                 else:
                     acked += 1
-                    if self.unacked_receipts.pop(seq, None) is not None:
-                        rec.receipts_acked += 1
-                    else:
+                    if receipt_pop(seq, None) is None:  # not a receipt (counted below)
+                        not_receipts += 1
                         entry = self.unacked.pop(seq, None)
                         if entry is not None:
                             if entry[0] == "receipt":
@@ -337,38 +340,42 @@ class _Conn(asyncio.Protocol):
                     marked = n
                 resp = self._other(frame, cid, seq)
                 others += sim._ids - n  # ids of data_sm / submit_multi (counted there)
-                n = sim._ids
+                marked = n = sim._ids
                 if resp is not None:
                     out.append(resp)
                 if self.unbound:
                     break
                 can_submit = self.bind_type == "tx" or self.bind_type == "trx"
                 system_id = self.system_id or ""
-        sim._ids = n
         if acked:
             rec.deliver_resp_statuses[0] += acked
             rec.other["DeliverSmResp"] += acked
+            rec.receipts_acked += acked - not_receipts
         if n != n0:
-            rec.submit_count += n - n0 - others
-            self._submitted(marked, n, items, now)
+            sim._ids = n
+            if n != marked:
+                sim._mark_enroute(marked + 1, n)
+            submits = n - n0 - others
+            rec.submit_count += submits
             # Responses owed right now: the client cannot have more than its window
             # outstanding, and it has at least these.
-            owed = self.outstanding + n - n0
-            if owed > rec.max_outstanding:
-                rec.max_outstanding = owed
+            if self.outstanding + submits > rec.max_outstanding:
+                rec.max_outstanding = self.outstanding + submits
+            if items:
+                sim._push_receipts(items, time.monotonic())
+        if bad is not None:
+            self._fatal(out, bad)
+            return
         if out and not self.closed:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
         if self.unbound:
             self.close()
 
-    def _submitted(self, n0: int, n: int, items: list[tuple], now: float) -> None:
-        """Ids n0+1..n were given out in one read (submit_sm, data_sm, submit_multi):
-        mark them ENROUTE, schedule the receipts asked for."""
-        sim = self.sim
-        if n != n0:
-            sim._mark_enroute(n0 + 1, n)
-        if items:
-            sim._push_receipts(items, now)
+    def _fatal(self, out: list[bytes], err: Any) -> None:
+        """A framing error (bad command_length): generic_nack, then close."""
+        out.append(P.encode(P.GenericNack(sequence_number=err.sequence_number or 0, command_status=err.status)))
+        self._write(out)
+        self.abort()
 
     def _record_submit(self, mid: str, frame: bytes, answered: bool, now: float) -> None:
         sim = self.sim
@@ -629,31 +636,23 @@ class _Conn(asyncio.Protocol):
         self._write(out)
 
     def send_receipts(self, items: list[tuple]) -> None:
-        """Write delivery receipts (items of Simulator._receipt_item) in one write and
-        remember them until acked."""
+        """Write delivery receipts (items of Simulator._receipt_item: their body is
+        built) in one write and remember them until acked."""
         sim = self.sim
-        templates = sim._receipt_templates()
         states = sim._state_ring
         oldest = sim._ids - _STATE_SLOTS
         unacked = self.unacked_receipts
         seq = self.seq
         out = []
         for item in items:
-            mid = item[2]
-            text = item[5]
-            state, fixed, full, _ = templates[item[3]]
-            n = item[1]
-            if n > oldest:
-                states[n & _STATE_MASK] = state
             seq = seq + 1 if seq < 0x7FFFFFFF else 1
             unacked[seq] = item
-            ln = fixed + len(mid) + len(text)
-            if ln <= 254:
-                body = full % (item[4], ln, mid, text, len(mid) + 1, mid)
-            else:
-                body = _receipt_body(templates, item)
+            body = item[3]
             out.append(_HEADER_PACK(16 + len(body), _DELIVER_SM, 0, seq))
             out.append(body)
+            n = item[1]
+            if n > oldest:
+                states[n & _STATE_MASK] = item[2]
         self.seq = seq
         if out and not self.closed:
             self.transport.write(b"".join(out))  # type: ignore[union-attr]
@@ -720,7 +719,7 @@ class Simulator:
         self._state_ring = bytearray(_STATE_SLOTS)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stamp_second = 0
-        self._stamp = ""
+        self._stamps = ("", "")  # submit date, done date of the templates
         self._templates: dict[str, tuple[int, int, bytes, bytes]] = {}
         self._state_names = list(states)
         self._state_weights = [states[s] for s in self._state_names]
@@ -819,8 +818,9 @@ class Simulator:
 
     def _receipt_item(self, system_id: str, n: int, mid: bytes, frame: bytes) -> tuple | None:
         """The receipt a submit_sm asks for, decoded in full: None when it asks for none
-        (or does not decode). An item is (system_id, id number, message id, stat word,
-        the receipt's address fields, the first 20 octets of the text)."""
+        (or does not decode). An item is (system_id, id number, message_state, the
+        deliver_sm body); the body is built now, with the submit date of now and the
+        done date of now + receipt_delay, and kept for redeliveries."""
         try:
             pdu: Any = _native.decode(frame)
         except PduError:
@@ -828,15 +828,13 @@ class Simulator:
         rd = pdu.registered_delivery & 0x03
         if rd == 0:
             return None
-        stat = self._single_state or self._draw_state()
-        if rd == 2 and stat == "DELIVRD":  # receipt on failure only
+        t = self._receipt_templates()[self._single_state or self._draw_state()]
+        if rd == 2 and t[0] == _DELIVERED:  # receipt on failure only
             return None
         # The receipt goes from the handset (the original destination) to the sender.
-        addrs = b"".join((
-            bytes((pdu.dest_addr_ton, pdu.dest_addr_npi)), pdu.destination_addr.encode("latin-1"), b"\0",
-            bytes((pdu.source_addr_ton, pdu.source_addr_npi)), pdu.source_addr.encode("latin-1"), b"\0",
-        ))
-        return (system_id, n, mid, stat, addrs, _text_of(pdu)[:20])
+        dst = bytes((pdu.dest_addr_ton, pdu.dest_addr_npi)) + pdu.destination_addr.encode("latin-1") + b"\0"
+        src = bytes((pdu.source_addr_ton, pdu.source_addr_npi)) + pdu.source_addr.encode("latin-1") + b"\0"
+        return (system_id, n, t[0], _receipt_body(t, dst, src, mid, _text_of(pdu)[:20]))
 
     def _push_receipts(self, items: list[tuple], now: float) -> None:
         self._receipt_n += 1
@@ -865,15 +863,15 @@ class Simulator:
             self._tick_handle = self._loop.call_later(delay, self._receipt_tick)
 
     def _receipt_templates(self) -> dict[str, tuple[int, int, bytes, bytes]]:
-        """stat word -> (message_state, octets of the receipt text without id and
-        text, deliver_sm body template, receipt text template) for this minute."""
-        now = int(time.time())
-        if now != self._stamp_second:
-            self._stamp_second = now
-            stamp = _stamp()
-            if stamp != self._stamp or not self._templates:
-                self._stamp = stamp
-                self._templates = {s: _receipt_template(s, stamp) for s in RECEIPT_STATES}
+        """stat word -> _receipt_template for a submit now (cached for a second)."""
+        now = time.time()
+        second = int(now)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            stamps = (_stamp(now), _stamp(now + (self.receipt_delay or 0.0)))
+            if stamps != self._stamps or not self._templates:
+                self._stamps = stamps
+                self._templates = {s: _receipt_template(s, *stamps) for s in RECEIPT_STATES}
         return self._templates
 
     def _receivers(self, system_id: str) -> list[_Conn]:
@@ -916,9 +914,8 @@ class Simulator:
                 conn.send_receipts(batch)
 
     def _receipt_pdu(self, item: tuple, seq: int = 0) -> bytes:
-        """The deliver_sm of a receipt item (as send_receipts writes it), for tests."""
-        body = _receipt_body(self._receipt_templates(), item)
-        return _HEADER_PACK(16 + len(body), _DELIVER_SM, 0, seq) + body
+        """The deliver_sm of a receipt item, as send_receipts writes it."""
+        return _HEADER_PACK(16 + len(item[3]), _DELIVER_SM, 0, seq) + item[3]
 
     # -- MO --
     def send_mo(
@@ -988,28 +985,29 @@ _TLV_HEADER = struct.Struct(">HH")
 _ENROUTE_RUN = bytes((MessageState.ENROUTE,)) * 4096
 
 
-def _stamp() -> str:
-    """The receipt's submit and done date (YYMMDDhhmm, local time)."""
-    return time.strftime("%y%m%d%H%M")
+def _stamp(t: float) -> str:
+    """A receipt date (YYMMDDhhmm, local time)."""
+    return time.strftime("%y%m%d%H%M", time.localtime(t))
 
 
-def _receipt_template(stat: str, stamp: str) -> tuple[int, int, bytes, bytes]:
+def _receipt_template(stat: str, submit_date: str, done_date: str) -> tuple[int, int, bytes, bytes]:
     """(message_state, fixed length of the text, body template, text template) of a
-    receipt with this final state and date; see send_receipts and _receipt_body.
+    receipt with this final state and these dates; see _receipt_body.
 
-    The body is what _receipt_frame writes: service_type "", the addresses (``%s``:
+    The body is what _receipt_frame writes: service_type "", the addresses (``%s%s``:
     destination then source, each ton, npi, C-string), esm_class 0x04, zeros,
-    sm_length (``%c``), the text, then the TLVs receipted_message_id (``%c%s``: length
-    and id, its NUL in the template) and message_state.
+    sm_length (``%c``), the text (``%s`` id, ``%s`` quoted text), then the TLVs
+    receipted_message_id (``%c%s``: length and id, its NUL in the template) and
+    message_state.
     """
     state, err = RECEIPT_STATES[stat]
     text = (
-        f"id:%s sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} submit date:{stamp} "
-        f"done date:{stamp} stat:{stat} err:{err:03d} text:%s"
+        f"id:%s sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} submit date:{submit_date} "
+        f"done date:{done_date} stat:{stat} err:{err:03d} text:%s"
     ).encode("latin-1")
     fixed = len(text) - 4
     body = b"".join((
-        b"\0%s",
+        b"\0%s%s",
         _RECEIPT_FIXED.pack(EsmClass.TYPE_DELIVERY_RECEIPT, 0, 0, 0, 0, 0, 0, 0, 0, 0)[:-1], b"%c",
         text,
         _TLV_HEADER.pack(Tag.RECEIPTED_MESSAGE_ID, 0)[:-1], b"%c%s\0",
@@ -1018,16 +1016,19 @@ def _receipt_template(stat: str, stamp: str) -> tuple[int, int, bytes, bytes]:
     return int(state), fixed, body, text
 
 
-def _receipt_body(templates: dict, item: tuple) -> bytes:
-    """The deliver_sm body of a receipt item, its text cut to 254 octets when longer."""
-    _, _, mid, stat, addrs, text = item
-    state, _, _, text_template = templates[stat]
-    sm = (text_template % (mid, text))[:254]
+def _receipt_body(template: tuple, dst: bytes, src: bytes, mid: bytes, text: bytes) -> bytes:
+    """A receipt's deliver_sm body (from the handset ``dst``, ton + npi + C-string, to
+    the sender ``src``) with a template of _receipt_template; the receipt text is cut
+    to 254 octets when longer. data_received inlines the first case."""
+    ln = template[1] + len(mid) + len(text)
+    if ln <= 254:
+        return template[2] % (dst, src, ln, mid, text, len(mid) + 1, mid)
+    sm = (template[3] % (mid, text))[:254]
     return b"".join((
-        b"\0", addrs,
+        b"\0", dst, src,
         _RECEIPT_FIXED.pack(EsmClass.TYPE_DELIVERY_RECEIPT, 0, 0, 0, 0, 0, 0, 0, 0, len(sm)), sm,
         _TLV_HEADER.pack(Tag.RECEIPTED_MESSAGE_ID, len(mid) + 1), mid, b"\0",
-        _TLV_HEADER.pack(Tag.MESSAGE_STATE, 1), bytes((state,)),
+        _TLV_HEADER.pack(Tag.MESSAGE_STATE, 1), bytes((template[0],)),
     ))
 
 
