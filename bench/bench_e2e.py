@@ -462,6 +462,11 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
         res.ok = done and states.get(want, 0) == count and unknown == 0
         res.detail = (f"acked {acked}, receipts correlated {correlated}, states {states}, "
                       f"outcome unknown {unknown}")
+        if not res.ok:
+            from engine.tracking import Tracker
+
+            t = Tracker(redis, prefix=prefix)
+            res.detail += f"; tracking stats {await t.stats()}, held {await t.held_count()}"
     finally:
         rc = eng.stop()
         try:
