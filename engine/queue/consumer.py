@@ -169,7 +169,8 @@ _LAYOUT = ("\n", "hand-off records of the intake streams: message id -> state:n:
 #
 # KEYS: stream, attempts hash. ARGV: group, consumer, now (unix s), entry ids, message
 # ids, lowest and highest entry id, legacy attempt key prefix, reclaimed flags (one
-# "0"/"1" per entry, or "" when none was reclaimed), attempt_ttl_s, layout note. Which entries are still pending
+# "0"/"1" per entry, or "" when none was reclaimed), attempt_ttl_s, layout note, "1"
+# when a message id occurs twice in the batch. Which entries are still pending
 # under this consumer is asked once per batch (XPENDING over the batch's id range,
 # filtered by consumer) rather than once per entry: that was a third of the script's
 # Redis time. An entry not in that answer (or past its COUNT) is asked about alone.
@@ -186,17 +187,30 @@ local ids, mids = {}, {}
 for x in string.gmatch(ARGV[4], '[^\\n]+') do ids[#ids + 1] = x end
 for x in string.gmatch(ARGV[5], '[^\\n]+') do mids[#mids + 1] = x end
 local me = ARGV[2]
-local mine = {}
-if ARGV[6] ~= '' then
-  for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[6], ARGV[7], #ids * 2 + 16, me)) do
-    mine[e[1]] = true
-  end
-end
+local pend = {}
+if ARGV[6] ~= '' then pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[6], ARGV[7], #ids * 2 + 16, me) end
+-- XPENDING answers in id order, as a batch usually is: walk both; a set of the answer
+-- is built only when they part (an entry not ours, or a batch out of order).
+local k, mine = 1, nil
 local out, ours, no = {}, {}, 0
 for i = 1, #ids do
   local id = ids[i]
+  local found
+  if mine then
+    found = mine[id]
+  else
+    local e = pend[k]
+    if e and e[1] == id then
+      found = true
+      k = k + 1
+    else
+      mine = {}
+      for _, e2 in ipairs(pend) do mine[e2[1]] = true end
+      found = mine[id]
+    end
+  end
   local p = nil
-  if not mine[id] then p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) end
+  if not found then p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) end
   if p and #p == 0 then
     out[i] = 'a0'
   elseif p and p[1][2] ~= me then
@@ -214,13 +228,16 @@ if no > 0 then
   local legacy = flags ~= '' and string.find(flags, '1', 1, true)
   local tail = ':' .. ARGV[3] .. ':' .. me
   local first = 'handed:1' .. tail
-  -- The same message twice in one batch: the second hand-off sees the first.
+  -- The same message twice in one batch (ARGV[12] '1', Python checks): the second
+  -- hand-off sees the first.
   -- set starts with the layout field (see _LAYOUT): it keeps the hash a hash table.
-  local cur, set, ns = {}, {'\\n', ARGV[11]}, 2
+  local cur = ARGV[12] == '1' and {} or nil
+  local set, ns = {'\\n', ARGV[11]}, 2
   for k = 1, no do
     local i = ours[k]
     local mid = mids[i]
-    local v = cur[mid]
+    local v = nil
+    if cur then v = cur[mid] end
     if v == nil then
       v = vals[k]
       if not v and legacy and string.byte(flags, i) == 49 then
@@ -240,7 +257,7 @@ if no > 0 then
       nv = 'handed:' .. n .. tail
       if st == 'handed' then out[i] = 'u' .. n else out[i] = 'f' .. n end
     end
-    cur[mid] = nv
+    if cur then cur[mid] = nv end
     set[ns + 1] = mid
     set[ns + 2] = nv
     ns = ns + 2
@@ -840,10 +857,12 @@ class Consumer:
                 lo, hi = _id_range(ids)
                 flags = "".join(["1" if e.reclaimed else "0" for e in chunk]) if any(
                     e.reclaimed for e in chunk) else ""
+                mids = [e.message.id for e in chunk]
+                twice = "1" if len(set(mids)) != len(mids) else ""
                 results = await script(
                     keys=[stream, self.keys.attempts],
-                    args=[self.keys.group, self.name, now, "\n".join(ids), "\n".join([e.message.id for e in chunk]),
-                          lo, hi, self.keys.attempt(""), flags, self.attempt_ttl_s, _LAYOUT[1]],
+                    args=[self.keys.group, self.name, now, "\n".join(ids), "\n".join(mids),
+                          lo, hi, self.keys.attempt(""), flags, self.attempt_ttl_s, _LAYOUT[1], twice],
                 )
                 if not isinstance(results, str):
                     results = results.decode()
