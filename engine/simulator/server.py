@@ -256,7 +256,7 @@ class _Conn(asyncio.Protocol):
         schedule_delivery_time and validity_period), else by the full decoder, and
         its receipt is built then; a deliver_sm_resp is read from its header.
         """
-        frames = self.framer.feed_frames(data)
+        frames: list[Any] = self.framer.feed_frames(data)
         sim = self.sim
         faults = sim.faults
         quiet = faults._quiet
@@ -282,11 +282,9 @@ class _Conn(asyncio.Protocol):
         acked = not_receipts = others = 0
         receipt_pop = self.unacked_receipts.pop
         self.pdus += len(frames)
-        bad = None
+        # A fatal framing error can only be the last item.
+        bad = frames.pop() if frames and type(frames[-1]) is not bytes else None
         for frame in frames:
-            if type(frame) is not bytes:  # fatal framing error (the last item)
-                bad = frame
-                break
             length, cid, status, seq = _HEADER_UNPACK(frame)
             if cid == _SUBMIT_SM and can_submit:
                 n += 1
@@ -333,7 +331,7 @@ class _Conn(asyncio.Protocol):
                 else:
                     body = _receipt_body(t, dst, src, mid, text)
                 items.append((system_id, n, t[0], body))
-            elif cid == _DELIVER_SM_RESP and (length == 16 or (length == 17 and not frame[16])):
+            elif cid == _DELIVER_SM_RESP and ((length == 17 and not frame[16]) or length == 16):
                 if status:
                     rec.other["DeliverSmResp"] += 1
                     self._deliver_resp(status, seq)
@@ -655,19 +653,21 @@ class _Conn(asyncio.Protocol):
         sim = self.sim
         states = sim._state_ring
         oldest = sim._ids - _STATE_SLOTS
-        unacked = self.unacked_receipts
-        seq = self.seq
+        first = self.seq + 1
+        if first + len(items) > 0x80000000:  # the sequence numbers wrap: one by one
+            seqs: Any = [self.next_seq() for _ in items]
+        else:
+            seqs = range(first, first + len(items))
+            self.seq = first + len(items) - 1
+        self.unacked_receipts.update(zip(seqs, items))
         out = []
-        for item in items:
-            seq = seq + 1 if seq < 0x7FFFFFFF else 1
-            unacked[seq] = item
+        for seq, item in zip(seqs, items):
             body = item[3]
             out.append(_HEADER_PACK(16 + len(body), _DELIVER_SM, 0, seq))
             out.append(body)
             n = item[1]
             if n > oldest:
                 states[n & _STATE_MASK] = item[2]
-        self.seq = seq
         if out and not self.closed:
             self.transport.write(b"".join(out))  # type: ignore[union-attr]
 

@@ -821,3 +821,50 @@ def test_fast_path_equals_the_general_path_on_any_submit_sm(subs, cuts):
         fast = _feed(Faults(), frames)
         general = _feed(Faults(max_tps=1e9), frames)
     assert fast == general
+
+
+def test_receipt_sequence_numbers_wrap_and_are_remembered():
+    loop = asyncio.new_event_loop()
+    try:
+        sim = Simulator(receipt_delay=5.0)
+        sim._loop = loop
+        conn = sim._make_conn()
+        sink = _Sink()
+        conn.connection_made(sink)
+        conn.data_received(P.encode(P.BindTransceiver(sequence_number=1, system_id="w")))
+        conn.data_received(b"".join(P.encode(P.SubmitSm(sequence_number=i + 2, destination_addr="49", short_message=b"w",
+                                                         registered_delivery=1)) for i in range(4)))
+        items = [item for entry in sim._receipt_heap for item in entry[2]]
+        sim._tick_handle.cancel()
+        sink.data.clear()
+        for start, want in [(0x7FFFFFFD, [0x7FFFFFFE, 0x7FFFFFFF, 1, 2]), (10, [11, 12, 13, 14])]:
+            conn.seq = start
+            conn.unacked_receipts.clear()
+            conn.send_receipts(items)
+            got = S._native.Framer().feed_frames(sink.data.pop())
+            assert [int.from_bytes(f[12:16], "big") for f in got] == want == sorted(conn.unacked_receipts, key=want.index)
+            assert [f[16:] for f in got] == [i[3] for i in items] and conn.seq == want[-1]
+            assert [conn.unacked_receipts[s] for s in want] == items
+    finally:
+        loop.close()
+
+
+def test_framing_error_after_submits_in_one_read_answers_them_then_nacks_and_closes():
+    loop = asyncio.new_event_loop()
+    try:
+        sim = Simulator(receipt_delay=None)
+        sim._loop = loop
+        conn = sim._make_conn()
+        sink = _Sink()
+        conn.connection_made(sink)
+        conn.data_received(P.encode(P.BindTransmitter(sequence_number=1, system_id="f")))
+        sink.data.clear()
+        subs = b"".join(P.encode(P.SubmitSm(sequence_number=i + 2, destination_addr="49")) for i in range(3))
+        conn.data_received(subs + bytes.fromhex("00000008" "00000004" "00000000" "00000009"))
+        got = P.Framer().feed(b"".join(sink.data))
+        assert [(type(p).__name__, p.sequence_number, p.command_status) for p in got] == [
+            ("SubmitSmResp", 2, 0), ("SubmitSmResp", 3, 0), ("SubmitSmResp", 4, 0),
+            ("GenericNack", 9, CommandStatus.ESME_RINVCMDLEN)]
+        assert conn.closed and sim.record.submit_count == 3 and sim.record.disconnects == 1
+    finally:
+        loop.close()
