@@ -194,6 +194,12 @@ def _port_pair() -> tuple[socket.socket, int]:
     raise AssertionError("no free pair of ports")
 
 
+def _both_sending(threshold: int):
+    """A wait_for predicate: ``threshold`` submits, and both processes' binds among
+    them (the processes start at different moments; one alone can reach any count)."""
+    return lambda s: s.record.submit_count >= threshold and len({r.connection for r in s.record.submits}) >= 2
+
+
 def _live_binds(sim) -> int:
     return len([c for c in sim.connections if c.bind_type and not c.closed])
 
@@ -262,7 +268,7 @@ def test_sigterm_mid_campaign_drains_both_processes_then_a_restart_finishes(redi
             run = MultiEngine(path, "edge", 2, tmp_path / "a.log")
             try:
                 assert await _bound(sim, 2), run.log()
-                assert await sim.wait_for(lambda s: s.record.submit_count >= 600, 60), run.log()
+                assert await sim.wait_for(_both_sending(600), 60), run.log()
                 run.proc.send_signal(signal.SIGTERM)
                 rc = await asyncio.to_thread(run.proc.wait, 60)
             finally:
@@ -315,7 +321,7 @@ def test_a_killed_process_is_restarted_under_its_name_and_takes_back_its_entries
             run = MultiEngine(path, "edge", 2, tmp_path / "run.log")
             try:
                 assert await _bound(sim, 2), run.log()
-                assert await sim.wait_for(lambda s: s.record.submit_count >= 600, 60), run.log()
+                assert await sim.wait_for(_both_sending(600), 60), run.log()
                 victim = run.child_pids()[1]
                 os.kill(victim, signal.SIGKILL)
                 killed = time.monotonic()
