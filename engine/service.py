@@ -934,7 +934,7 @@ class Service:
                 if o is Outcome.OK:
                     written += 1
                     smsc_id = p.message_id if p.message_id else f"none-{mid}-{p.index + 1}"
-                    submitted.append(Submitted(mid, p.index + 1, smsc_id, account, p.bind or "", n))
+                    submitted.append(Submitted(mid, p.index + 1, smsc_id, account, p.bind or "", n, p.submitted_at))
                     stats.segments += 1
                 elif o is Outcome.REJECTED:
                     written += 1

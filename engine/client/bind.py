@@ -97,7 +97,7 @@ class BindError(ConnectionError):
 class SubmitJob:
     """One submit_sm on its way: encoded octets, its place in the order, its callback."""
 
-    __slots__ = ("data", "ordinal", "callback", "attempts", "sent_at", "index", "priority")
+    __slots__ = ("data", "ordinal", "callback", "attempts", "sent_at", "sent_wall", "index", "priority")
 
     def __init__(self, data: bytes, callback: Callable[[PartResult], Any], index: int = 0, priority: int = 0) -> None:
         self.data = data  # sequence number 0; the session numbers a copy of it per attempt
@@ -106,7 +106,8 @@ class SubmitJob:
         self.priority = priority
         self.ordinal = 0
         self.attempts = 0
-        self.sent_at = 0.0
+        self.sent_at = 0.0  # monotonic, for latencies
+        self.sent_wall = 0.0  # unix seconds, for the record
 
     def __lt__(self, other: SubmitJob) -> bool:  # the retry heap orders by first enqueue
         return self.ordinal < other.ordinal
@@ -742,8 +743,10 @@ class Bind(asyncio.Protocol):
                     heapq.heappush(retry, j)
                 self._flush()
                 return
+            wall = time.time()
             for j in jobs:
                 j.sent_at = now
+                j.sent_wall = wall
                 j.attempts += 1
             sent = len(jobs)
             if not limited:
@@ -791,7 +794,8 @@ class Bind(asyncio.Protocol):
             if self._throttle_pause != self.config.throttle_pause and now >= self._pause_until:
                 self._throttle_pause = self.config.throttle_pause
             mid = getattr(resp, "message_id", None)
-            job.callback(PartResult(job.index, Outcome.OK, status, mid, latency, job.attempts, self.name))
+            job.callback(PartResult(job.index, Outcome.OK, status, mid, latency, job.attempts, self.name, None,
+                                    job.sent_wall))
         else:
             job.callback(
                 PartResult(job.index, Outcome.REJECTED, status, getattr(resp, "message_id", None) or None,

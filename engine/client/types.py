@@ -82,6 +82,8 @@ class PartResult:
     attempts: int = 1
     bind: str | None = None
     error: str | None = None
+    # When the submit_sm was (last) written, unix seconds (None if it never was).
+    submitted_at: float | None = None
 
 
 @dataclass(slots=True)

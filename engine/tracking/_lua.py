@@ -40,7 +40,7 @@ else a single candidate with a correlation entry) before it counts as unmatched.
 """
 
 # Strings per record of each op's flat batch (receipts: variable, see above).
-STRIDE = {"queued": 4, "submitted": 7, "failed": 6, "unknown": 5}
+STRIDE = {"queued": 4, "submitted": 8, "failed": 6, "unknown": 5}
 
 SCRIPT = r"""
 local op, P, now = ARGV[1], ARGV[2], ARGV[3]
@@ -430,7 +430,7 @@ if op == 'queued' then
   return {new, dup}
 
 elseif op == 'submitted' then
-  -- id, part, parts, smsc id, canonical smsc id, account, bind
+  -- id, part, parts, smsc id, canonical smsc id, account, bind, submit time ('' = now)
   local late, nl, skipped, existing = {}, 0, 0, 0
   -- Held receipts are rare: skip the per-message lookup when there are none.
   local any_held = redis.call('ZCARD', IDX) > 0
@@ -440,8 +440,12 @@ elseif op == 'submitted' then
   -- the tracker): ask EXISTS first, a fraction of an HMGET of seven fields.
   local try_new = ARGV[6] == 'new'
   local NOREC = {false, false, false, false, false, false, false}
-  for i = 1, nB, 7 do
+  for i = 1, nB, 8 do
     local id, part, parts, raw, canon, acct, bind = B[i], B[i + 1], B[i + 2], B[i + 3], B[i + 4], B[i + 5], B[i + 6]
+    -- When the submit_sm was written (the part's ts and the correlation's time, from
+    -- which submit-to-receipt latency counts); the record's state times stay "now".
+    local sts = B[i + 7]
+    if sts == '' then sts = now end
     local mk = KT .. id
     local pf = pfs(part)
     local cur
@@ -455,11 +459,11 @@ elseif op == 'submitted' then
       -- of a single-part message then reads only its history and part state.
       local rparts, rcamp = parts, ''
       if cur[1] then rparts, rcamp = cur[2] or '', cur[4] or '' end
-      redis.call('SET', corr, id .. SEP .. part .. SEP .. now .. SEP .. rparts .. SEP .. rcamp, 'PXAT', CORR_TTL)
+      redis.call('SET', corr, id .. SEP .. part .. SEP .. sts .. SEP .. rparts .. SEP .. rcamp, 'PXAT', CORR_TTL)
       if not cur[1] and parts == '1' then
         -- A single-part message not seen queued: create its record, written out.
         redis.call('HSET', mk, 'parts', '1', 'account', acct, 't.queued', now,
-          pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, now, pf.n, '1',
+          pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, '1',
           'state', 'submitted', 't.submitted', now, 'h', h_new)
         redis.call('PEXPIREAT', mk, TTL)
         if ev_sub then event(id, 'submitted', part, false, raw, false) end
@@ -469,10 +473,10 @@ elseif op == 'submitted' then
         local n = tostring((tonumber(cur[7]) or 0) + 1)
         -- The intake may not know the SMSC account; the submit does.
         if old == 'submitted' then
-          redis.call('HSET', mk, pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, now, pf.n, n,
+          redis.call('HSET', mk, pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, n,
             'account', acct)
         else
-          redis.call('HSET', mk, pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, now, pf.n, n,
+          redis.call('HSET', mk, pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, n,
             'account', acct, 'state', 'submitted', 't.submitted', now, 'h', hist(cur[5], 'submitted'))
           local camp = cur[4]
           if camp and camp ~= '' then
@@ -494,7 +498,7 @@ elseif op == 'submitted' then
         f[k + 1] = pf.st; f[k + 2] = 'submitted'
         f[k + 3] = pf.id; f[k + 4] = raw
         f[k + 5] = pf.b; f[k + 6] = bind
-        f[k + 7] = pf.ts; f[k + 8] = now
+        f[k + 7] = pf.ts; f[k + 8] = sts
         f[k + 9] = pf.n; f[k + 10] = tostring((tonumber(cur[7]) or 0) + 1)
         commit(mk, id, part, cur, 'submitted', f, raw, nil, created)
       end

@@ -83,7 +83,11 @@ class Queued(NamedTuple):
 
 
 class Submitted(NamedTuple):
-    """A submit_sm_resp with status 0 for part ``part`` (1-based) of ``msg_id``."""
+    """A submit_sm_resp with status 0 for part ``part`` (1-based) of ``msg_id``.
+
+    ``submitted_at``: when the submit_sm was written (unix seconds); the part's time
+    and the start of its submit-to-receipt latency. None: the time of the record.
+    """
 
     msg_id: str
     part: int
@@ -91,6 +95,7 @@ class Submitted(NamedTuple):
     account: str
     bind: str = ""
     parts: int = 1
+    submitted_at: float | None = None
 
 
 class Failed(NamedTuple):
@@ -435,13 +440,14 @@ class Tracker:
         for s in batch:
             if type(s) is not Submitted:
                 s = Submitted(*s)
-            msg_id, part, sid, account, bind, parts = s
+            msg_id, part, sid, account, bind, parts, sent = s
             _check_part(msg_id, part, parts)
             if not isinstance(sid, str) or not sid.strip():
                 raise ValueError(
                     f"message {msg_id!r} part {part}: smsc_message_id must be a non-empty string, got {sid!r}"
                 )
-            flat += (msg_id, _NUM[part], _NUM[parts], sid, canonical(sid), account, bind)
+            flat += (msg_id, _NUM[part], _NUM[parts], sid, canonical(sid), account, bind,
+                     "" if sent is None else f"{sent:.3f}")
             accounts.add(account)
         for account in accounts:
             if account not in self._detectors:

@@ -770,3 +770,37 @@ def test_unrecorded_simulator_ids_do_not_lock_a_wrong_format(redis_url):
     assert kind is None, kind
     assert ahead.held == 20 and len(late) == 20 and len(after.matched) == 20
     assert kind_after in (None, "same")
+
+
+def test_submit_time_given_is_the_parts_time_and_where_receipt_latency_counts_from(redis_url):
+    """The engine records a part some time after its submit_sm left (the response, then
+    a batch); the time it passes is the part's ``ts`` and the start of its
+    submit-to-receipt latency, for a new record, a queued one and a multi-part one.
+    Without it, the time of the record is used."""
+
+    async def body(t, r):
+        now = 1_800_000_000.0
+        await t.record_queued([Queued("q", 1, "c", ""), Queued("m", 2, "c", "")], now=now - 10)
+        await t.record_submitted([
+            Submitted("n", 1, "id-n", "acct", "tx", 1, now - 0.25),
+            Submitted("q", 1, "id-q", "acct", "tx", 1, now - 0.5),
+            Submitted("m", 1, "id-m1", "acct", "tx", 2, now - 0.75),
+            Submitted("m", 2, "id-m2", "acct", "tx", 2, now - 0.7),
+            Submitted("x", 1, "id-x", "acct", "tx", 1),  # no submit time: the record's
+        ], now=now)
+        res = await t.apply_receipts(
+            [Receipt(id=i, stat="DELIVRD") for i in ("id-n", "id-q", "id-m1", "id-m2", "id-x")], "acct",
+            now=now + 1.0)
+        return res, [await t.status(m) for m in ("n", "q", "m", "x")]
+
+    res, (n, q, m, x) = run(redis_url, body)
+    lat = {(mt.msg_id, mt.part): round(mt.latency, 3) for mt in res.matched}
+    assert lat == {("n", 1): 1.25, ("q", 1): 1.5, ("m", 1): 1.75, ("m", 2): 1.7, ("x", 1): 1.0}
+    sub = {(mt.msg_id, mt.part): mt.submitted_at for mt in res.matched}
+    assert sub[("n", 1)] == pytest.approx(1_800_000_000.0 - 0.25)
+    assert n.part_detail[0].submitted_at == pytest.approx(1_800_000_000.0 - 0.25)
+    assert q.part_detail[0].submitted_at == pytest.approx(1_800_000_000.0 - 0.5)
+    assert [p.submitted_at for p in m.part_detail] == [pytest.approx(1_800_000_000.0 - 0.75),
+                                                       pytest.approx(1_800_000_000.0 - 0.7)]
+    assert x.part_detail[0].submitted_at == pytest.approx(1_800_000_000.0)
+    assert all(s.state == "delivered" for s in (n, q, m, x))
