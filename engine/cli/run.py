@@ -217,29 +217,9 @@ async def _main(config, args: argparse.Namespace, slot: tuple[int, int] | None =
     log.info("consumer %s of group %s on %s and %s (Redis %s); binds %s; metrics %s",
              service.consumer.name, service.keys.group, service.keys.transactional_stream,
              service.keys.bulk_stream, url, binds, service.metrics_url or "off")
-
-    async def unstick_reader() -> None:
-        # Service.close() cancels its reader and waits for it. redis-py can swallow
-        # that cancel when it lands in an XREADGROUP (seen with redis-py 8.1: the read
-        # returned normally in the cancelled task); the reader then waits for ever to
-        # queue the batch for a hand-off task that has stopped, and the drain never
-        # ends. Cancelling it again ends it (the batch stays pending: reclaimed as a
-        # first attempt, at once by the next process of this name). A no-op when the
-        # reader stops on the first cancel; belongs in engine/service.py.
-        await stop.wait()
-        while True:
-            await asyncio.sleep(1.0)
-            reader = getattr(service, "_reader", None)
-            if reader is None or reader.done():
-                return
-            log.warning("shutdown: the reader did not stop on its cancel; cancelling it again")
-            reader.cancel()
-
-    unsticker = loop.create_task(unstick_reader(), name="unstick reader")
     try:
         await service.run_until(stop)
     finally:
-        unsticker.cancel()
         if watcher is not None:
             watcher.cancel()
         await redis.aclose()
