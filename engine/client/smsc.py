@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -315,6 +316,10 @@ def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
     return MoMessage(bind, pdu.source_addr, pdu.destination_addr, text, data, pdu.data_coding, 1, pdu=pdu)
 
 
+def _random_ref_start() -> int:
+    return int.from_bytes(os.urandom(2), "big")
+
+
 def _not_built(message: OutboundMessage, exc: Exception) -> SubmitResult:
     """The result of a message that never left: nothing encoded, nothing sent."""
     return SubmitResult(
@@ -432,7 +437,11 @@ class SmscClient:
         if r is None:
             if len(self._refs) > 100_000:  # bounded: old destinations' counters are dropped
                 self._refs.clear()
-            r = self._refs[destination] = RefCounter()
+            # A random start: engine processes sharing one SMSC account (run --processes,
+            # or several machines) each keep their own counters, and a long message
+            # from each to the same handset at the same moment must not share a
+            # reference (counters all starting at 0 would).
+            r = self._refs[destination] = RefCounter(_random_ref_start())
         return r
 
     async def submit(self, message: OutboundMessage) -> SubmitResult:

@@ -170,3 +170,20 @@ def test_submit_batch_long_messages_go_out_whole_over_two_binds():
             assert sim.record.submit_count == 120
 
     arun(main())
+
+
+def test_reference_counters_start_at_random_so_two_engines_do_not_share_references():
+    # Two engine processes (or machines) on one account each keep their own counters: a
+    # long message from each to the same handset must not carry the same reference.
+    cfg = smsc_config(1, concat="udh16")
+    firsts = []
+    for _ in range(5):
+        client = SmscClient(cfg)
+        m = OutboundMessage("ACME", "+4915100000001", "z" * 200)
+        ((datas, _, _),) = build_submits_many([m], cfg.binds[0], client.ref_counter_for, {})
+        # The UDH's 16-bit reference: after the submit_sm header and fields, the short
+        # message starts with UDHL 6, IEI 8, IEDL 4, then the reference.
+        sm = datas[0]
+        i = sm.index(bytes([6, 8, 4]))
+        firsts.append(int.from_bytes(sm[i + 3:i + 5], "big"))
+    assert len(set(firsts)) > 1, firsts
