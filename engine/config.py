@@ -248,6 +248,9 @@ def _default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+
+STATUS_EVENTS = ("all", "final")
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """Names and limits of the Redis-side service (issue 4)."""
@@ -265,6 +268,9 @@ class EngineConfig:
     default_region: str = "US"
     # Which SMSC gets a message that does not name one.
     default_smsc: str | None = None
+    # Status events on status_stream: "all" (submitted and every later state change)
+    # or "final" (delivered, undeliverable, expired, ... only: one event per message).
+    status_events: str = "all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +522,9 @@ def _section(key: str, raw: Any, cls: type, env: Mapping[str, str]) -> Any:
             kwargs[f.name] = _number(k, t[f.name], 0, 10 * 365 * 24 * 3600.0, lo_open=True)
         else:
             kwargs[f.name] = _str(k, t[f.name], empty=False)
+    if cls is EngineConfig and kwargs.get("status_events", "all") not in STATUS_EVENTS:
+        raise ConfigError(f"{key}.status_events", f"must be one of {', '.join(STATUS_EVENTS)}, got "
+                                                   f"{_show(kwargs['status_events'])}")
     if cls is RedisConfig and "url" in kwargs and not re.match(r"^(redis|rediss|unix)://", kwargs["url"]):
         raise ConfigError(f"{key}.url", f"must start with redis://, rediss:// or unix://, got {_show(kwargs['url'])}")
     if cls is RedisConfig and "tls_ca_file" in kwargs and not Path(kwargs["tls_ca_file"]).is_file():

@@ -434,7 +434,8 @@ class Service:
             ttl=max(7 * 24 * 3600.0, corr_ttl),
             correlation_ttl=corr_ttl,
             events_stream=config.engine.status_stream,
-            event_states=event_states,
+            event_states=event_states if event_states is not None else (
+                FINAL_STATES if config.engine.status_events == "final" else None),
             id_formats={b.system_id: b.message_id_format for s in config.smscs for b in s.binds},
         )
         obs: Observer = _latency_observer(metrics, self.stats.response_latency)

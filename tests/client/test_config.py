@@ -134,3 +134,10 @@ def test_source_ton_npi_rules():
     assert rules.for_source("12345") == ("12345", 6, 0)
     assert rules.for_source("015112345678", national=True) == ("015112345678", 2, 1)
     assert rules.for_destination("+4915112345678") == ("4915112345678", 1, 1)
+
+
+def test_status_events_all_or_final():
+    assert parse_config({}, ENV).engine.status_events == "all"
+    assert parse_config({"engine": {"status_events": "final"}}, ENV).engine.status_events == "final"
+    with pytest.raises(ConfigError, match=r'^engine.status_events: must be one of all, final, got "every"'):
+        parse_config({"engine": {"status_events": "every"}}, ENV)

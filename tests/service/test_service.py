@@ -319,3 +319,28 @@ def test_campaign_rate_limit_is_kept(redis_url, prefix):
     assert slow_done >= 1.7, f"300 messages at 100/s went out in {slow_done:.2f} s"
     assert slow_done < 6.0
     assert fast_done < slow_done
+
+
+def test_status_events_final_publishes_one_event_per_message(redis_url, prefix):
+    """``[engine] status_events = "final"``: the status stream carries each message's
+    final state only (no "submitted" events); "all" (the default) both."""
+
+    async def main():
+        async with Simulator(receipt_delay=0.02) as sim:
+            d = config_dict(redis_url, prefix, sim.port)
+            d["engine"]["status_events"] = "final"
+            cfg = make_config(d)
+            redis = connect(redis_url)
+            service = Service(cfg, redis=redis)
+            await service.start(serve_metrics=False)
+            cid, _ = await enqueue_campaign(redis, cfg, 30)
+            await wait_final(redis, cfg, cid, 30, 30)
+            await service.close()
+            rows = await redis.xrange(cfg.engine.status_stream)
+            states = [(f.get("state") or f.get(b"state")) for _, f in rows]
+            states = [s.decode() if isinstance(s, bytes) else s for s in states]
+            await redis.aclose()
+            return states
+
+    states = run_bounded(main(), 60)
+    assert len(states) == 30 and set(states) == {"delivered"}
