@@ -187,3 +187,25 @@ def test_reference_counters_start_at_random_so_two_engines_do_not_share_referenc
         i = sm.index(bytes([6, 8, 4]))
         firsts.append(int.from_bytes(sm[i + 3:i + 5], "big"))
     assert len(set(firsts)) > 1, firsts
+
+
+def test_loop_run_paces_the_collector_only_when_it_has_cpythons_defaults():
+    import gc
+
+    from engine.client.loop import GC_THRESHOLDS, run, tune_gc
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+
+        async def probe():
+            return gc.get_threshold()
+
+        assert run(probe(), use_uvloop=False) == GC_THRESHOLDS
+        gc.set_threshold(700, 10, 10)
+        assert run(probe(), use_uvloop=False, gc_tuning=False) == (700, 10, 10)
+        gc.set_threshold(5000, 5, 5)  # the application's own choice stays
+        tune_gc()
+        assert gc.get_threshold() == (5000, 5, 5)
+    finally:
+        gc.set_threshold(*saved)
