@@ -182,14 +182,18 @@ class AdaptiveRate:
             self.limit = max(measured, self._measured, MIN_RATE * 2)
             self._tokens = 0.0
             self._last = now
+        accepted = self._accepted_rate(now)
         if self._last_throttle is None:
             # A configured rate is the SMSC's contract: never go below a quarter of it.
-            # An unlimited bind has only its measured rate to go by: 1/50 of that.
-            self._floor = max(MIN_RATE, self.configured * CONFIGURED_FLOOR_FRACTION, self.limit * FLOOR_FRACTION)
+            # An unlimited bind goes by 1/50 of what the SMSC accepted lately, or of its
+            # own measured rate when nothing was accepted yet. (Not of the measured rate
+            # alone: a window sent at once measures tens of thousands per second, and a
+            # floor of 1/50 of that kept the bind above an SMSC's 400/s for good.)
+            basis = accepted if accepted else self.limit
+            self._floor = max(MIN_RATE, self.configured * CONFIGURED_FLOOR_FRACTION, basis * FLOOR_FRACTION)
         # Go to half our rate, or at once to what the SMSC accepted lately if that is
         # lower; grow back towards what it accepted (a rate it demonstrably takes), or
         # towards our old rate when nothing was accepted yet.
-        accepted = self._accepted_rate(now)
         old = self.limit
         self.limit = max(self._floor, min(old / 2, accepted) if accepted else old / 2)
         self.ceiling = max(accepted or old, self.limit)

@@ -120,6 +120,25 @@ def test_limit_never_drops_below_the_floor():
     assert u.limit == MIN_RATE
 
 
+def test_a_burst_at_start_does_not_set_the_floor_above_what_the_smsc_accepts():
+    """An unlimited bind sends a whole window at once (the measured rate reads tens of
+    thousands per second); the SMSC accepts 400/s. The floor comes from what the SMSC
+    accepted, so repeated throttles bring the limit under 400 (it once stayed at 900,
+    1/50 of the burst's measured rate, and the bind never settled)."""
+    r = AdaptiveRate(0)
+    t = 0.0
+    r.delay(1000, t)  # 1000 segments in one go: "50,000/s" measured 20 ms later
+    t += 0.01
+    r.on_accepted(400, t)  # the SMSC took 400 of them
+    t += 0.01
+    r.on_throttle(t)
+    assert r.limit is not None and r._floor < 400 / 2, r._floor  # 1/50 of what was accepted
+    for _ in range(8):
+        t += 0.2
+        r.on_throttle(t)
+    assert r.limit < 400, r.limit
+
+
 def test_backoff_grows_caps_and_jitters():
     b = Backoff(BackoffConfig(initial=0.5, max=8.0, jitter=0.2), random.Random(3))
     delays = [b.next() for _ in range(8)]
