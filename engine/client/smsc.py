@@ -562,18 +562,13 @@ class SmscClient:
         await bind.wait_space()
 
     def _send(self, bind: Bind, message: OutboundMessage, datas: list[bytes], encoding, data_coding) -> asyncio.Future[SubmitResult]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future = loop.create_future()
-        n = len(datas)
-        results: list[PartResult | None] = [None] * n
-        left = [n]
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
 
-        def done(r: PartResult) -> None:
-            results[r.index] = r
-            left[0] -= 1
-            if left[0] == 0 and not fut.done():
-                fut.set_result(SubmitResult(message.reference, results, n, encoding, data_coding))  # type: ignore[arg-type]
+        def resolve(result: SubmitResult) -> None:
+            if not fut.done():
+                fut.set_result(result)
 
+        done = _Collector(message.reference, len(datas), encoding, data_coding, resolve).done
         for i, d in enumerate(datas):
             bind.enqueue(SubmitJob(d, done, i, message.priority))
         return fut

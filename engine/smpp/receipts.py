@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from engine.smpp.constants import MessageState, Tag
-from engine.smpp.tlv import Tlv, find_tlv, tlv_int, tlv_str
+from engine.smpp.tlv import Tlv, cstr_value, find_tlv, tlv_int
 
 __all__ = [
     "Receipt",
@@ -243,10 +243,7 @@ def parse_receipt_body(pdu=None, *, text: str | bytes | None = None,
     m = _STANDARD.match(body)
     fields_ = m.groupdict() if m is not None else _scan_receipt_text(body)
     raw_id = found.get(Tag.RECEIPTED_MESSAGE_ID)
-    tlv_id = None
-    if raw_id is not None:
-        nul = raw_id.find(0)
-        tlv_id = (raw_id if nul < 0 else raw_id[:nul]).decode("latin-1")
+    tlv_id = cstr_value(raw_id) if raw_id is not None else None
     message_id = tlv_id if tlv_id else fields_.get("id")
     if not message_id:
         raise ReceiptError(

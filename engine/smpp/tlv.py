@@ -23,6 +23,7 @@ __all__ = [
     "find_tlv",
     "tlv_int",
     "tlv_str",
+    "cstr_value",
     "sar_tlvs",
 ]
 
@@ -178,5 +179,11 @@ def tlv_str(tlvs: tuple[Tlv, ...], tag: int) -> str | None:
     value = find_tlv(tlvs, tag)
     if value is None:
         return None
+    return cstr_value(value)
+
+
+def cstr_value(value: bytes) -> str:
+    """A C-octet string TLV value as text: up to its NUL (the whole value without one),
+    Latin-1."""
     nul = value.find(0)
     return (value if nul < 0 else value[:nul]).decode("latin-1")
