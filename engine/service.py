@@ -185,6 +185,20 @@ class Quantiles:
         if value > self.max:
             self.max = value
 
+    def add_many(self, values: list[float]) -> None:
+        """``add`` for each value, with the constants held in locals (the engine adds a
+        latency per response and per receipt, a batch at a time)."""
+        lo, step, top = self._LO, self._STEP, self._N
+        counts, log = self.counts, math.log
+        total, mx = self.total, self.max
+        for v in values:
+            counts[0 if v <= lo else min(int(log(v / lo) / step) + 1, top)] += 1
+            total += v
+            if v > mx:
+                mx = v
+        self.n += len(values)
+        self.total, self.max = total, mx
+
     def quantile(self, q: float) -> float | None:
         if not self.n:
             return None
@@ -263,7 +277,7 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
     """
     from engine.metrics import MetricsObserver, _receipt_state, observe_many, status_name
 
-    add = q.add
+    add_many = q.add_many
     m = metrics
 
     class _Observer(MetricsObserver):
@@ -298,6 +312,7 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
             if self._p_lat:
                 pend_l, self._p_lat = self._p_lat, {}
                 for bind, values in pend_l.items():
+                    add_many(values)
                     h = self._latency.get(bind)
                     if h is None:
                         h = self._latency[bind] = m.response_latency.labels(bind)
@@ -319,7 +334,6 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
                     m.receipts.labels(st).inc(n)
 
         def on_response(self, bind: str, command_status: int, latency: float) -> None:
-            add(latency)
             key = (bind, command_status)
             self._p_resp[key] = self._p_resp.get(key, 0) + 1
             lat = self._p_lat.get(bind)
@@ -348,9 +362,10 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
     return _Observer(metrics)
 
 
-def _observe_matches(metrics: Any, matched: list[Any], add: Callable[[float], None]) -> None:
+def _observe_matches(metrics: Any, matched: list[Any], q: Quantiles) -> None:
     """``EngineMetrics.observe_tracking``'s per-receipt part, grouped: one ``inc`` per
-    state and one histogram update per batch instead of two per receipt."""
+    state and one histogram update per batch instead of two per receipt; the
+    latencies go into ``q`` too."""
     from engine.metrics import observe_many
 
     by_state: dict[str, int] = {}
@@ -358,7 +373,7 @@ def _observe_matches(metrics: Any, matched: list[Any], add: Callable[[float], No
     for mt in matched:
         by_state[mt.state] = by_state.get(mt.state, 0) + 1
         lats.append(mt.latency)
-        add(mt.latency)
+    q.add_many(lats)
     observe_many(metrics.receipt_latency, lats)
     for state, n in by_state.items():
         metrics.receipts_correlated.labels(state).inc(n)
@@ -920,8 +935,27 @@ class Service:
         release: list[Entry] = []
         dead: list[tuple[Entry, str]] = []
         stats = self.stats
+        accounts = self._account
+        ok_outcome = Outcome.OK
+        ok_msgs = ok_parts = 0
         for entry, res in batch:
             mid = entry.message.id
+            n = res.segments
+            parts = res.parts
+            if n and parts:
+                for p in parts:
+                    if p.outcome is not ok_outcome:
+                        break
+                else:
+                    # The common case, every part accepted: recorded submitted, acked.
+                    for p in parts:
+                        bind = p.bind or ""
+                        submitted.append(Submitted(mid, p.index + 1, p.message_id or f"none-{mid}-{p.index + 1}",
+                                                   accounts.get(bind, ""), bind, n, p.submitted_at))
+                    ok_parts += len(parts)
+                    ok_msgs += 1
+                    ack.append(entry)
+                    continue
             if res.segments == 0:
                 # Could not be built (encoding, field limits): final, with the reason kept.
                 failed.append(Failed(mid, 1, LOCAL_FAILURE_STATUS, "", "", 1))
@@ -972,6 +1006,8 @@ class Service:
                     ack.append(entry)
                 else:
                     again.append(entry)
+        stats.segments += ok_parts
+        stats.submitted_ok += ok_msgs
         give_up = self._give_up_at()
         try:
             if submitted:
@@ -1130,7 +1166,7 @@ class Service:
             res = await self._redis_call("apply receipts", self.tracker.apply_receipts, group, account,
                                          give_up_at=self._give_up_at())
             mx = self.metrics
-            _observe_matches(mx, res.matched, self.stats.receipt_latency.add)
+            _observe_matches(mx, res.matched, self.stats.receipt_latency)
             if res.unmatched:
                 mx.unmatched.inc(res.unmatched)
             if res.duplicates:
@@ -1175,7 +1211,7 @@ class Service:
                 resolved: list = []
                 self.metrics.observe_unmatched(await self.tracker.sweep(matched=resolved))
                 if resolved:
-                    _observe_matches(self.metrics, resolved, self.stats.receipt_latency.add)
+                    _observe_matches(self.metrics, resolved, self.stats.receipt_latency)
                     self.stats.receipts_matched += len(resolved)
                 limit = time.monotonic() - self.consumer.claim_idle_ms / 2000
                 old = [e for e in self._in_flight.values() if e.read_at < limit]

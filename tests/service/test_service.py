@@ -42,6 +42,17 @@ def test_quantiles_within_two_percent():
     assert Quantiles().quantile(0.5) is None
 
 
+def test_quantiles_add_many_is_add_one_by_one():
+    values = [0.0, 1e-6, 1e-5, 2.5e-4, 0.0123, 0.5, 3.0, 7.25, 1e5]
+    one, many = Quantiles(), Quantiles()
+    for v in values:
+        one.add(v)
+    many.add_many(values[:4])
+    many.add_many(values[4:])
+    assert many.counts == one.counts
+    assert (many.n, many.total, many.max) == (one.n, one.total, one.max) == (9, sum(values), 1e5)
+
+
 def test_campaign_in_statuses_out(redis_url, prefix):
     """A mixed campaign file (GSM, Unicode, long) through submit_campaign; every message
     ends in a final state with its SMSC ids, receipts correlated, the stream empty."""
