@@ -86,6 +86,7 @@ from engine.client.observer import MultiObserver, Observer
 from engine.config import Config
 from engine.queue import Attempt, Consumer, Entry, Keys, connect, stream_stats
 from engine.tracking import FINAL_STATES, Failed, OutcomeUnknown, Submitted, Tracker
+from engine.tracking.tracker import receipt_fields, receipt_row_fields
 
 __all__ = [
     "Service",
@@ -274,7 +275,7 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
     five locked updates per message. A turn of the loop handles a whole read of PDUs,
     so a scrape is at most one turn behind. Same metrics, same values.
     """
-    from engine.metrics import MetricsObserver, _receipt_state, observe_many, status_name
+    from engine.metrics import MetricsObserver, _receipt_state, observe_many, receipt_row_state, status_name
 
     add_many = q.add_many
     m = metrics
@@ -355,6 +356,15 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
             self._p_inbound[bind] = self._p_inbound.get(bind, 0) + 1
             st = _receipt_state(receipt)
             self._p_states[st] = self._p_states.get(st, 0) + 1
+            if not self._flush_due:
+                self._due()
+
+        def on_receipt_rows(self, bind: str, rows: list[tuple]) -> None:
+            self._p_inbound[bind] = self._p_inbound.get(bind, 0) + len(rows)
+            states = self._p_states
+            for r in rows:
+                st = receipt_row_state(bind, r)
+                states[st] = states.get(st, 0) + 1
             if not self._flush_due:
                 self._due()
 
@@ -458,7 +468,8 @@ class Service:
         obs: Observer = _latency_observer(metrics, self.stats.response_latency)
         if observer is not None:
             obs = MultiObserver(obs, observer)
-        self.engine = Engine(config, obs, on_receipt=self._on_receipt, on_mo=self._on_mo)
+        self.engine = Engine(config, obs, on_receipt=self._on_receipt, on_mo=self._on_mo,
+                             on_receipt_rows=self._on_receipt_rows)
         # Correlation is per SMSC account (system_id), shared by all its binds.
         self._account = {b.name: b.system_id for s in config.smscs for b in s.binds}
         self._client = self.engine.client()
@@ -468,7 +479,10 @@ class Service:
         self.max_in_flight = tx_window * (QUEUE_FACTOR + 1) + IN_FLIGHT_BATCHES * config.redis.batch_size
         self._in_flight: dict[str, Entry] = {}
         self._done: list[tuple[Entry, SubmitResult]] = []
-        self._receipts: list[Receipt] = []
+        # Receipts waiting for Redis: (bind, their receipt_fields) per arrival or lane
+        # chunk, and how many in all.
+        self._receipts: list[tuple[str, list[tuple[str, str, str, str]]]] = []
+        self._receipt_count = 0
         self._mo: list[MoMessage] = []
         # Resolved once the receipts / MO taken since the last batch are in Redis; the
         # binds answer their deliver_sm when it is (engine.client.bind).
@@ -1105,7 +1119,17 @@ class Service:
 
     def _on_receipt(self, receipt: Receipt) -> asyncio.Future:
         """Take a receipt; the future of the batch it joins tells the bind when to answer."""
-        self._receipts.append(receipt)
+        self._receipts.append((receipt.bind, [receipt_fields(receipt)]))
+        self._receipt_count += 1
+        return self._receipts_future()
+
+    def _on_receipt_rows(self, bind: str, rows: list[tuple]) -> asyncio.Future:
+        """``_on_receipt`` for the receipt lane's rows (``SmscClient.on_receipt_rows``)."""
+        self._receipts.append((bind, [receipt_row_fields(r) for r in rows]))
+        self._receipt_count += len(rows)
+        return self._receipts_future()
+
+    def _receipts_future(self) -> asyncio.Future:
         self._wake_receipts.set()
         fut = self._receipts_stored
         if fut is None:
@@ -1125,10 +1149,11 @@ class Service:
             await self._wake_receipts.wait()
             self._wake_receipts.clear()
             while self._receipts or self._mo:
-                if len(self._receipts) > RECEIPT_BACKLOG_WARN and not self._backlog_warned:
+                if self._receipt_count > RECEIPT_BACKLOG_WARN and not self._backlog_warned:
                     self._backlog_warned = True
-                    log.warning("%d receipts waiting for Redis", len(self._receipts))
+                    log.warning("%d receipts waiting for Redis", self._receipt_count)
                 receipts, self._receipts = self._receipts, []
+                n_receipts, self._receipt_count = self._receipt_count, 0
                 mo, self._mo = self._mo, []
                 receipts_stored, self._receipts_stored = self._receipts_stored, None
                 mo_stored, self._mo_stored = self._mo_stored, None
@@ -1151,18 +1176,23 @@ class Service:
                 except Exception:  # noqa: BLE001 - a bug must not stop later receipts
                     log.exception("applying %d receipts / publishing %d MO messages failed; they are "
                                   "answered ESME_RX_T_APPN and the SMSC delivers them again",
-                                  len(receipts), len(mo))
+                                  n_receipts, len(mo))
                 finally:
                     # Cancelled (shutdown) before a batch was reached: not stored.
                     _settle(receipts_stored, asyncio.CancelledError())
                     _settle(mo_stored, asyncio.CancelledError())
 
-    async def _apply_receipts(self, receipts: list[Receipt]) -> None:
-        by_account: dict[str, list[Receipt]] = {}
-        for r in receipts:
-            by_account.setdefault(self._account.get(r.bind, r.bind), []).append(r)
+    async def _apply_receipts(self, receipts: list[tuple[str, list[tuple[str, str, str, str]]]]) -> None:
+        by_account: dict[str, list[tuple[str, str, str, str]]] = {}
+        for bind, fields in receipts:
+            account = self._account.get(bind, bind)
+            group = by_account.get(account)
+            if group is None:
+                by_account[account] = fields
+            else:
+                group += fields
         for account, group in by_account.items():
-            res = await self._redis_call("apply receipts", self.tracker.apply_receipts, group, account,
+            res = await self._redis_call("apply receipts", self.tracker.apply_receipt_fields, group, account,
                                          give_up_at=self._give_up_at())
             mx = self.metrics
             _observe_matches(mx, res.matched, self.stats.receipt_latency)
