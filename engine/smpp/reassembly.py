@@ -187,7 +187,9 @@ def _read_concat(pdu: Any, packed: bool) -> ConcatPart | tuple[bytes, bool, str 
             return payload, False, None
         method, ref, total, seq = "sar", sar_ref, sar_total, sar_seq
         rest = payload
-        per_part = False
+        # Packed septets of each part start on an octet boundary of their own: joined,
+        # every part after the first would be read shifted.
+        per_part = packed
     return ConcatPart(pdu.source_addr, pdu.destination_addr, pdu.data_coding, method, ref, total, seq,
                       rest, payload, per_part)
 
