@@ -1176,9 +1176,9 @@ class Service:
             self.stats.receipts += len(group)
             self.stats.receipts_matched += len(res.matched)
 
-    def _mo_fields(self, m: MoMessage, ts: str) -> dict[str, str]:
-        """An MO message as inbound-stream fields (docs: README, inbound section)."""
-        fields = {
+    def _mo_fields(self, m: MoMessage, ts: str) -> dict[Any, Any]:  # Any: what xadd's signature wants
+        """An MO message as inbound-stream fields (README, "Delivery guarantees")."""
+        fields: dict[Any, Any] = {
             "from": m.source,
             "to": m.destination,
             "data_coding": str(m.data_coding),
@@ -1292,7 +1292,12 @@ class Service:
                 if resolved:
                     _observe_matches(self.metrics, resolved, self.stats.receipt_latency.add)
                     self.stats.receipts_matched += len(resolved)
-                await self._sweep_mo()
+                try:
+                    await self._sweep_mo()
+                except _REDIS_ERRORS:
+                    raise
+                except Exception:  # noqa: BLE001 - a bug here must not stop the touches below
+                    log.exception("sweeping expired MO records failed; tried again next round")
                 limit = time.monotonic() - self.consumer.claim_idle_ms / 2000
                 old = [e for e in self._in_flight.values() if e.read_at < limit]
                 if old:

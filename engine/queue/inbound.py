@@ -250,7 +250,7 @@ class InboundParts:
         return [Stored(COMPLETE, _record(key, r[1])) if r[0] == COMPLETE else Stored(r[0])
                 for key, r in zip(keys, replies)]
 
-    async def publish(self, items: list[tuple[Record, dict[str, str], float]], stream: str,
+    async def publish(self, items: list[tuple[Record, dict[Any, Any], float]], stream: str,
                       maxlen: int) -> list[int]:
         """``items``: (record, stream entry fields, how long the published record stays
         to recognise repeated parts: the reassembly timeout). Per message: 1 published
