@@ -1176,15 +1176,16 @@ class Service:
             self.stats.receipts += len(group)
             self.stats.receipts_matched += len(res.matched)
 
-    def _mo_fields(self, m: MoMessage, ts: str) -> dict[Any, Any]:  # Any: what xadd's signature wants
-        """An MO message as inbound-stream fields (README, "Delivery guarantees")."""
+    def _mo_fields(self, m: MoMessage, ts: str, account: str | None = None) -> dict[Any, Any]:  # Any: for xadd
+        """An MO message as inbound-stream fields (README, "Delivery guarantees").
+        ``account``: when known otherwise than by the bind (a record another process left)."""
         fields: dict[Any, Any] = {
             "from": m.source,
             "to": m.destination,
             "data_coding": str(m.data_coding),
             "parts": str(m.parts),
             "bind": m.bind,
-            "account": self._account.get(m.bind, ""),
+            "account": self._account.get(m.bind, "") if account is None else account,
             "ts": ts,
         }
         if not m.complete:
@@ -1251,7 +1252,7 @@ class Service:
                 m.pdu = pdu
             batch.append((record, m, client))
         results = await self._inbound_parts.publish(
-            [(r, self._mo_fields(m, ts), c.mo_reassembly_timeout) for r, m, c in batch],
+            [(r, self._mo_fields(m, ts, r.account), c.mo_reassembly_timeout) for r, m, c in batch],
             inbound_stream(self.keys), INBOUND_MAXLEN)
         published = 0
         for (record, m, client), res in zip(batch, results):
