@@ -85,6 +85,8 @@ from engine.client.bind import QUEUE_FACTOR
 from engine.client.observer import MultiObserver, Observer
 from engine.config import Config
 from engine.queue import Attempt, Consumer, Entry, Keys, connect, stream_stats
+from engine.queue.inbound import COMPLETE, InboundParts, Record
+from engine.smpp.reassembly import ConcatPart
 from engine.tracking import FINAL_STATES, Failed, OutcomeUnknown, Submitted, Tracker
 from engine.tracking.tracker import receipt_fields, receipt_row_fields
 
@@ -117,6 +119,12 @@ HOUSEKEEPING_INTERVAL = 2.0
 # MO messages kept on the inbound stream (MAXLEN ~): plenty for a consumer that was
 # away for a while, bounded so that nobody reading it cannot fill Redis.
 INBOUND_MAXLEN = 1_000_000
+# MO records past their reassembly deadline read per sweep call: each is a few
+# hundred octets; more than this many due at once is a flood, taken in several calls.
+MO_SWEEP_BATCH = 200
+# Sweep calls per housekeeping round: bounded, so that records a racing part keeps
+# unpublishable for a moment cannot hold the round (they are due again next round).
+MO_SWEEP_ROUNDS = 10
 # Records per tracker call / ack call are bounded by the tracker's own MAX_BATCH; the
 # service hands over whatever finished while the previous call was in flight.
 # Receipts waiting in memory beyond this are a sign that Redis is away; the binds
@@ -470,6 +478,12 @@ class Service:
             obs = MultiObserver(obs, observer)
         self.engine = Engine(config, obs, on_receipt=self._on_receipt, on_mo=self._on_mo,
                              on_receipt_rows=self._on_receipt_rows)
+        # The parts of concatenated MO messages are stored in Redis before they are
+        # answered (engine.queue.inbound), not held by each client's memory.
+        self._inbound_parts = InboundParts(self.redis, self.keys.prefix)
+        self._mo_client = {b.name: c for c in self.engine.smscs.values() for b in c.binds}
+        for c in self.engine.smscs.values():
+            c.on_mo_part = self._on_mo_part
         # Correlation is per SMSC account (system_id), shared by all its binds.
         self._account = {b.name: b.system_id for s in config.smscs for b in s.binds}
         self._client = self.engine.client()
@@ -484,6 +498,9 @@ class Service:
         self._receipts: list[tuple[str, list[tuple[str, str, str, str]]]] = []
         self._receipt_count = 0
         self._mo: list[MoMessage] = []
+        # (bind, part, pdu, received_at, answered when stored): a future per part, as
+        # the part that completes its message waits for the publish and the others not.
+        self._mo_parts: list[tuple[str, ConcatPart, Any, float, asyncio.Future]] = []
         # Resolved once the receipts / MO taken since the last batch are in Redis; the
         # binds answer their deliver_sm when it is (engine.client.bind).
         self._receipts_stored: asyncio.Future | None = None
@@ -645,7 +662,8 @@ class Service:
         log.info("shutdown: unbound")
         # Receipts that came in while unbinding, and the last outcomes.
         deadline = time.monotonic() + 5.0
-        while (self._done or self._acks or self._receipts or self._mo) and time.monotonic() < deadline:
+        while (self._done or self._acks or self._receipts or self._mo or self._mo_parts) \
+                and time.monotonic() < deadline:
             self._wake_records.set()
             self._wake_receipts.set()
             await asyncio.sleep(0.02)
@@ -1144,17 +1162,26 @@ class Service:
             fut = self._mo_stored = asyncio.get_running_loop().create_future()
         return fut
 
+    def _on_mo_part(self, bind: str, part: ConcatPart, pdu: Any) -> asyncio.Future:
+        """Take a part of a concatenated MO; answered once it is stored in Redis (and,
+        for the part that completes its message, once the message is published)."""
+        fut = asyncio.get_running_loop().create_future()
+        self._mo_parts.append((bind, part, pdu, time.time(), fut))
+        self._wake_receipts.set()
+        return fut
+
     async def _receipt_loop(self) -> None:
         while True:
             await self._wake_receipts.wait()
             self._wake_receipts.clear()
-            while self._receipts or self._mo:
+            while self._receipts or self._mo or self._mo_parts:
                 if self._receipt_count > RECEIPT_BACKLOG_WARN and not self._backlog_warned:
                     self._backlog_warned = True
                     log.warning("%d receipts waiting for Redis", self._receipt_count)
                 receipts, self._receipts = self._receipts, []
                 n_receipts, self._receipt_count = self._receipt_count, 0
                 mo, self._mo = self._mo, []
+                parts, self._mo_parts = self._mo_parts, []
                 receipts_stored, self._receipts_stored = self._receipts_stored, None
                 mo_stored, self._mo_stored = self._mo_stored, None
                 try:
@@ -1173,14 +1200,23 @@ class Service:
                             _settle(mo_stored, exc)
                             raise
                         _settle(mo_stored)
+                    if parts:
+                        try:
+                            await self._store_mo_parts(parts)
+                        except BaseException as exc:
+                            for p in parts:
+                                _settle(p[4], exc)
+                            raise
                 except Exception:  # noqa: BLE001 - a bug must not stop later receipts
-                    log.exception("applying %d receipts / publishing %d MO messages failed; they are "
-                                  "answered ESME_RX_T_APPN and the SMSC delivers them again",
-                                  n_receipts, len(mo))
+                    log.exception("applying %d receipts / publishing %d MO messages / storing %d MO parts "
+                                  "failed; they are answered ESME_RX_T_APPN and the SMSC delivers them again",
+                                  n_receipts, len(mo), len(parts))
                 finally:
                     # Cancelled (shutdown) before a batch was reached: not stored.
                     _settle(receipts_stored, asyncio.CancelledError())
                     _settle(mo_stored, asyncio.CancelledError())
+                    for p in parts:
+                        _settle(p[4], asyncio.CancelledError())
 
     async def _apply_receipts(self, receipts: list[tuple[str, list[tuple[str, str, str, str]]]]) -> None:
         by_account: dict[str, list[tuple[str, str, str, str]]] = {}
@@ -1205,32 +1241,112 @@ class Service:
             self.stats.receipts += len(group)
             self.stats.receipts_matched += len(res.matched)
 
+    def _mo_fields(self, m: MoMessage, ts: str, account: str | None = None) -> dict[Any, Any]:  # Any: for xadd
+        """An MO message as inbound-stream fields (README, "Delivery guarantees").
+        ``account``: when known otherwise than by the bind (a record another process left)."""
+        fields: dict[Any, Any] = {
+            "from": m.source,
+            "to": m.destination,
+            "data_coding": str(m.data_coding),
+            "parts": str(m.parts),
+            "bind": m.bind,
+            "account": self._account.get(m.bind, "") if account is None else account,
+            "ts": ts,
+        }
+        if not m.complete:
+            # Published at its reassembly timeout with the parts that came.
+            fields["incomplete"] = "1"
+            fields["missing"] = ",".join(map(str, m.missing))
+        if m.text is not None:
+            fields["text"] = m.text
+        else:
+            fields["data_hex"] = m.data.hex()
+        return fields
+
     async def _publish_mo(self, messages: list[MoMessage]) -> None:
         stream = inbound_stream(self.keys)
         pipe = self.redis.pipeline(transaction=False)
         now = f"{time.time():.3f}"
         for m in messages:
-            fields: dict[Any, Any] = {
-                "from": m.source,
-                "to": m.destination,
-                "data_coding": str(m.data_coding),
-                "parts": str(m.parts),
-                "bind": m.bind,
-                "account": self._account.get(m.bind, ""),
-                "ts": now,
-            }
-            if m.text is not None:
-                fields["text"] = m.text
-            else:
-                fields["data_hex"] = m.data.hex()
-            pipe.xadd(stream, fields, maxlen=INBOUND_MAXLEN, approximate=True)
+            pipe.xadd(stream, self._mo_fields(m, now), maxlen=INBOUND_MAXLEN, approximate=True)
         await pipe.execute()
         self.stats.mo += len(messages)
+
+    async def _store_mo_parts(self, parts: list[tuple[str, ConcatPart, Any, float, asyncio.Future]]) -> None:
+        """Store parts in their messages' Redis records and answer them; publish the
+        messages they complete (a part that completes one is answered only after that:
+        if this process dies in between, the SMSC sends the part again and the script
+        finds the message complete again)."""
+        items = []
+        for bind, part, _, received_at, _ in parts:
+            client = self._mo_client.get(bind, self._client)
+            items.append((self._account.get(bind, bind), bind, part, client.mo_packed,
+                          client.mo_reassembly_timeout, received_at))
+        results = await self._redis_call("store MO parts", self._inbound_parts.store, items,
+                                         give_up_at=self._give_up_at())
+        complete: dict[str, tuple[str, Record, Any]] = {}
+        held = []
+        for (bind, _, pdu, _, fut), r in zip(parts, results):
+            if r.outcome == COMPLETE and r.record is not None:
+                complete[r.record.key] = (bind, r.record, pdu)
+                held.append(fut)
+            else:
+                _settle(fut)
+        if complete:
+            await self._redis_call("publish MO messages", self._publish_mo_records, list(complete.values()),
+                                   give_up_at=self._give_up_at())
+            for fut in held:
+                _settle(fut)
+
+    async def _publish_mo_records(self, records: list[tuple[str, Record, Any]]) -> int:
+        """Decode and publish reassembled messages (each once, whoever else tries);
+        returns how many this call published."""
+        now = time.time()
+        ts = f"{now:.3f}"
+        batch = []
+        for bind, record, pdu in records:
+            client = self._mo_client.get(bind, self._client)
+            try:
+                m = client.assemble_mo(bind, now, **record.assemble_args())
+            except Exception as exc:  # noqa: BLE001 - a decoding bug must not lose (or block) the message
+                log.exception("MO message %s not decoded; published as data", record.key)
+                m = MoMessage(bind, record.source, record.destination, None, b"".join(p.data for p in record.parts),
+                              record.data_coding, record.total, not record.missing, record.missing,
+                              f"{type(exc).__name__}: {exc}")
+            if pdu is not None:
+                m.pdu = pdu
+            batch.append((record, m, client))
+        results = await self._inbound_parts.publish(
+            [(r, self._mo_fields(m, ts, r.account), c.mo_reassembly_timeout) for r, m, c in batch],
+            inbound_stream(self.keys), INBOUND_MAXLEN)
+        published = 0
+        for (record, m, client), res in zip(batch, results):
+            if res != 1:
+                continue  # published by another bind or process, or read again by the next sweep
+            published += 1
+            if not m.complete:
+                log.warning("MO message from %s to %s incomplete after %.0f s: missing parts %s of %d",
+                            m.source, m.destination, now - record.first_at, list(m.missing), m.parts)
+            client.observer.on_mo(m.bind, m)
+        self.stats.mo += published
+        return published
+
+    async def _sweep_mo(self) -> None:
+        """Publish the MO records whose reassembly time ran out (left by any process,
+        this one's predecessors included): complete ones whose last part's publish was
+        cut short, and incomplete ones flagged with their missing parts."""
+        for _ in range(MO_SWEEP_ROUNDS):
+            records = await self._inbound_parts.due(MO_SWEEP_BATCH)
+            if records:
+                await self._publish_mo_records([(r.bind, r, None) for r in records])
+            if len(records) < MO_SWEEP_BATCH:
+                return
 
     # --- housekeeping --------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        """Queue metrics, sweep held receipts, touch long in-flight entries."""
+        """Queue metrics, sweep held receipts and expired MO records, touch long
+        in-flight entries."""
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             try:
@@ -1242,6 +1358,12 @@ class Service:
                 if resolved:
                     _observe_matches(self.metrics, resolved, self.stats.receipt_latency)
                     self.stats.receipts_matched += len(resolved)
+                try:
+                    await self._sweep_mo()
+                except _REDIS_ERRORS:
+                    raise
+                except Exception:  # noqa: BLE001 - a bug here must not stop the touches below
+                    log.exception("sweeping expired MO records failed; tried again next round")
                 limit = time.monotonic() - self.consumer.claim_idle_ms / 2000
                 old = [e for e in self._in_flight.values() if e.read_at < limit]
                 if old:

@@ -39,6 +39,7 @@ from engine.smpp import pdu as P
 from engine.smpp import receipts as _RECEIPTS
 from engine.smpp.constants import EsmClass, Tag
 from engine.smpp.errors import PduError
+from engine.smpp.reassembly import ConcatPart, concat_part
 from engine.smpp.tlv import Tlv, sar_tlvs
 
 __all__ = ["SmscClient", "Engine", "build_submits", "parse_deliver"]
@@ -396,6 +397,10 @@ class SmscClient:
         self.on_receipt = on_receipt
         self.on_mo = on_mo
         self.on_receipt_rows = on_receipt_rows
+        # ``on_mo_part(bind_name, part, pdu)``: where the parts of concatenated MO go
+        # instead of the in-memory reassembler (the service sets it); its awaitable is
+        # what the bind waits for before answering, as for ``on_mo``.
+        self.on_mo_part: Callable[[str, ConcatPart, Any], Any] | None = None
         self.binds = [Bind(b, self.observer, self._on_deliver) for b in config.binds]
         if on_receipt_rows is not None:
             for b in self.binds:
@@ -587,15 +592,24 @@ class SmscClient:
         """What the bind waits for before it answers the deliver_sm: the awaitable the
         ``on_receipt`` / ``on_mo`` callback returned, or None (answer at once).
 
-        A part of a concatenated MO that does not complete its message is answered at
-        once: it is held by the reassembler in memory (known limit: lost in a crash),
-        and holding its answer until the last part came could outlast any SMSC's
-        patience."""
+        A part of a concatenated MO goes to ``on_mo_part`` when set (the service stores
+        it in Redis, shared by every bind and process, and the bind answers once it is
+        stored). Without it, a part that does not complete its message is answered at
+        once and held by the in-memory reassembler (lost if the process dies): holding
+        its answer until the last part came could outlast any SMSC's patience."""
         if (getattr(pdu, "esm_class", 0) & 0x3C) in (0x04, 0x20):
             event = parse_deliver(bind.name, pdu)
             assert isinstance(event, Receipt)
             return self._emit_receipt(event)
         loop = asyncio.get_running_loop()
+        if self.on_mo_part is not None:
+            try:
+                part = concat_part(pdu, self._reassembler.packed)
+            except Exception as exc:  # noqa: BLE001 - the reassembler below delivers it as received
+                log.warning("%s: concatenation marker not read (%s)", bind.name, exc)
+                part = None
+            if part is not None:
+                return self.on_mo_part(bind.name, part, pdu)
         try:
             m = self._reassembler.add(pdu, loop.time())
         except Exception as exc:  # never lose an MO to a reassembly bug: deliver it as is
@@ -628,6 +642,22 @@ class SmscClient:
         ``on_receipt_rows(bind name, rows)`` returns is what the bind waits for."""
         self.observer.on_receipt_rows(bind.name, rows)
         return self.on_receipt_rows(bind.name, rows)  # type: ignore[misc]
+
+    @property
+    def mo_reassembly_timeout(self) -> float:
+        """How long the parts of one MO message may take to all arrive (seconds)."""
+        return self._reassembler.timeout
+
+    @property
+    def mo_packed(self) -> bool:
+        """Whether this SMSC sends GSM 7-bit MO text packed (``gsm_packed``)."""
+        return self._reassembler.packed
+
+    def assemble_mo(self, bind: str, now: float, **parts: Any) -> MoMessage:
+        """The MoMessage of parts kept elsewhere (``Reassembler.assemble``'s keywords):
+        decoded as the in-memory reassembler decodes, flagged incomplete when parts are
+        missing."""
+        return _mo_from(bind, self._reassembler.assemble(now=now, **parts))
 
     def _emit_receipt(self, event: Receipt) -> Any:
         self.observer.on_receipt(event.bind, event)
