@@ -133,6 +133,7 @@ from engine.smpp.pdu import Pdu as _Pdu
 from engine.smpp.pdu import DeliverSm as _DeliverSm
 from engine.smpp.pdu import SubmitSm as _SubmitSm
 from engine.smpp.receipts import Receipt as _Receipt
+from engine.queue.consumer import Entry as _Entry
 
 __all__ += [
     "PDU_MAX_COMMAND_LENGTH",
@@ -168,3 +169,11 @@ def encode_sm_batch(pdus: Iterable[_SubmitSm | _DeliverSm]) -> list[bytes]: ...
 def build_submit_sm_batch(template: _SubmitSm, items: Iterable[tuple[object, ...]]) -> list[bytes]: ...
 def receipt_standard(short_message: bytes, tlvs: tuple[tuple[int, bytes], ...]) -> _Receipt | None: ...
 def pdu_fast_classes() -> list[str]: ...
+
+# --- intake (src/python/intake.rs; facade engine/queue/_native.py) ---
+
+__all__ += ["intake_entries"]
+
+def intake_entries(
+    items: Iterable[tuple[str, dict[str, object] | None] | list[object]], stream: str, reclaimed: bool, now: float
+) -> list[_Entry | None]: ...

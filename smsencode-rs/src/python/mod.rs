@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod encoding;
+mod intake;
 mod pdu;
 
 #[pymodule]
@@ -16,5 +17,6 @@ fn _smsencode(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     encoding::register(m)?;
     pdu::register(m)?;
+    intake::register(m)?;
     Ok(())
 }
