@@ -131,3 +131,14 @@ def test_the_generated_records_exercise_both_paths():
     if sum(SEEN) < 100:
         pytest.skip("the property test did not run first")
     assert SEEN[0] > 50 and SEEN[1] > 50, SEEN
+
+
+def test_the_raw_replys_flat_field_lists_read_as_the_dicts_redis_py_makes():
+    text = json.dumps(plain(5))
+    other = json.dumps(plain(6))
+    flat = [["1-0", ["m", text]], ["2-0", ["x", "1", "m", other, "m", text]], ["3-0", ["m"]], ["4-0", None],
+            ["5-0", [b"m", text.encode()]]]
+    got = intake_entries(flat, "s", False, NOW)
+    assert got[2:] == [None, None, None]
+    same(got[0], reference("s", "1-0", {"m": text}))
+    same(got[1], reference("s", "2-0", {"x": "1", "m": text}))  # the last "m" wins, as in a dict

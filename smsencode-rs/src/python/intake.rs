@@ -409,7 +409,8 @@ fn message<'py>(py: Python<'py>, cls: &Bound<'py, PyType>, raw: &str) -> PyResul
 }
 
 /// For each `(entry_id, fields)` of an XREADGROUP reply's stream (`fields` the dict
-/// redis-py gives, or None for an entry deleted while pending): the `Entry(stream,
+/// redis-py gives, or the flat `[field, value, ...]` list of the raw reply, or None for
+/// an entry deleted while pending): the `Entry(stream,
 /// entry_id, Message.from_fields(fields, entry_id), reclaimed, read_at=now)` the
 /// consumer would make, or None where the lane leaves the entry to the reference
 /// (`Message.from_fields`: the message or its `MalformedEntry`).
@@ -435,9 +436,25 @@ pub fn intake_entries<'py>(py: Python<'py>, items: &Bound<'py, PyAny>, stream: &
             continue;
         }
         let (entry_id, fields) = (pair.get_item(0)?, pair.get_item(1)?);
-        let raw = match fields.cast::<PyDict>() {
-            Ok(d) => d.get_item(m_key)?,
-            Err(_) => None,
+        let raw = if let Ok(d) = fields.cast::<PyDict>() {
+            d.get_item(m_key)?
+        } else if let Ok(flat) = fields.cast::<PyList>() {
+            // The reply as Redis sends it: [field, value, field, value...]; the last
+            // "m" wins, as in the dict redis-py would have made.
+            let mut found = None;
+            let n = flat.len();
+            for k in (0..n.saturating_sub(1)).step_by(2) {
+                let key = flat.get_item(k)?;
+                if key.cast::<PyString>().is_ok_and(|s| s.to_str().is_ok_and(|t| t == "m")) {
+                    found = Some(flat.get_item(k + 1)?);
+                }
+            }
+            if n % 2 == 1 {
+                found = None; // not pairs: the reference's case
+            }
+            found
+        } else {
+            None
         };
         let msg = match raw.as_ref().map(|r| r.cast::<PyString>().map(|s| s.to_str())) {
             Some(Ok(Ok(s))) => message(py, message_cls, s)?,
