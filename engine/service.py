@@ -75,9 +75,9 @@ from engine.client import (
     Engine,
     MoMessage,
     NotBound,
-    OutboundMessage,
     Outcome,
     PartResult,
+    PlainMessage,
     Receipt,
     SubmitResult,
 )
@@ -149,18 +149,13 @@ HAND_OFF_FINISH_S = 10.0
 SUBMIT_SLICE = 512
 
 
-def _outbound(entry: Entry) -> OutboundMessage:
+def _outbound(entry: Entry) -> PlainMessage:
     msg = entry.message
-    return OutboundMessage(
-        source=msg.source,
-        destination=msg.destination,
-        text=msg.text,
-        encoding=msg.encoding,
-        concat=msg.concat,
-        registered_delivery=msg.registered_delivery,
-        priority=1 if msg.priority == "transactional" else 0,
-        reference=entry,
-    )
+    return _new_tuple(PlainMessage, (msg.source, msg.destination, msg.text, msg.encoding, msg.concat,
+                                     msg.registered_delivery, 1 if msg.priority == "transactional" else 0, entry))
+
+
+_new_tuple = tuple.__new__
 
 
 def inbound_stream(keys: Keys) -> str:

@@ -24,6 +24,7 @@ from engine.client.types import (
     OutboundMessage,
     Outcome,
     PartResult,
+    PlainMessage,
     Receipt,
     SubmitResult,
     receipt_state_word,
@@ -166,7 +167,7 @@ def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_fo
     out: list[Any] = [None] * len(messages)
     groups: dict[tuple, list[int]] = {}
     for i, m in enumerate(messages):
-        if _plain(m):
+        if type(m) is PlainMessage or _plain(m):
             key = (m.encoding, m.concat or cfg.concat)
             g = groups.get(key)
             if g is None:

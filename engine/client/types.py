@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Outcome",
     "OutboundMessage",
+    "PlainMessage",
     "PartResult",
     "SubmitResult",
     "Receipt",
@@ -69,6 +70,37 @@ class OutboundMessage:
     tlvs: tuple = ()
     source_ton_npi: tuple[int, int] | None = None
     dest_ton_npi: tuple[int, int] | None = None
+
+
+class PlainMessage(NamedTuple):
+    """An ``OutboundMessage`` of text with only the common fields, as a tuple (a service
+    turning queue entries into messages makes 20,000 a second: half the cost of the
+    dataclass). Every other field of ``OutboundMessage`` reads as its default;
+    ``build_submits_many`` builds it from a template without looking at them."""
+
+    source: str
+    destination: str
+    text: str
+    encoding: str = "auto"
+    concat: str | None = None
+    registered_delivery: int | None = None
+    priority: int = 0
+    reference: Any = None
+
+    # The other fields of OutboundMessage, at their defaults (class attributes, not fields).
+    parts = None
+    data_coding = None
+    udhi = False
+    sar = None
+    national = False
+    validity_period = ""
+    schedule_delivery_time = ""
+    service_type = ""
+    protocol_id = 0
+    esm_class = 0
+    tlvs = ()
+    source_ton_npi = None
+    dest_ton_npi = None
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from engine.client import Outcome, SmscClient
 from engine.client.smsc import build_submits, build_submits_many
-from engine.client.types import OutboundMessage
+from engine.client.types import OutboundMessage, PlainMessage
 from engine.encoding.refs import RefCounter
 from engine.simulator import Simulator
 from engine.smpp.constants import Tag
@@ -80,6 +80,27 @@ def test_batch_builder_gives_the_bytes_of_build_submits(concat):
     # message_payload carries the whole text in one PDU.
     parts = 1 if concat == "payload" else 2
     assert len(got[2][0]) == parts and len(got[3][0]) == parts
+
+
+@pytest.mark.parametrize("concat", ["udh8", "sar", "payload"])
+def test_a_plain_message_tuple_is_built_as_the_outbound_message_it_stands_for(concat):
+    cfg = smsc_config(1, concat=concat).binds[0]
+    outbound = [OutboundMessage(("ACME", "12345")[i % 2], f"+49151{i % 3:08d}", text, reference=i,
+                                registered_delivery=(None, 0, 1)[i % 3], priority=i % 2,
+                                encoding=("auto", "ucs2", "gsm7")[i % 3], concat=(None, "udh16")[i % 4 == 1])
+                for i, text in enumerate(TEXTS)]
+    outbound += [OutboundMessage("ACME", "+4915100000001", "Привет", encoding="gsm7"),
+                 OutboundMessage("ACME", "+4915100000002", "x" * 40_000)]
+    plain = [PlainMessage(m.source, m.destination, m.text, m.encoding, m.concat, m.registered_delivery, m.priority,
+                          m.reference) for m in outbound]
+    # PlainMessage reads as an OutboundMessage with every other field at its default.
+    for name in OutboundMessage.__dataclass_fields__:
+        assert getattr(plain[0], name) == getattr(outbound[0], name), name
+    got = build_submits_many(plain, cfg, _fresh_refs(), {})
+    want = _check_same(outbound, cfg)
+    assert [str(g) if isinstance(g, Exception) else g for g in got] == \
+        [str(w) if isinstance(w, Exception) else w for w in want]
+    assert [isinstance(g, Exception) for g in got][-2:] == [True, True]  # unencodable in GSM, too many parts
 
 
 def test_batch_builder_messages_with_fields_of_their_own_and_bad_ones():
