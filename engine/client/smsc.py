@@ -234,42 +234,20 @@ def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_fo
                                       dest_addr_ton=dst_ton, dest_addr_npi=dst_npi, esm_class=esm,
                                       priority_flag=prio, registered_delivery=rd)
                 templates[tkey] = template
-            items: list[tuple] = []
-            counts: list[int] = []
-            for k in ks:
-                e = encoded[k]
-                dest = messages[idx[k]].destination
-                if dest.startswith("+"):
-                    dest = dest[1:]
-                dc = gsm_dc if e.encoding == "gsm7" else e.data_coding
-                parts = e.parts
-                em = esm | EsmClass.UDHI if e.udhi else esm
-                sar = e.sar
-                total = len(parts)
-                for p, body in enumerate(parts):
-                    if payload:
-                        items.append((dest, b"", em, dc, (Tlv(Tag.MESSAGE_PAYLOAD, bytes(body)),)))
-                    elif sar is not None and total > 1:
-                        items.append((dest, body, em, dc, sar_tlvs(*sar[p])))
-                    else:
-                        items.append((dest, body, em, dc, ()))
-                counts.append(total)
+            # One Rust call builds every part of every message of the template.
             try:
-                datas = _native.build_submit_sm_batch(template, items)
-            except (ValueError, TypeError):
-                datas = None
-            pos = 0
-            for k, n in zip(ks, counts):
-                e = encoded[k]
+                built = _native.build_submit_sm_encoded(template, [messages[idx[k]].destination for k in ks],
+                                                        [encoded[k] for k in ks], gsm_dc, payload)
+            except (ValueError, TypeError):  # the template itself (a sender too long...)
+                built = [None] * len(ks)
+            for k, b in zip(ks, built):
                 i = idx[k]
-                if datas is not None:
-                    out[i] = (datas[pos:pos + n], e.encoding, gsm_dc if e.encoding == "gsm7" else e.data_coding)
-                else:  # one PDU cannot be built (a field too long): find which, one by one
+                if b is None:  # a PDU cannot be built (a field too long): build_submits names it
                     try:
-                        out[i] = build_submits(messages[i], cfg, refs_for(messages[i].destination))
+                        b = build_submits(messages[i], cfg, refs_for(messages[i].destination))
                     except (ValueError, TypeError) as exc:
-                        out[i] = exc
-                pos += n
+                        b = exc
+                out[i] = b
     return out
 
 

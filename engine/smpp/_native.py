@@ -40,6 +40,12 @@ This module and ``engine/encoding/__init__.py`` are the only importers of the co
     ``encode(dataclasses.replace(template, **those fields))``. The template's own
     fields are checked once (it must itself be encodable).
 
+``build_submit_sm_encoded(template, destinations, encoded, gsm_data_coding, payload)``
+    The submit_sm PDUs of encoded messages (``engine.encoding.encode_batch``) sharing
+    a template: per message ``(list of PDU bytes, encoding, data_coding)`` as
+    ``engine.client.smsc.build_submits`` gives it (no "+" in the destination, UDHI,
+    GSM data_coding, SAR TLVs or message_payload), or None where a PDU cannot be built.
+
 ``receipt_standard(short_message, tlvs) -> engine.smpp.receipts.Receipt | None``
     The receipt of a deliver_sm whose text is exactly the appendix B layout (keys in
     any case, printable ASCII before ``text:``) and whose TLVs are the plain ones
@@ -64,6 +70,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from engine.smpp import pdu as _pdu
+from engine.smpp.constants import EsmClass, Tag
+from engine.smpp.tlv import Tlv, sar_tlvs
 
 __all__ = [
     "NATIVE",
@@ -73,12 +81,14 @@ __all__ = [
     "encode_submit_sm_batch",
     "encode_sm_batch",
     "build_submit_sm_batch",
+    "build_submit_sm_encoded",
     "receipt_standard",
 ]
 
 try:
     from engine._smsencode import PduFramer as _RustFramer
     from engine._smsencode import build_submit_sm_batch as _rust_build
+    from engine._smsencode import build_submit_sm_encoded as _rust_build_encoded
     from engine._smsencode import encode_sm_batch as _rust_encode_sm_batch
     from engine._smsencode import encode_submit_sm_batch as _rust_encode_batch
     from engine._smsencode import pdu_decode as _rust_decode
@@ -128,12 +138,46 @@ def _py_build_submit_sm_batch(template: _pdu.SubmitSm, items: Iterable[Sequence]
     return out
 
 
+def _py_build_submit_sm_encoded(template: _pdu.SubmitSm, destinations: list[str], encoded: list,
+                                gsm_data_coding: int, payload: bool) -> list[tuple[list[bytes], str, int] | None]:
+    if type(template) is not _pdu.SubmitSm:
+        raise TypeError(f"template must be a SubmitSm, not {type(template).__name__}")
+    if len(destinations) != len(encoded):
+        raise ValueError("destinations and encoded must have the same length")
+    _pdu.encode(template)
+    out: list[tuple[list[bytes], str, int] | None] = []
+    for dest, e in zip(destinations, encoded):
+        if dest.startswith("+"):
+            dest = dest[1:]
+        dc = gsm_data_coding if e.encoding == "gsm7" else e.data_coding
+        esm = template.esm_class | EsmClass.UDHI if e.udhi else template.esm_class
+        parts = e.parts
+        sar = e.sar if len(parts) > 1 else None
+        try:
+            pdus = []
+            for k, body in enumerate(parts):
+                if payload:
+                    fields = {"short_message": b"", "tlvs": (Tlv(Tag.MESSAGE_PAYLOAD, bytes(body)),)}
+                elif sar is not None:
+                    fields = {"short_message": body, "tlvs": sar_tlvs(*sar[k])}
+                else:
+                    fields = {"short_message": body}
+                pdus.append(_pdu.encode(replace(template, destination_addr=dest, esm_class=esm, data_coding=dc,
+                                                **fields)))
+        except ValueError:  # PduError, or a SAR total beyond one octet: build_submits names it
+            out.append(None)
+        else:
+            out.append((pdus, e.encoding, dc))
+    return out
+
+
 if NATIVE:
     Framer = _RustFramer
     decode = _rust_decode
     encode_submit_sm_batch = _rust_encode_batch
     encode_sm_batch = _rust_encode_sm_batch
     build_submit_sm_batch = _rust_build
+    build_submit_sm_encoded = _rust_build_encoded
 
     _RUST_ENCODED = (_pdu.SubmitSm, _pdu.DeliverSm)
 
@@ -156,6 +200,7 @@ else:
     encode_submit_sm_batch = _py_encode_submit_sm_batch
     encode_sm_batch = _py_encode_sm_batch
     build_submit_sm_batch = _py_build_submit_sm_batch
+    build_submit_sm_encoded = _py_build_submit_sm_encoded
 
     def fast_classes() -> list[str]:
         return []

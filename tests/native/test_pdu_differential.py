@@ -140,6 +140,27 @@ def test_build_batch_is_encode_of_replace(template, items):
     assert outcome(N._py_build_submit_sm_batch, template, items) == want
 
 
+@EXAMPLES
+@given(pdus(P.SubmitSm),
+       st.lists(st.tuples(st.text(st.sampled_from("+0123456789aé"), max_size=24),
+                          st.text(st.sampled_from("aZ09 @€[ЖЯ😀\n"), max_size=400)), max_size=5),
+       st.sampled_from(["udh8", "udh16", "sar", "payload"]), st.sampled_from(["auto", "gsm7", "ucs2"]),
+       st.integers(0, 255))
+def test_build_encoded_is_the_python_builder(template, messages, concat, encoding, gsm_dc):
+    from engine.encoding import encode
+
+    encoded, dests = [], []
+    for i, (dest, text) in enumerate(messages):
+        try:
+            encoded.append(encode(text, encoding=encoding, concat=concat, ref=None if concat == "payload" else i))
+        except ValueError:
+            continue
+        dests.append(dest)
+    payload = concat == "payload"
+    want = outcome(N._py_build_submit_sm_encoded, template, dests, encoded, gsm_dc, payload)
+    assert outcome(N.build_submit_sm_encoded, template, dests, encoded, gsm_dc, payload) == want
+
+
 def test_batch_arguments_of_the_wrong_kind_are_named():
     with pytest.raises(TypeError, match=r"pdus\[1\] must be a SubmitSm, not DeliverSm"):
         N.encode_submit_sm_batch([P.SubmitSm(), P.DeliverSm()])

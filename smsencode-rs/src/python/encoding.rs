@@ -311,6 +311,34 @@ pub struct EncodedMessage {
     single: Option<Language>,
 }
 
+/// What the PDU builder (`super::pdu::build_submit_sm_encoded`) reads of a message,
+/// without a Python list per access.
+impl EncodedMessage {
+    pub(crate) fn is_gsm7(&self) -> bool {
+        matches!(self.alphabet, Alphabet::Gsm7)
+    }
+    pub(crate) fn alphabet_data_coding(&self) -> u8 {
+        self.alphabet.data_coding()
+    }
+    pub(crate) fn encoding_name<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        alphabet_str(py, self.alphabet).clone()
+    }
+    pub(crate) fn part_bytes(&self) -> &[Py<PyBytes>] {
+        self.parts.as_slice()
+    }
+    pub(crate) fn has_udhi(&self) -> bool {
+        self.udhi
+    }
+    /// The SAR reference when the parts carry SAR TLVs.
+    pub(crate) fn sar_reference(&self) -> Option<u16> {
+        if self.sar {
+            self.reference
+        } else {
+            None
+        }
+    }
+}
+
 #[pymethods]
 impl EncodedMessage {
     #[getter]

@@ -819,6 +819,91 @@ fn build_submit_sm_batch<'py>(py: Python<'py>, template: &Bound<'py, PyAny>, ite
     Ok(out)
 }
 
+const TAG_SAR_MSG_REF_NUM: u16 = 0x020C;
+const TAG_SAR_TOTAL_SEGMENTS: u16 = 0x020E;
+const TAG_SAR_SEGMENT_SEQNUM: u16 = 0x020F;
+const TAG_MESSAGE_PAYLOAD: u16 = 0x0424;
+const ESM_UDHI: u8 = 0x40;
+
+/// The submit_sm PDUs of encoded messages (`engine.encoding.encode_batch`'s
+/// `EncodedMessage`s) sharing a template: for each `(destinations[i], encoded[i])`,
+/// `(list of PDU bytes, encoding, data_coding)` as `engine.client.smsc.build_submits`
+/// gives it for that message and template (destination without its leading "+",
+/// esm_class with UDHI when the parts carry a UDH, `gsm_data_coding` for GSM 7-bit,
+/// the SAR TLVs of each part, or the whole text in message_payload when `payload`), or
+/// None where a PDU cannot be built (the caller asks `build_submits`, which raises the
+/// error that names the problem).
+#[pyfunction]
+fn build_submit_sm_encoded<'py>(
+    py: Python<'py>,
+    template: &Bound<'py, PyAny>,
+    destinations: &Bound<'py, PyList>,
+    encoded: &Bound<'py, PyList>,
+    gsm_data_coding: u8,
+    payload: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    check_submit_sm(template, "template")?;
+    if destinations.len() != encoded.len() {
+        return Err(PyValueError::new_err("destinations and encoded must have the same length"));
+    }
+    let base = extract_sm(template, SUBMIT)?;
+    let out = PyList::empty(py);
+    let mut scratch = Vec::with_capacity(256);
+    for (dest, e) in destinations.iter().zip(encoded.iter()) {
+        let e = e.cast::<super::encoding::EncodedMessage>().map_err(|_| {
+            PyTypeError::new_err(format!("encoded must hold EncodedMessage objects, not {}", type_name(&e)))
+        })?;
+        let e = e.get();
+        let built = (|| -> PyResult<Option<Bound<'py, PyAny>>> {
+            let dest = dest.cast::<PyString>().map_err(|_| PyTypeError::new_err("destinations must be str"))?;
+            let d = dest.to_str()?;
+            let d = d.strip_prefix('+').unwrap_or(d);
+            let Ok(dest_octets) = cstr_value(PyString::new(py, d).as_any(), SUBMIT, build::DESTINATION_ADDR) else {
+                return Ok(None);
+            };
+            let parts = e.part_bytes();
+            let total = parts.len();
+            let sar = e.sar_reference().filter(|_| total > 1);
+            if sar.is_some() && total > 255 {
+                return Ok(None); // sar_total_segments is one octet: build_submits says so
+            }
+            let dc = if e.is_gsm7() { gsm_data_coding } else { e.alphabet_data_coding() };
+            let esm = if e.has_udhi() { base.esm_class | ESM_UDHI } else { base.esm_class };
+            let pdus = PyList::empty(py);
+            for (k, body) in parts.iter().enumerate() {
+                let body = body.bind(py).as_bytes();
+                let mut pdu = base.pdu();
+                pdu.destination_addr = Cow::Borrowed(&dest_octets);
+                pdu.esm_class = esm;
+                pdu.data_coding = dc;
+                let (seq, tot) = ([(k + 1) as u8], [total as u8]);
+                let r = sar.map(u16::to_be_bytes);
+                if payload {
+                    pdu.short_message = b"";
+                    pdu.tlvs = vec![(TAG_MESSAGE_PAYLOAD, body)];
+                } else if let Some(r) = &r {
+                    pdu.short_message = body;
+                    pdu.tlvs = vec![(TAG_SAR_MSG_REF_NUM, &r[..]), (TAG_SAR_TOTAL_SEGMENTS, &tot[..]), (TAG_SAR_SEGMENT_SEQNUM, &seq[..])];
+                } else {
+                    pdu.short_message = body;
+                }
+                scratch.clear();
+                if pdu.encode_into(&mut scratch).is_err() {
+                    return Ok(None);
+                }
+                pdus.append(PyBytes::new(py, &scratch))?;
+            }
+            let t = PyTuple::new(py, [pdus.into_any(), e.encoding_name(py).into_any(), dc.into_bound_py_any(py)?])?;
+            Ok(Some(t.into_any()))
+        })()?;
+        match built {
+            Some(t) => out.append(t)?,
+            None => out.append(py.None())?,
+        }
+    }
+    Ok(out)
+}
+
 // --- delivery receipts: the fast lane of engine.smpp.receipts ------------------------
 
 const RECEIPT_FIELDS: [&str; 12] = [
@@ -954,6 +1039,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_submit_sm_batch, m)?)?;
     m.add_function(wrap_pyfunction!(encode_sm_batch, m)?)?;
     m.add_function(wrap_pyfunction!(build_submit_sm_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(build_submit_sm_encoded, m)?)?;
     m.add_function(wrap_pyfunction!(receipt_standard, m)?)?;
     m.add("PDU_MAX_COMMAND_LENGTH", MAX_COMMAND_LENGTH)?;
     Ok(())
