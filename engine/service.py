@@ -511,7 +511,8 @@ class Service:
         # Read batches waiting for their hand-off (at most READ_AHEAD), and their size.
         self._hand_q: asyncio.Queue[list[Entry]] = asyncio.Queue(maxsize=READ_AHEAD)
         self._read_ahead = 0
-        self._ahead_ids: set[str] = set()
+        # The batches read and not yet handed (the orphan recovery asks for their ids).
+        self._ahead: dict[int, list[Entry]] = {}
         self._acks: list[tuple[list[Entry], list[Entry]]] = []
         self._wake_acks = asyncio.Event()
         self._wake_resend = asyncio.Event()
@@ -740,7 +741,7 @@ class Service:
             self.stats.read += len(orphans)
             self.stats.reclaimed += len(orphans)
             self._read_ahead += len(orphans)
-            self._ahead_ids.update(e.entry_id for e in orphans)
+            self._ahead[id(orphans)] = orphans
             await self._hand_q.put(orphans)
         while not self._stopping:
             room = self.max_in_flight - len(self._in_flight) - self._read_ahead
@@ -766,7 +767,7 @@ class Service:
                 if e.reclaimed:
                     self.stats.reclaimed += 1
             self._read_ahead += len(entries)
-            self._ahead_ids.update(e.entry_id for e in entries)
+            self._ahead[id(entries)] = entries
             await self._hand_q.put(entries)
 
     async def _recover_orphans(self, fresh: list[Entry]) -> list[Entry]:
@@ -785,7 +786,8 @@ class Service:
             if not ids:
                 continue
             # Known after the await: whatever the other tasks hold now.
-            known = set(self._in_flight) | self._ahead_ids | {e.entry_id for e in fresh}
+            known = set(self._in_flight) | {e.entry_id for b in self._ahead.values() for e in b} | \
+                {e.entry_id for e in fresh}
             for q in getattr(c, "_held", {}).values():  # rate-limited, waiting in the consumer
                 known.update(e.entry_id for e in q)
             lost = [i for i in ids if i not in known]
@@ -830,7 +832,7 @@ class Service:
                 # Known as read-ahead until they are known as in flight (the orphan
                 # recovery must never see them in neither).
                 self._read_ahead -= len(entries)
-                self._ahead_ids.difference_update(e.entry_id for e in entries)
+                self._ahead.pop(id(entries), None)
             self._to_submit.extend(sendable)
             self._wake_submit.set()
             # The next batch is marked handed while the binds still hold this one (its
@@ -1093,10 +1095,11 @@ class Service:
                               exc, len(ack) + len(release))
                 except Exception:  # noqa: BLE001 - a bug must not stop later acks
                     log.exception("acking %d entries failed; they stay pending and are reclaimed", len(ack))
+                pop = self._in_flight.pop
                 for e in ack:
-                    self._in_flight.pop(e.entry_id, None)
+                    pop(e.entry_id, None)
                 for e in release:
-                    self._in_flight.pop(e.entry_id, None)
+                    pop(e.entry_id, None)
                 self._room.set()
                 if self.on_progress is not None:
                     self.on_progress(stats)

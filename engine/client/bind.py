@@ -612,7 +612,8 @@ class Bind(asyncio.Protocol):
 
     def _wait_store(self, ack: Any, entries: list[list]) -> None:
         """Answer ``entries`` when the store ``ack`` resolves."""
-        if ack is self._ack_group_fut and not ack.done():
+        group_fut = self._ack_group_fut
+        if group_fut is not None and ack is group_fut and not group_fut.done():
             # The same store as the previous deliver_sm (the service hands every
             # receipt of a batch one future): one callback answers the whole group.
             self._ack_group.extend(entries)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from engine.client.bind import Bind, BindError, SubmitJob
@@ -64,7 +64,7 @@ def _decoder():
 
 
 
-def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -> tuple[list[bytes], str | None, int]:
+def build_submits(message: OutboundMessage | PlainMessage, cfg: BindConfig, refs: Any = None) -> tuple[list[bytes], str | None, int]:
     """The encoded submit_sm PDUs (sequence number 0) for one message, with the
     encoding name and data_coding used. Raises ``EncodingError``/``ValueError``/``PduError``
     naming the problem (unencodable text, too many parts, a field the wire cannot carry).
@@ -140,7 +140,7 @@ def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -
     return _native.encode_submit_sm_batch(pdus), encoding, data_coding
 
 
-def _plain(m: OutboundMessage) -> bool:
+def _plain(m: OutboundMessage | PlainMessage) -> bool:
     """A message ``build_submits_many`` builds from a template: text, the bind's
     addressing rules, no per-message TLVs or fields beyond the common ones."""
     return (m.parts is None and m.text is not None and not m.tlvs and m.source_ton_npi is None
@@ -151,7 +151,7 @@ def _plain(m: OutboundMessage) -> bool:
 _REF_BITS = {"udh8": 8, "udh16": 16, "sar": 16}
 
 
-def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_for: Callable[[str], Any],
+def build_submits_many(messages: Sequence[OutboundMessage | PlainMessage], cfg: BindConfig, refs_for: Callable[[str], Any],
                        templates: dict | None = None) -> list[tuple[list[bytes], str | None, int] | Exception]:
     """``build_submits`` for many messages with one bind's settings, in a few Rust calls:
     the texts encoded together (``encode_batch``, per encoding and concatenation
@@ -240,6 +240,7 @@ def build_submits_many(messages: list[OutboundMessage], cfg: BindConfig, refs_fo
                                                         [encoded[k] for k in ks], gsm_dc, payload)
             except (ValueError, TypeError):  # the template itself (a sender too long...)
                 built = [None] * len(ks)
+            b: Any
             for k, b in zip(ks, built):
                 i = idx[k]
                 if b is None:  # a PDU cannot be built (a field too long): build_submits names it
@@ -298,7 +299,7 @@ def _random_ref_start() -> int:
     return int.from_bytes(os.urandom(2), "big")
 
 
-def _not_built(message: OutboundMessage, exc: Exception) -> SubmitResult:
+def _not_built(message: OutboundMessage | PlainMessage, exc: Exception) -> SubmitResult:
     """The result of a message that never left: nothing encoded, nothing sent."""
     return SubmitResult(
         message.reference, [PartResult(0, Outcome.FAILED, error=str(exc))], 0, error=f"{type(exc).__name__}: {exc}"
@@ -478,7 +479,7 @@ class SmscClient:
             return fut
         return self._send(bind, message, datas, encoding, data_coding)
 
-    def submit_batch(self, messages: list[OutboundMessage], on_result: Callable[[SubmitResult], Any],
+    def submit_batch(self, messages: Sequence[OutboundMessage | PlainMessage], on_result: Callable[[SubmitResult], Any],
                      start: int = 0) -> int:
         """``submit_nowait`` for ``messages[start:]`` without a future per message: they
         are queued on the least loaded binds, ``BATCH_PER_PICK`` at a time and only while
@@ -654,9 +655,9 @@ class SmscClient:
 
     async def inbound(self) -> AsyncIterator[Receipt | MoMessage]:
         """Receipts and MO messages as they arrive (events start queueing on first call)."""
-        self.enable_inbound_queue()
+        queue = self.enable_inbound_queue()
         while True:
-            yield await self._inbound.get()
+            yield await queue.get()
 
     def enable_inbound_queue(self) -> asyncio.Queue:
         """Start queueing inbound events now (before iterating), and return the queue.
