@@ -79,10 +79,10 @@ key                                 type       content, TTL
                                                first time absolute, then ms after
                                                it, so that a usual record keeps
                                                every value under 64 bytes and stays
-                                               a compact listpack),
-                                               t.<state> (time), p<i>.st / .id / .b /
-                                               .ts / .dt / .err / .stat / .cs / .n /
-                                               .uk per part; TTL ``ttl``
+                                               a compact listpack; each state's
+                                               time is its entry here), p<i>.st /
+                                               .id / .b / .ts / .dt / .err / .stat /
+                                               .cs / .n / .uk per part; TTL ``ttl``
 ``P corr:<account>:<canonical id>``  string    ``msg_id \\x1f part \\x1f submit time
                                                \\x1f parts \\x1f campaign`` (the
                                                record's; entries of earlier versions
