@@ -73,8 +73,8 @@ Redis keys (``P`` is the prefix, ``smpp:`` by default, as ``EngineConfig.key_pre
 ==================================  =========  =======================================
 key                                 type       content, TTL
 ==================================  =========  =======================================
-``P track:<msg_id>``                hash       state, parts, campaign, account, err,
-                                               fail, n.unknown, h (history:
+``P track:<msg_id>``                hash       state, parts (absent: 1), campaign,
+                                               account, err, fail, n.unknown, h (history:
                                                ``state@time;state@+ms;...``, the
                                                first time absolute, then ms after
                                                it, so that a usual record keeps
