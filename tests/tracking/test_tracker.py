@@ -449,6 +449,34 @@ def test_single_part_messages_with_and_without_a_queued_record(redis_url):
     assert sum(1 for e in rows if e["state"] == "submitted") == 8
 
 
+def test_record_created_at_submit_holds_what_is_read_in_lookup_order(redis_url):
+    """A record first seen at submit: state, history and part state first (a listpack
+    lookup scans from the front), no t.<state> times (the history has them) and no
+    parts for one part (read as 1). Submitted again, it takes the written-out path
+    for a known single-part record; the receipt after that still applies, and its
+    match (an id with a separator-free but unusual spelling) comes back intact."""
+
+    async def body(t, r):
+        mid = "kampagne:ä/1"
+        await t.record_submitted([Submitted(mid, 1, "00AB", "acct", "b0")], now=1000.0)
+        key = t.prefix + "track:" + mid
+        first = list((await r.hgetall(key)).keys())
+        await t.record_submitted([Submitted(mid, 1, "00AC", "acct", "b1")], now=1001.0)
+        res = await t.apply_receipts([Receipt(id="ac", stat="DELIVRD", err="000")], "acct", now=1002.5)
+        return first, await r.hgetall(key), res, await t.status(mid)
+
+    first, raw, res, st = run(redis_url, body)
+    assert first == [b"state", b"h", b"p1.st", b"account", b"p1.id", b"p1.b", b"p1.ts", b"p1.n"]
+    assert not any(k.startswith(b"t.") for k in raw) and b"parts" not in raw
+    assert raw[b"p1.n"] == b"2" and raw[b"p1.id"] == b"00AC" and raw[b"p1.b"] == b"b1"
+    assert [(m.msg_id, m.part, m.state, m.submitted_at, m.kind) for m in res.matched] == [
+        ("kampagne:ä/1", 1, "delivered", 1001.0, "same")]
+    assert res.matched[0].latency == 1.5
+    assert st.parts == 1 and st.state == "delivered"
+    assert [s for s, _ in st.history] == ["queued", "submitted", "delivered"]
+    assert st.part_detail[0].tries == 2 and st.part_detail[0].done_at == 1002.5
+
+
 def test_status_events_on_stream(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
