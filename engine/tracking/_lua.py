@@ -438,9 +438,19 @@ elseif op == 'submitted' then
   local ev_sub = EV['submitted']
   local h_new = 'queued@' .. now .. ';submitted@+0'
   -- ARGV[6] 'new': the previous batch found no records (messages not queued through
-  -- the tracker): ask EXISTS first, a fraction of an HMGET of seven fields.
+  -- the tracker): a single-part record is created by COPY of a template record (see
+  -- below), any other asks EXISTS first, a fraction of an HMGET of seven fields.
   local try_new = ARGV[6] == 'new'
   local NOREC = {false, false, false, false, false, false, false}
+  -- The template: a new single-part record as this batch writes it, with the records'
+  -- expiry. COPY to a record's key creates the record with its expiry and answers
+  -- whether the key existed (0: then it is read and updated as usual), in one call
+  -- where EXISTS, an HSET of eight new fields (a listpack insert each) and PEXPIREAT
+  -- took three; the record's own values are then written over the template's, in
+  -- place when their lengths agree. Made at the first such record, deleted at the end
+  -- (a leftover of a failed call is remade before use and expires with the records).
+  local TMPL, tmpl_acct, tmpl_bind = P .. 'tracking:new-record', nil, nil
+  local P1 = pfs('1')
   for i = 1, nB, 8 do
     local id, part, parts, raw, canon, acct, bind = B[i], B[i + 1], B[i + 2], B[i + 3], B[i + 4], B[i + 5], B[i + 6]
     -- When the submit_sm was written (the part's ts and the correlation's time, from
@@ -449,8 +459,17 @@ elseif op == 'submitted' then
     if sts == '' then sts = now end
     local mk = KT .. id
     local pf = pfs(part)
-    local cur
-    if try_new and redis.call('EXISTS', mk) == 0 then cur = NOREC else cur = load(mk, pf) end
+    local cur, copied = nil, false
+    if try_new and parts == '1' then
+      if not tmpl_acct then
+        redis.call('DEL', TMPL)
+        redis.call('HSET', TMPL, 'state', 'submitted', 'h', h_new, P1.st, 'submitted', 'account', acct,
+          P1.id, raw, P1.b, bind, P1.ts, sts, P1.n, '1')
+        redis.call('PEXPIREAT', TMPL, TTL)
+        tmpl_acct, tmpl_bind = acct, bind
+      end
+      if redis.call('COPY', TMPL, mk) == 1 then copied = true; cur = NOREC else cur = load(mk, pf) end
+    elseif try_new and redis.call('EXISTS', mk) == 0 then cur = NOREC else cur = load(mk, pf) end
     if cur[1] then existing = existing + 1 end
     if cur[6] and FINAL[cur[6]] then
       skipped = skipped + 1
@@ -468,9 +487,15 @@ elseif op == 'submitted' then
         -- t.<state> times: the history holds each state's time, nothing read them,
         -- and every field is one more listpack insert, a realloc, per record. No
         -- parts either: a record without it has one part, here and in status().)
-        redis.call('HSET', mk, 'state', 'submitted', 'h', h_new, pf.st, 'submitted',
-          'account', acct, pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, '1')
-        redis.call('PEXPIREAT', mk, TTL)
+        if not copied then
+          redis.call('HSET', mk, 'state', 'submitted', 'h', h_new, pf.st, 'submitted',
+            'account', acct, pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, '1')
+          redis.call('PEXPIREAT', mk, TTL)
+        elseif acct == tmpl_acct and bind == tmpl_bind then
+          redis.call('HSET', mk, pf.id, raw, pf.ts, sts)
+        else
+          redis.call('HSET', mk, 'account', acct, pf.id, raw, pf.b, bind, pf.ts, sts)
+        end
         if ev_sub then event(id, 'submitted', part, false, raw, false) end
       elseif cur[1] and (cur[2] or '1') == '1' and not cur[3] then
         -- A single-part message queued by the intake (or submitted again): written out.
@@ -527,6 +552,7 @@ elseif op == 'submitted' then
       end
     end
   end
+  if tmpl_acct then redis.call('DEL', TMPL) end
   flush_camps()
   if nl > 0 then redis.call('HINCRBY', STATS, 'held_applied', nl / 5) end
   return {late, skipped, existing}

@@ -477,6 +477,54 @@ def test_record_created_at_submit_holds_what_is_read_in_lookup_order(redis_url):
     assert st.part_detail[0].tries == 2 and st.part_detail[0].done_at == 1002.5
 
 
+def test_records_copied_from_the_batch_template_are_each_their_own(redis_url):
+    """While submits find no records, a new single-part record is a COPY of a template
+    made from the batch's first one: each record must still carry its own id, bind,
+    account and time, in the same field order, with the records' expiry; a record that
+    exists already is updated, not replaced; the template is gone after the call."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted("warm", 1, "1", "acct")], now=999.0)
+        assert t._submit_hint == "new"
+        await t.record_queued([Queued("old", 1, "camp", "acct")], now=999.5)
+        batch = [Submitted("a", 1, "0A", "acct", "b0", 1, 1000.25),
+                 Submitted("b", 1, "0B1", "acct", "b0", 1, 1000.5),      # longer id
+                 Submitted("old", 1, "0C", "acct", "b1", 1, 1000.75),    # queued already
+                 Submitted("c", 1, "D", "acct2", "bind-two", 1, 1001.0),  # other account, bind
+                 Submitted("m", 1, "E1", "acct", "b0", 2, 1001.25)]       # two parts: no template
+        await t.record_submitted(batch, now=1000.0)
+        out = {}
+        for mid in ("a", "b", "old", "c", "m"):
+            key = t.prefix + "track:" + mid
+            out[mid] = ({k.decode(): v.decode() for k, v in (await r.hgetall(key)).items()},
+                        await r.pttl(key), await t.status(mid))
+        res = await t.apply_receipts([Receipt(id=x, stat="DELIVRD", err="000") for x in ("a", "b1", "c", "d")],
+                                     "acct")
+        res2 = await t.apply_receipts([Receipt(id="d", stat="DELIVRD", err="000")], "acct2")
+        return out, await r.exists(t.prefix + "tracking:new-record"), res, res2, await t.campaign_counts("camp")
+
+    out, template_left, res, res2, camp = run(redis_url, body)
+    ttl_ms = 7 * 24 * 3600 * 1000
+    for mid, sid, acct, bind, ts in (("a", "0A", "acct", "b0", "1000.250"), ("b", "0B1", "acct", "b0", "1000.500"),
+                                     ("c", "D", "acct2", "bind-two", "1001.000")):
+        fields, pttl, st = out[mid]
+        assert list(fields) == ["state", "h", "p1.st", "account", "p1.id", "p1.b", "p1.ts", "p1.n"], mid
+        assert (fields["p1.id"], fields["account"], fields["p1.b"], fields["p1.ts"], fields["p1.n"]) == (
+            sid, acct, bind, ts, "1"), mid
+        assert fields["h"] == "queued@1000.000000;submitted@+0" and fields["state"] == fields["p1.st"] == "submitted"
+        assert ttl_ms - 60_000 < pttl <= ttl_ms
+        assert st.parts == 1 and st.account == acct
+    old, _, old_st = out["old"]
+    assert old["campaign"] == "camp" and old["p1.id"] == "0C" and old_st.state == "submitted"
+    assert [s for s, _ in old_st.history] == ["queued", "submitted"]
+    assert out["m"][0]["parts"] == "2" and out["m"][2].state == "submitted"
+    assert template_left == 0
+    # "d" is acct2's id: held under acct
+    assert sorted(m.msg_id for m in res.matched) == ["a", "b", "old"] and res.held == 1
+    assert [m.msg_id for m in res2.matched] == ["c"]
+    assert camp == {"total": 1, "segments": 1, "delivered": 1}
+
+
 def test_status_events_on_stream(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
