@@ -449,7 +449,10 @@ elseif op == 'submitted' then
   -- took three; the record's own values are then written over the template's, in
   -- place when their lengths agree. Made at the first such record, deleted at the end
   -- (a leftover of a failed call is remade before use and expires with the records).
+  -- The template costs four calls per script call: for a handful of records (a quiet
+  -- engine) EXISTS is cheaper.
   local TMPL, tmpl_acct, tmpl_bind = P .. 'tracking:new-record', nil, nil
+  local use_tmpl = try_new and nB >= 8 * 8
   local P1 = pfs('1')
   for i = 1, nB, 8 do
     local id, part, parts, raw, canon, acct, bind = B[i], B[i + 1], B[i + 2], B[i + 3], B[i + 4], B[i + 5], B[i + 6]
@@ -460,7 +463,7 @@ elseif op == 'submitted' then
     local mk = KT .. id
     local pf = pfs(part)
     local cur, copied = nil, false
-    if try_new and parts == '1' then
+    if use_tmpl and parts == '1' then
       if not tmpl_acct then
         redis.call('DEL', TMPL)
         redis.call('HSET', TMPL, 'state', 'submitted', 'h', h_new, P1.st, 'submitted', 'account', acct,

@@ -492,6 +492,8 @@ def test_records_copied_from_the_batch_template_are_each_their_own(redis_url):
                  Submitted("old", 1, "0C", "acct", "b1", 1, 1000.75),    # queued already
                  Submitted("c", 1, "D", "acct2", "bind-two", 1, 1001.0),  # other account, bind
                  Submitted("m", 1, "E1", "acct", "b0", 2, 1001.25)]       # two parts: no template
+        # (a template pays from eight records on: the rest of the batch is more of them)
+        batch += [Submitted(f"x{i}", 1, f"F{i}", "acct", "b0", 1, 1002.0) for i in range(8)]
         await t.record_submitted(batch, now=1000.0)
         out = {}
         for mid in ("a", "b", "old", "c", "m"):
@@ -501,6 +503,7 @@ def test_records_copied_from_the_batch_template_are_each_their_own(redis_url):
         res = await t.apply_receipts([Receipt(id=x, stat="DELIVRD", err="000") for x in ("a", "b1", "c", "d")],
                                      "acct")
         res2 = await t.apply_receipts([Receipt(id="d", stat="DELIVRD", err="000")], "acct2")
+        assert await r.object("encoding", t.prefix + "track:a") == b"listpack"
         return out, await r.exists(t.prefix + "tracking:new-record"), res, res2, await t.campaign_counts("camp")
 
     out, template_left, res, res2, camp = run(redis_url, body)
