@@ -95,15 +95,13 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 def _id_range(ids: list[str]) -> tuple[str, str]:
     """The lowest and highest stream entry id of a batch ("" "" if one is malformed:
     the script then asks about each entry alone)."""
-    first = ids[0]
-    dash = first.find("-")
+    dash = ids[0].find("-")
     if dash > 0 and len(set(map(len, ids))) == 1 and set(map(itemgetter(dash), ids)) == {"-"}:
         # The usual batch: every id has as many digits before and after the '-' (the
         # ms part has 13 until 2286), so text order is number order and min/max run
         # in C; parsing every id cost 0.6 µs per entry.
-        lo, hi = min(ids), max(ids)
         try:
-            a, b = _id_key(lo), _id_key(hi)
+            a, b = _id_key(min(ids)), _id_key(max(ids))
         except ValueError:
             return "", ""
         return f"{a[0]}-{a[1]}", f"{b[0]}-{b[1]}"

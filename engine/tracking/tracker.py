@@ -293,9 +293,8 @@ def _add_matches(out: list[ReceiptMatch], joined: str | bytes, t: float) -> int:
     latency at ``t``; returns how many."""
     if not joined:
         return 0
-    if type(joined) is bytes:  # a client that does not decode responses
-        joined = joined.decode()
-    flat = joined.split("\x1f")
+    # bytes from a client that does not decode responses
+    flat = (joined.decode() if isinstance(joined, bytes) else joined).split("\x1f")
     if len(flat) % 5:
         raise ValueError(f"tracking script: {len(flat)} match fields, not a multiple of 5")
     it = iter(flat)
@@ -394,7 +393,7 @@ class Tracker:
 
     # --- plumbing -------------------------------------------------------------------
 
-    async def _run(self, op: str, flat: list[str], now: float | None, *extra: str) -> Any:
+    async def _run(self, op: str, flat: list[str], now: float | None, *extra: str | bytes) -> Any:
         ts = f"{time.time() if now is None else now:.6f}"
         args = [op, self.prefix, ts, self._cfg, _dumps(flat), *extra]
         # redis-py's Script reloads the script itself after a NOSCRIPT (Redis restart).
