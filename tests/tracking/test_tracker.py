@@ -528,6 +528,28 @@ def test_records_copied_from_the_batch_template_are_each_their_own(redis_url):
     assert camp == {"total": 1, "segments": 1, "delivered": 1}
 
 
+def test_histories_of_one_receipt_batch_are_each_their_own(redis_url):
+    """The script caches a new history per old history within a call: records with
+    different histories in one receipt batch must each get theirs, and records
+    sharing one get the same."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted("a", 1, "A1", "acct"), Submitted("b", 1, "B1", "acct")], now=1000.0)
+        await t.record_submitted([Submitted("c", 1, "C1", "acct")], now=1010.0)
+        await t.record_queued([Queued("d", 1, "", "acct")], now=990.0)
+        await t.record_submitted([Submitted("d", 1, "D1", "acct")], now=1000.0)
+        await t.apply_receipts([Receipt(id=x, stat=s) for x, s in (("a1", "DELIVRD"), ("b1", "UNDELIV"),
+                                                                   ("c1", "DELIVRD"), ("d1", "DELIVRD"))],
+                               "acct", now=1020.0)
+        return {m: (await r.hget(t.prefix + "track:" + m, "h")).decode() for m in "abcd"}
+
+    h = run(redis_url, body)
+    assert h == {"a": "queued@1000.000000;submitted@+0;delivered@+20000",
+                 "b": "queued@1000.000000;submitted@+0;undeliverable@+20000",
+                 "c": "queued@1010.000000;submitted@+0;delivered@+10000",
+                 "d": "queued@990.000000;submitted@+10000;delivered@+30000"}
+
+
 def test_status_events_on_stream(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
