@@ -1,7 +1,9 @@
 """Delivery tracking throughput against a real redis-server: records/s for
 record_queued, record_submitted and apply_receipts in engine-sized batches, the CPU
 each step costs Redis and this (the engine's) process per record, Redis memory per
-tracked message, and whether every message ended ``delivered``.
+tracked message, and whether every message ended ``delivered``. The last step is
+the Redis side of bench e2e's path, hand-off and ack included: run it against a
+``valgrind --tool=callgrind redis-server`` (``--redis URL``) for instruction counts.
 
 ``python -m bench tracking [--count N] [--batch B] [--redis URL]``. Without
 ``--redis`` a private redis-server is started (and stopped) on a free port.
@@ -64,7 +66,7 @@ async def _redis_cpu(r) -> float:
 async def _run(url: str, count: int, batch: int, events: str) -> dict:
     import redis.asyncio as aredis
 
-    from engine.tracking import FINAL_STATES, Tracker
+    from engine.tracking import FINAL_STATES, Receipt, Submitted, Tracker
 
     r = aredis.from_url(url)
     await r.flushdb(asynchronous=True)
@@ -143,7 +145,59 @@ async def _run(url: str, count: int, batch: int, events: str) -> dict:
     results["mixed_messages_per_s"] = count / (time.perf_counter() - t0)
     results["cpu_us"]["mixed"] = ((await _redis_cpu(r) - r0) / count * 1e6, (time.process_time() - p0) / count * 1e6)
     mix_ok = matched == n2 and (await t.campaign_counts("mix")).get("delivered", 0) == count
-    results["correct"] = seq_ok and mix_ok
+
+    # 3. As bench e2e runs: messages the intake did not record (a producer of its own),
+    # single-part, so each record is created by its submit; then their receipts.
+    t = tracker("bench:new:")
+    subs = [Submitted(f"new:{i}", 1, f"{0x10000000 + i:X}", "acme", f"local/{i % 2}") for i in range(count)]
+    rcpts = [Receipt(id=str(0x10000000 + i), stat="DELIVRD", err="000") for i in range(count)]
+    mem0 = int((await r.info("memory"))["used_memory"])
+    r0, p0, t0 = await _redis_cpu(r), time.process_time(), time.perf_counter()
+    matched = 0
+    for k in range(0, count, batch):
+        await t.record_submitted(subs[k : k + batch])
+        matched += len((await t.apply_receipts(rcpts[k : k + batch], "acme")).matched)
+    results["new_messages_per_s"] = count / (time.perf_counter() - t0)
+    results["cpu_us"]["new"] = ((await _redis_cpu(r) - r0) / count * 1e6, (time.process_time() - p0) / count * 1e6)
+    results["new_bytes_per_message"] = (int((await r.info("memory"))["used_memory"]) - mem0) / count
+    st = await t.status(f"new:{count - 1}")
+    new_ok = matched == count and st is not None and st.state == "delivered"
+
+    # 4. The whole Redis side of bench e2e's path, batch after batch: the intake's
+    # stream read through the consumer group, the hand-off record (begin), the
+    # submits, the ack, the receipts. The messages are enqueued before the clock starts.
+    from engine.queue import Keys, Message, Producer, connect
+    from engine.queue.consumer import Consumer
+
+    qr = connect(url)  # the engine's client (it decodes responses)
+    keys = Keys.with_prefix("bench:e2e:")
+    created = time.time()
+    await Producer(qr, keys).enqueue_many(
+        Message(id=f"e2e:{i}", destination=f"+4915{i:09d}", text=f"hello {i}", source="BENCH",
+                registered_delivery=1, segments=1, created=created) for i in range(count))
+    consumer = Consumer(qr, keys, name="bench", count=batch, block_ms=10)
+    await consumer.ensure_groups()
+    t = Tracker(qr, "bench:e2e:", events_stream="bench:e2e:status", event_states=event_states)
+    r0, p0, t0 = await _redis_cpu(r), time.process_time(), time.perf_counter()
+    done = matched = seq = 0
+    while done < count:
+        entries = await consumer.read()
+        await consumer.begin(entries)
+        subs, rcpts = [], []
+        for e in entries:
+            seq += 1
+            sid = f"{seq:08X}"
+            subs.append(Submitted(e.message.id, 1, sid, "acme", f"local/{seq % 2}", 1, time.time()))
+            rcpts.append(Receipt(id=sid, stat="DELIVRD", err="000"))
+        await t.record_submitted(subs)
+        await consumer.ack(entries)
+        matched += len((await t.apply_receipts(rcpts, "acme")).matched)
+        done += len(entries)
+    results["e2e_messages_per_s"] = count / (time.perf_counter() - t0)
+    results["cpu_us"]["e2e"] = ((await _redis_cpu(r) - r0) / count * 1e6, (time.process_time() - p0) / count * 1e6)
+    e2e_ok = matched == count and await r.xlen(keys.bulk_stream) == 0
+    await qr.aclose()
+    results["correct"] = seq_ok and mix_ok and new_ok and e2e_ok
     results["matched"] = matched
     await r.flushdb(asynchronous=True)
     await r.aclose()
@@ -181,8 +235,13 @@ def main(argv: list[str]) -> int:
           f"{cpu['receipts'][0]:.1f} / {cpu['receipts'][1]:.1f} |")
     print(f"| **queued + submitted + receipt, concurrent (messages)** | **{res['mixed_messages_per_s']:,.0f}** | "
           f"{cpu['mixed'][0]:.1f} / {cpu['mixed'][1]:.1f} |")
+    print(f"| submitted + receipt of messages not recorded queued (the intake's own producer, "
+          f"as bench e2e), 1 part | {res['new_messages_per_s']:,.0f} | {cpu['new'][0]:.1f} / {cpu['new'][1]:.1f} |")
+    print(f"| the Redis side of bench e2e: read, begin, submitted, ack, receipt (messages) | "
+          f"{res['e2e_messages_per_s']:,.0f} | {cpu['e2e'][0]:.1f} / {cpu['e2e'][1]:.1f} |")
     print(f"\nRedis memory per tracked message (record, correlation, share of the event stream): "
-          f"{res['redis_bytes_per_message']:,.0f} bytes; correct: {'yes' if ok else 'NO'} "
+          f"{res['redis_bytes_per_message']:,.0f} bytes (created at submit, one part: "
+          f"{res['new_bytes_per_message']:,.0f}); correct: {'yes' if ok else 'NO'} "
           f"(every receipt matched, every message delivered)")
     return 0 if ok else 1
 

@@ -39,6 +39,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from operator import itemgetter
 from typing import Any, Iterable
 
 from redis.asyncio import Redis as AsyncRedis
@@ -96,6 +97,16 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 def _id_range(ids: list[str]) -> tuple[str, str]:
     """The lowest and highest stream entry id of a batch ("" "" if one is malformed:
     the script then asks about each entry alone)."""
+    dash = ids[0].find("-")
+    if dash > 0 and len(set(map(len, ids))) == 1 and set(map(itemgetter(dash), ids)) == {"-"}:
+        # The usual batch: every id has as many digits before and after the '-' (the
+        # ms part has 13 until 2286), so text order is number order and min/max run
+        # in C; parsing every id cost 0.6 µs per entry.
+        try:
+            a, b = _id_key(min(ids)), _id_key(max(ids))
+        except ValueError:
+            return "", ""
+        return f"{a[0]}-{a[1]}", f"{b[0]}-{b[1]}"
     try:
         # A batch read by XREADGROUP is in stream order: check the ends first.
         first, last = _id_key(ids[0]), _id_key(ids[-1])
@@ -185,6 +196,25 @@ _LAYOUT = ("\n", "hand-off records of the intake streams: message id -> state:n:
 # four arguments per batch instead of two per entry, because redis-py packs every
 # argument in Python and that was a fifth of the consumer's cost.
 #
+# Lua: the pieces of a newline-joined argument (empty pieces skipped). Plain finds:
+# string.gmatch with a character class cost about three times as much per piece, and
+# the hand-off and ack scripts split two strings of a whole batch each.
+_SPLIT = """
+local function split(s)
+  local find, sub = string.find, string.sub
+  local t, n, i = {}, 0, 1
+  while true do
+    local j = find(s, '\\n', i, true)
+    if not j then
+      if i <= #s then t[n + 1] = sub(s, i) end
+      return t
+    end
+    if j > i then n = n + 1; t[n] = sub(s, i, j - 1) end
+    i = j + 1
+  end
+end
+"""
+
 # KEYS: stream, attempts hash. ARGV: group, consumer, now (unix s), entry ids, message
 # ids, lowest and highest entry id, legacy attempt key prefix, reclaimed flags (one
 # "0"/"1" per entry, or "" when none was reclaimed), attempt_ttl_s, layout note, "1"
@@ -200,10 +230,8 @@ _LAYOUT = ("\n", "hand-off records of the intake streams: message id -> state:n:
 #   c0 - claimed: pending under another consumer (it reclaimed it); do not send
 #   fN - first: never handed before (or released), N-th hand-off; send
 #   uN - outcome unknown: handed before with no recorded outcome; it may have gone out
-_BEGIN = """
-local ids, mids = {}, {}
-for x in string.gmatch(ARGV[4], '[^\\n]+') do ids[#ids + 1] = x end
-for x in string.gmatch(ARGV[5], '[^\\n]+') do mids[#mids + 1] = x end
+_BEGIN = _SPLIT + """
+local ids, mids = split(ARGV[4]), split(ARGV[5])
 local me = ARGV[2]
 local pend = {}
 if ARGV[6] ~= '' then pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[6], ARGV[7], #ids * 2 + 16, me) end
@@ -298,10 +326,8 @@ return table.concat(out, ' ')
 # group and was created at 0 (as ensure_groups does); with another group the script
 # XDELs, as before. Entries newer than the group's last-delivered id are never
 # touched (not yet read), nor is any entry still pending.
-_ACK = """
-local ids, mids = {}, {}
-for x in string.gmatch(ARGV[3], '[^\\n]+') do ids[#ids + 1] = x end
-for x in string.gmatch(ARGV[4], '[^\\n]+') do mids[#mids + 1] = x end
+_ACK = _SPLIT + """
+local ids, mids = split(ARGV[3]), split(ARGV[4])
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
 if ARGV[2] == '1' then
   local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
@@ -359,9 +385,8 @@ return acked
 
 # KEYS: attempts hash. ARGV: consumer, message ids (newline-joined). Gives back
 # entries this consumer marked handed but never sent: the next hand-off counts as first.
-_RELEASE = """
-local mids = {}
-for x in string.gmatch(ARGV[2], '[^\\n]+') do mids[#mids + 1] = x end
+_RELEASE = _SPLIT + """
+local mids = split(ARGV[2])
 local vals = redis.call('HMGET', KEYS[1], unpack(mids))
 local set, ns, n, seen = {}, 0, 0, {}
 for i = 1, #mids do

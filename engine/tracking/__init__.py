@@ -73,16 +73,16 @@ Redis keys (``P`` is the prefix, ``smpp:`` by default, as ``EngineConfig.key_pre
 ==================================  =========  =======================================
 key                                 type       content, TTL
 ==================================  =========  =======================================
-``P track:<msg_id>``                hash       state, parts, campaign, account, err,
-                                               fail, n.unknown, h (history:
+``P track:<msg_id>``                hash       state, parts (absent: 1), campaign,
+                                               account, err, fail, n.unknown, h (history:
                                                ``state@time;state@+ms;...``, the
                                                first time absolute, then ms after
                                                it, so that a usual record keeps
                                                every value under 64 bytes and stays
-                                               a compact listpack),
-                                               t.<state> (time), p<i>.st / .id / .b /
-                                               .ts / .dt / .err / .stat / .cs / .n /
-                                               .uk per part; TTL ``ttl``
+                                               a compact listpack; each state's
+                                               time is its entry here), p<i>.st /
+                                               .id / .b / .ts / .dt / .err / .stat /
+                                               .cs / .n / .uk per part; TTL ``ttl``
 ``P corr:<account>:<canonical id>``  string    ``msg_id \\x1f part \\x1f submit time
                                                \\x1f parts \\x1f campaign`` (the
                                                record's; entries of earlier versions
@@ -96,6 +96,8 @@ key                                 type       content, TTL
                                                ``unmatched_maxlen``: account, id, state,
                                                err, stat, received, reason
 ``P tracking:stats``                hash       counters (see ``stats()``)
+``P tracking:new-record``           hash       a submit call's template for new
+                                               records (COPY); deleted by the same call
 ``P idfmt:<account>``               hash       matches per id spelling (detection)
 ``P campaign:<id>:states``          hash       messages per state, total, segments
 events stream (``smpp:status``)     stream     msg_id, state, ts, part[, campaign,
@@ -106,12 +108,13 @@ No ``queued`` events are published (the business queued the message itself); eve
 later aggregated change is, unless ``event_states`` narrows them (each event is one
 XADD, about a fifth of the Redis time per message: final states only is cheaper). The script builds key names itself, so it needs a
 standalone Redis (or a primary with replicas, or Sentinel; not Redis Cluster), version
-6.2 or later (GETEX).
+6.2 or later (GETEX, COPY); an ACL user needs the commands the script calls.
 
 Cost, measured by ``python -m bench tracking`` (see its output for this machine):
 about ten Redis commands per single-part message over its life, all inside one
-script call per batch: queued (HSETNX, HSET, PEXPIREAT), submitted (HMGET, or EXISTS
-while submits find no records, then HSET, PEXPIREAT for a new record, SET, XADD),
+script call per batch: queued (HSETNX, HSET, PEXPIREAT), submitted (HMGET then HSET;
+while submits find no records, a single-part record is a COPY of a template record with
+its expiry, then an HSET of its own values; SET of the correlation, XADD),
 receipt (GETEX, HMGET of the history and the part's state for a single-part message,
 HSET, XADD). The status stream is trimmed once per call. ``event_states=FINAL_STATES``
 drops the ``submitted`` XADD. Memory: the record (about 450 bytes for one part: every

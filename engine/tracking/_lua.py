@@ -107,13 +107,6 @@ local function pfs(part)
   PFC[part] = t
   return t
 end
--- 't.<state>' field names, likewise.
-local TNC = {}
-local function tname(st)
-  local t = TNC[st]
-  if not t then t = 't.' .. st; TNC[st] = t end
-  return t
-end
 
 -- The history with `new` appended (it stops growing at hist_max bytes). The first
 -- entry has the absolute time, later ones "+<ms after the first>": the usual
@@ -125,9 +118,8 @@ end
 -- it (submitted together), and a usual history starts "queued@" and 17 characters of
 -- time (up to 2286), read with string.sub instead of a pattern match, and converted
 -- once per batch.
-local HC = {}
-local function hist(h, new)
-  if not h then return new .. '@' .. now end
+local HC, HH = {}, {}
+local function hist_calc(h, new)
   if #h >= HIST_MAX then return h end
   local t0s, d
   if string.byte(h, 7) == 64 then
@@ -143,6 +135,24 @@ local function hist(h, new)
     HC[t0s] = d
   end
   return h .. ';' .. new .. d
+end
+
+-- The whole result is cached too, per new state and old history (HH): the receipts of
+-- one batch mostly find the same history (their records were created by one submit
+-- call), and a table lookup is a tenth of hist_calc's byte/sub/concat calls.
+local function hist(h, new)
+  if not h then return new .. '@' .. now end
+  local byh = HH[new]
+  if byh then
+    local r = byh[h]
+    if r then return r end
+  else
+    byh = {}
+    HH[new] = byh
+  end
+  local r = hist_calc(h, new)
+  byh[h] = r
+  return r
 end
 
 -- One status event. The optional fields (campaign, smsc_id, err) make eight shapes,
@@ -239,8 +249,7 @@ local function commit(mk, id, part, cur, pstate, f, smsc_id, err, created)
   local new = aggregate(mk, tonumber(cur[2]) or 1, fail, tonumber(part), pstate)
   if old ~= new then
     f[k + 1] = 'state'; f[k + 2] = new
-    f[k + 3] = tname(new); f[k + 4] = now
-    f[k + 5] = 'h'; f[k + 6] = hist(cur[5], new)
+    f[k + 3] = 'h'; f[k + 4] = hist(cur[5], new)
   end
   redis.call('HSET', mk, unpack(f))
   if created then redis.call('PEXPIREAT', mk, TTL) end
@@ -259,7 +268,7 @@ end
 local function load_or_create(mk, pf, parts, acct)
   local cur = load(mk, pf)
   if cur[1] then return cur, {}, false end
-  local f = {'parts', parts, 'account', acct, 't.queued', now}
+  local f = {'state', 'queued', 'h', 'queued@' .. now, 'parts', parts, 'account', acct}
   return {'queued', parts, false, false, 'queued@' .. now, false, false}, f, true
 end
 
@@ -290,17 +299,17 @@ local function apply_to_part(id, part, state, err, stat, corr, shortened, parts,
     if fail then
       if err ~= '' then
         redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat, 'fail', fail, 'err', err,
-          'state', new, tname(new), now, 'h', hist(cur[1], new))
+          'state', new, 'h', hist(cur[1], new))
       else
         redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat, 'fail', fail,
-          'state', new, tname(new), now, 'h', hist(cur[1], new))
+          'state', new, 'h', hist(cur[1], new))
       end
     elseif old == new then
       redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat)
       return 'ok'
     else
       redis.call('HSET', mk, pf.st, state, pf.dt, now, pf.err, err, pf.stat, stat,
-        'state', new, tname(new), now, 'h', hist(cur[1], new))
+        'state', new, 'h', hist(cur[1], new))
     end
     if camp ~= '' then
       camp_add(camp, old, -1)
@@ -323,11 +332,19 @@ end
 
 -- A correlation entry: msg_id, part, submit time, and (since parts and campaign were
 -- added) the record's parts and campaign; nil for those two in an older entry.
+-- Plain finds: a pattern match of the five fields cost about three times as much
+-- (its lazy captures try the rest of the pattern at every character).
+local find, sub = string.find, string.sub
 local function corr_fields(v)
-  local id, part, subts, parts, camp = string.match(v, '^(.-)\31(.-)\31(.-)\31(.-)\31(.*)$')
-  if id then return id, part, subts, parts, camp end
-  id, part, subts = string.match(v, '^(.-)\31(.-)\31(.*)$')
-  return id, part, subts, nil, nil
+  local s1 = find(v, SEP, 1, true)
+  local s2 = s1 and find(v, SEP, s1 + 1, true)
+  if not s2 then return nil end
+  local s3 = find(v, SEP, s2 + 1, true)
+  local s4 = s3 and find(v, SEP, s3 + 1, true)
+  if s4 then
+    return sub(v, 1, s1 - 1), sub(v, s1 + 1, s2 - 1), sub(v, s2 + 1, s3 - 1), sub(v, s3 + 1, s4 - 1), sub(v, s4 + 1)
+  end
+  return sub(v, 1, s1 - 1), sub(v, s1 + 1, s2 - 1), sub(v, s2 + 1), nil, nil
 end
 
 -- Held receipt `member` (JSON) is now matched or swept: drop it from its keys.
@@ -351,7 +368,9 @@ local function held_fits(h, canon)
 end
 
 -- Results of the receipts and sweep ops, filled by the receipts loop and sweep: flat,
--- five strings per match (msg_id, part, state, submit time, kind).
+-- five strings per match (msg_id, part, state, submit time, kind), returned as one
+-- string joined by SEP: a reply of 2,500 strings per batch cost Redis about 3,600
+-- instructions per receipt to build, the joined string a few hundred.
 local matched, nm, dups_n = {}, 0, 0
 local function add_match(id, part, state, subts, kind)
   matched[nm + 1] = id; matched[nm + 2] = part; matched[nm + 3] = state
@@ -415,8 +434,7 @@ if op == 'queued' then
     local id, parts, camp, acct = B[i], B[i + 1], B[i + 2], B[i + 3]
     local mk = KT .. id
     if redis.call('HSETNX', mk, 'state', 'queued') == 1 then
-      redis.call('HSET', mk, 'parts', parts, 'campaign', camp, 'account', acct,
-        't.queued', now, 'h', 'queued@' .. now)
+      redis.call('HSET', mk, 'h', 'queued@' .. now, 'parts', parts, 'campaign', camp, 'account', acct)
       redis.call('PEXPIREAT', mk, TTL)
       camp_add(camp, 'queued', 1)
       camp_add(camp, 'total', 1)
@@ -437,9 +455,22 @@ elseif op == 'submitted' then
   local ev_sub = EV['submitted']
   local h_new = 'queued@' .. now .. ';submitted@+0'
   -- ARGV[6] 'new': the previous batch found no records (messages not queued through
-  -- the tracker): ask EXISTS first, a fraction of an HMGET of seven fields.
+  -- the tracker): a single-part record is created by COPY of a template record (see
+  -- below), any other asks EXISTS first, a fraction of an HMGET of seven fields.
   local try_new = ARGV[6] == 'new'
   local NOREC = {false, false, false, false, false, false, false}
+  -- The template: a new single-part record as this batch writes it, with the records'
+  -- expiry. COPY to a record's key creates the record with its expiry and answers
+  -- whether the key existed (0: then it is read and updated as usual), in one call
+  -- where EXISTS, an HSET of eight new fields (a listpack insert each) and PEXPIREAT
+  -- took three; the record's own values are then written over the template's, in
+  -- place when their lengths agree. Made at the first such record, deleted at the end
+  -- (a leftover of a failed call is remade before use and expires with the records).
+  -- The template costs four calls per script call: for a handful of records (a quiet
+  -- engine) EXISTS is cheaper.
+  local TMPL, tmpl_acct, tmpl_bind = P .. 'tracking:new-record', nil, nil
+  local use_tmpl = try_new and nB >= 8 * 8
+  local P1 = pfs('1')
   for i = 1, nB, 8 do
     local id, part, parts, raw, canon, acct, bind = B[i], B[i + 1], B[i + 2], B[i + 3], B[i + 4], B[i + 5], B[i + 6]
     -- When the submit_sm was written (the part's ts and the correlation's time, from
@@ -448,8 +479,17 @@ elseif op == 'submitted' then
     if sts == '' then sts = now end
     local mk = KT .. id
     local pf = pfs(part)
-    local cur
-    if try_new and redis.call('EXISTS', mk) == 0 then cur = NOREC else cur = load(mk, pf) end
+    local cur, copied = nil, false
+    if use_tmpl and parts == '1' then
+      if not tmpl_acct then
+        redis.call('DEL', TMPL)
+        redis.call('HSET', TMPL, 'state', 'submitted', 'h', h_new, P1.st, 'submitted', 'account', acct,
+          P1.id, raw, P1.b, bind, P1.ts, sts, P1.n, '1')
+        redis.call('PEXPIREAT', TMPL, TTL)
+        tmpl_acct, tmpl_bind = acct, bind
+      end
+      if redis.call('COPY', TMPL, mk) == 1 then copied = true; cur = NOREC else cur = load(mk, pf) end
+    elseif try_new and redis.call('EXISTS', mk) == 0 then cur = NOREC else cur = load(mk, pf) end
     if cur[1] then existing = existing + 1 end
     if cur[6] and FINAL[cur[6]] then
       skipped = skipped + 1
@@ -458,16 +498,26 @@ elseif op == 'submitted' then
       -- The record's parts and campaign travel with the correlation entry: the receipt
       -- of a single-part message then reads only its history and part state.
       local rparts, rcamp = parts, ''
-      if cur[1] then rparts, rcamp = cur[2] or '', cur[4] or '' end
+      if cur[1] then rparts, rcamp = cur[2] or '1', cur[4] or '' end
       redis.call('SET', corr, id .. SEP .. part .. SEP .. sts .. SEP .. rparts .. SEP .. rcamp, 'PXAT', CORR_TTL)
       if not cur[1] and parts == '1' then
         -- A single-part message not seen queued: create its record, written out.
-        redis.call('HSET', mk, 'parts', '1', 'account', acct, 't.queued', now,
-          pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, '1',
-          'state', 'submitted', 't.submitted', now, 'h', h_new)
-        redis.call('PEXPIREAT', mk, TTL)
+        -- state, h and the part's state first: a listpack field lookup is a scan from
+        -- the front, and every later update reads or writes those three. (No
+        -- t.<state> times: the history holds each state's time, nothing read them,
+        -- and every field is one more listpack insert, a realloc, per record. No
+        -- parts either: a record without it has one part, here and in status().)
+        if not copied then
+          redis.call('HSET', mk, 'state', 'submitted', 'h', h_new, pf.st, 'submitted',
+            'account', acct, pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, '1')
+          redis.call('PEXPIREAT', mk, TTL)
+        elseif acct == tmpl_acct and bind == tmpl_bind then
+          redis.call('HSET', mk, pf.id, raw, pf.ts, sts)
+        else
+          redis.call('HSET', mk, 'account', acct, pf.id, raw, pf.b, bind, pf.ts, sts)
+        end
         if ev_sub then event(id, 'submitted', part, false, raw, false) end
-      elseif cur[1] and cur[2] == '1' and not cur[3] then
+      elseif cur[1] and (cur[2] or '1') == '1' and not cur[3] then
         -- A single-part message queued by the intake (or submitted again): written out.
         local old = cur[1]
         local n = tostring((tonumber(cur[7]) or 0) + 1)
@@ -477,7 +527,7 @@ elseif op == 'submitted' then
             'account', acct)
         else
           redis.call('HSET', mk, pf.st, 'submitted', pf.id, raw, pf.b, bind, pf.ts, sts, pf.n, n,
-            'account', acct, 'state', 'submitted', 't.submitted', now, 'h', hist(cur[5], 'submitted'))
+            'account', acct, 'state', 'submitted', 'h', hist(cur[5], 'submitted'))
           local camp = cur[4]
           if camp and camp ~= '' then
             camp_add(camp, old, -1)
@@ -489,7 +539,7 @@ elseif op == 'submitted' then
         local created, f = false, nil
         if not cur[1] then
           created = true
-          f = {'parts', parts, 'account', acct, 't.queued', now}
+          f = {'state', 'queued', 'h', 'queued@' .. now, 'parts', parts, 'account', acct}
           cur = {'queued', parts, false, false, 'queued@' .. now, false, false}
         else
           f = {'account', acct}
@@ -522,6 +572,7 @@ elseif op == 'submitted' then
       end
     end
   end
+  if tmpl_acct then redis.call('DEL', TMPL) end
   flush_camps()
   if nl > 0 then redis.call('HINCRBY', STATS, 'held_applied', nl / 5) end
   return {late, skipped, existing}
@@ -684,13 +735,13 @@ elseif op == 'receipts' then
   dups = dups + dups_n
   if dups > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups) end
   if direct > 0 then redis.call('HINCRBY', STATS, 'matched', direct) end
-  return {matched, held, dups, swept, gone, learn}
+  return {table.concat(matched, SEP), held, dups, swept, gone, learn}
 
 elseif op == 'sweep' then
   local swept = sweep(cfg.sweep_max)
   flush_camps()
   if dups_n > 0 then redis.call('HINCRBY', STATS, 'duplicates', dups_n) end
-  return {swept, matched, dups_n}
+  return {swept, table.concat(matched, SEP), dups_n}
 end
 return redis.error_reply('tracking: unknown op ' .. tostring(op))
 """

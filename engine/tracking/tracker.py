@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
+
 from engine.smpp.receipts import STATES as _RECEIPT_STATES
 from engine.smpp.receipts import state_from_stat
 from engine.smpp.receipts import Receipt as _SmppReceipt
@@ -293,21 +295,30 @@ def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
 
 # Part numbers as the strings the script wants (0..MAX_PARTS), without str() per record.
 _NUM = tuple(str(i) for i in range(MAX_PARTS + 1))
-# The batch argument: compact JSON (C-accelerated).
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_PART = {s: i for i, s in enumerate(_NUM)}
+# The batch argument: compact JSON. orjson is about ten times json's C encoder on a
+# batch of short strings (0.06 against 0.65 µs per record); it writes non-ASCII as
+# UTF-8 rather than \u escapes, which cjson decodes to the same bytes.
+_dumps = orjson.dumps
 
 
-def _add_matches(out: list[ReceiptMatch], flat: list, t: float) -> None:
-    """Append the script's flat matches (msg_id, part, state, submit time, kind; five
-    strings each) to ``out`` as :class:`ReceiptMatch` with their latency at ``t``."""
-    if not flat:
-        return
-    if type(flat[0]) is bytes:  # a client that does not decode responses
-        flat = [x.decode() for x in flat]
-    for k in range(0, len(flat), 5):
-        sub = float(flat[k + 3])
-        lat = t - sub
-        out.append(ReceiptMatch(flat[k], int(flat[k + 1]), flat[k + 2], sub, lat if lat > 0.0 else 0.0, flat[k + 4]))
+def _add_matches(out: list[ReceiptMatch], joined: str | bytes, t: float) -> int:
+    """Append the script's matches (msg_id, part, state, submit time, kind; five
+    fields each, all joined by \\x1f) to ``out`` as :class:`ReceiptMatch` with their
+    latency at ``t``; returns how many."""
+    if not joined:
+        return 0
+    # bytes from a client that does not decode responses
+    flat = (joined.decode() if isinstance(joined, bytes) else joined).split("\x1f")
+    if len(flat) % 5:
+        raise ValueError(f"tracking script: {len(flat)} match fields, not a multiple of 5")
+    it = iter(flat)
+    new = tuple.__new__  # ReceiptMatch(...) is a Python-level __new__: one frame more per match
+    for mid, part, state, sub, kind in zip(it, it, it, it, it):
+        at = float(sub)
+        lat = t - at
+        out.append(new(ReceiptMatch, (mid, _PART.get(part) or int(part), state, at, lat if lat > 0.0 else 0.0, kind)))
+    return len(flat) // 5
 
 
 def _fnum(v: bytes | str | None) -> float | None:
@@ -397,7 +408,7 @@ class Tracker:
 
     # --- plumbing -------------------------------------------------------------------
 
-    async def _run(self, op: str, flat: list[str], now: float | None, *extra: str) -> Any:
+    async def _run(self, op: str, flat: list[str], now: float | None, *extra: str | bytes) -> Any:
         ts = f"{time.time() if now is None else now:.6f}"
         args = [op, self.prefix, ts, self._cfg, _dumps(flat), *extra]
         # redis-py's Script reloads the script itself after a NOSCRIPT (Redis restart).
@@ -410,11 +421,10 @@ class Tracker:
         step = MAX_BATCH * STRIDE[op]
         return [await self._run(op, flat[i : i + step], now, *extra) for i in range(0, len(flat), step)]
 
-    def _locks(self) -> str:
+    def _locks(self) -> bytes:
         """``{account: kind}`` for every account whose id spelling is known here (the
         script applies held receipts only under that spelling)."""
-        return json.dumps({a: d.locked for a, d in self._detectors.items() if d.locked is not None},
-                          separators=(",", ":"))
+        return orjson.dumps({a: d.locked for a, d in self._detectors.items() if d.locked is not None})
 
     async def _detector(self, account: str) -> FormatDetector:
         d = self._detectors.get(account)
@@ -456,12 +466,19 @@ class Tracker:
             if type(s) is not Submitted:
                 s = Submitted(*s)
             msg_id, part, sid, account, bind, parts, sent = s
-            _check_part(msg_id, part, parts)
-            if not isinstance(sid, str) or not sid.strip():
-                raise ValueError(
-                    f"message {msg_id!r} part {part}: smsc_message_id must be a non-empty string, got {sid!r}"
-                )
-            flat += (msg_id, _NUM[part], _NUM[parts], sid, canonical(sid), account, bind,
+            if (type(msg_id) is str and msg_id and type(part) is int and type(parts) is int
+                    and 1 <= part <= parts <= MAX_PARTS and type(sid) is str and sid.isalnum()):
+                # The usual record, checked and canonicalised inline (canonical()'s
+                # fast path): the two calls were a third of this loop's time.
+                canon = sid.lower().lstrip("0") or "0"
+            else:
+                _check_part(msg_id, part, parts)
+                if not isinstance(sid, str) or not sid.strip():
+                    raise ValueError(
+                        f"message {msg_id!r} part {part}: smsc_message_id must be a non-empty string, got {sid!r}"
+                    )
+                canon = canonical(sid)
+            flat += (msg_id, _NUM[part], _NUM[parts], sid, canon, account, bind,
                      "" if sent is None else f"{sent:.3f}")
             accounts.add(account)
         for account in accounts:
@@ -589,9 +606,8 @@ class Tracker:
             swept, got, dups = await self._run("sweep", [], now, "", self._locks())
             n = int(swept)
             total += n
-            if matched is not None:
-                _add_matches(matched, got, t)
-            if n + len(got) // 5 + int(dups) < SWEEP_LIMIT:
+            applied = _add_matches(matched if matched is not None else [], got, t)
+            if n + applied + int(dups) < SWEEP_LIMIT:
                 return total
 
     async def sweep_forever(self, interval: float = 5.0, on_swept: Callable[[int], None] | None = None) -> None:

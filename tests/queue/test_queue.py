@@ -534,3 +534,22 @@ def test_begin_on_a_mixed_batch_gives_each_entry_its_own_verdict(arun, keys):
         }
 
     arun(go)
+
+
+@pytest.mark.parametrize(
+    "ids, expected",
+    [
+        (["1795339114532-0", "1795339114532-1", "1795339114533-0"], ("1795339114532-0", "1795339114533-0")),
+        (["1795339114533-0", "1795339114532-7", "1795339114532-1"], ("1795339114532-1", "1795339114533-0")),
+        # same length, the '-' elsewhere: text order would put 9-10 after 10-1
+        (["9-10", "10-1"], ("9-10", "10-1")),
+        (["1795339114532-9", "1795339114532-10", "1795339114531-11"], ("1795339114531-11", "1795339114532-10")),
+        (["5-0"], ("5-0", "5-0")),
+        (["1x-0", "12-0"], ("", "")),
+        (["12-0", "1x-0", "13-0"], ("", "")),
+    ],
+)
+def test_batch_id_range_is_the_numeric_min_and_max(ids, expected):
+    from engine.queue.consumer import _id_range
+
+    assert _id_range(ids) == expected

@@ -449,6 +449,107 @@ def test_single_part_messages_with_and_without_a_queued_record(redis_url):
     assert sum(1 for e in rows if e["state"] == "submitted") == 8
 
 
+def test_record_created_at_submit_holds_what_is_read_in_lookup_order(redis_url):
+    """A record first seen at submit: state, history and part state first (a listpack
+    lookup scans from the front), no t.<state> times (the history has them) and no
+    parts for one part (read as 1). Submitted again, it takes the written-out path
+    for a known single-part record; the receipt after that still applies, and its
+    match (an id with a separator-free but unusual spelling) comes back intact."""
+
+    async def body(t, r):
+        mid = "kampagne:ä/1"
+        await t.record_submitted([Submitted(mid, 1, "00AB", "acct", "b0")], now=1000.0)
+        key = t.prefix + "track:" + mid
+        first = list((await r.hgetall(key)).keys())
+        await t.record_submitted([Submitted(mid, 1, "00AC", "acct", "b1")], now=1001.0)
+        res = await t.apply_receipts([Receipt(id="ac", stat="DELIVRD", err="000")], "acct", now=1002.5)
+        return first, await r.hgetall(key), res, await t.status(mid)
+
+    first, raw, res, st = run(redis_url, body)
+    assert first == [b"state", b"h", b"p1.st", b"account", b"p1.id", b"p1.b", b"p1.ts", b"p1.n"]
+    assert not any(k.startswith(b"t.") for k in raw) and b"parts" not in raw
+    assert raw[b"p1.n"] == b"2" and raw[b"p1.id"] == b"00AC" and raw[b"p1.b"] == b"b1"
+    assert [(m.msg_id, m.part, m.state, m.submitted_at, m.kind) for m in res.matched] == [
+        ("kampagne:ä/1", 1, "delivered", 1001.0, "same")]
+    assert res.matched[0].latency == 1.5
+    assert st.parts == 1 and st.state == "delivered"
+    assert [s for s, _ in st.history] == ["queued", "submitted", "delivered"]
+    assert st.part_detail[0].tries == 2 and st.part_detail[0].done_at == 1002.5
+
+
+def test_records_copied_from_the_batch_template_are_each_their_own(redis_url):
+    """While submits find no records, a new single-part record is a COPY of a template
+    made from the batch's first one: each record must still carry its own id, bind,
+    account and time, in the same field order, with the records' expiry; a record that
+    exists already is updated, not replaced; the template is gone after the call."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted("warm", 1, "1", "acct")], now=999.0)
+        assert t._submit_hint == "new"
+        await t.record_queued([Queued("old", 1, "camp", "acct")], now=999.5)
+        batch = [Submitted("a", 1, "0A", "acct", "b0", 1, 1000.25),
+                 Submitted("b", 1, "0B1", "acct", "b0", 1, 1000.5),      # longer id
+                 Submitted("old", 1, "0C", "acct", "b1", 1, 1000.75),    # queued already
+                 Submitted("c", 1, "D", "acct2", "bind-two", 1, 1001.0),  # other account, bind
+                 Submitted("m", 1, "E1", "acct", "b0", 2, 1001.25)]       # two parts: no template
+        # (a template pays from eight records on: the rest of the batch is more of them)
+        batch += [Submitted(f"x{i}", 1, f"F{i}", "acct", "b0", 1, 1002.0) for i in range(8)]
+        await t.record_submitted(batch, now=1000.0)
+        out = {}
+        for mid in ("a", "b", "old", "c", "m"):
+            key = t.prefix + "track:" + mid
+            out[mid] = ({k.decode(): v.decode() for k, v in (await r.hgetall(key)).items()},
+                        await r.pttl(key), await t.status(mid))
+        res = await t.apply_receipts([Receipt(id=x, stat="DELIVRD", err="000") for x in ("a", "b1", "c", "d")],
+                                     "acct")
+        res2 = await t.apply_receipts([Receipt(id="d", stat="DELIVRD", err="000")], "acct2")
+        assert await r.object("encoding", t.prefix + "track:a") == b"listpack"
+        return out, await r.exists(t.prefix + "tracking:new-record"), res, res2, await t.campaign_counts("camp")
+
+    out, template_left, res, res2, camp = run(redis_url, body)
+    ttl_ms = 7 * 24 * 3600 * 1000
+    for mid, sid, acct, bind, ts in (("a", "0A", "acct", "b0", "1000.250"), ("b", "0B1", "acct", "b0", "1000.500"),
+                                     ("c", "D", "acct2", "bind-two", "1001.000")):
+        fields, pttl, st = out[mid]
+        assert list(fields) == ["state", "h", "p1.st", "account", "p1.id", "p1.b", "p1.ts", "p1.n"], mid
+        assert (fields["p1.id"], fields["account"], fields["p1.b"], fields["p1.ts"], fields["p1.n"]) == (
+            sid, acct, bind, ts, "1"), mid
+        assert fields["h"] == "queued@1000.000000;submitted@+0" and fields["state"] == fields["p1.st"] == "submitted"
+        assert ttl_ms - 60_000 < pttl <= ttl_ms
+        assert st.parts == 1 and st.account == acct
+    old, _, old_st = out["old"]
+    assert old["campaign"] == "camp" and old["p1.id"] == "0C" and old_st.state == "submitted"
+    assert [s for s, _ in old_st.history] == ["queued", "submitted"]
+    assert out["m"][0]["parts"] == "2" and out["m"][2].state == "submitted"
+    assert template_left == 0
+    # "d" is acct2's id: held under acct
+    assert sorted(m.msg_id for m in res.matched) == ["a", "b", "old"] and res.held == 1
+    assert [m.msg_id for m in res2.matched] == ["c"]
+    assert camp == {"total": 1, "segments": 1, "delivered": 1}
+
+
+def test_histories_of_one_receipt_batch_are_each_their_own(redis_url):
+    """The script caches a new history per old history within a call: records with
+    different histories in one receipt batch must each get theirs, and records
+    sharing one get the same."""
+
+    async def body(t, r):
+        await t.record_submitted([Submitted("a", 1, "A1", "acct"), Submitted("b", 1, "B1", "acct")], now=1000.0)
+        await t.record_submitted([Submitted("c", 1, "C1", "acct")], now=1010.0)
+        await t.record_queued([Queued("d", 1, "", "acct")], now=990.0)
+        await t.record_submitted([Submitted("d", 1, "D1", "acct")], now=1000.0)
+        await t.apply_receipts([Receipt(id=x, stat=s) for x, s in (("a1", "DELIVRD"), ("b1", "UNDELIV"),
+                                                                   ("c1", "DELIVRD"), ("d1", "DELIVRD"))],
+                               "acct", now=1020.0)
+        return {m: (await r.hget(t.prefix + "track:" + m, "h")).decode() for m in "abcd"}
+
+    h = run(redis_url, body)
+    assert h == {"a": "queued@1000.000000;submitted@+0;delivered@+20000",
+                 "b": "queued@1000.000000;submitted@+0;undeliverable@+20000",
+                 "c": "queued@1010.000000;submitted@+0;delivered@+10000",
+                 "d": "queued@990.000000;submitted@+10000;delivered@+30000"}
+
+
 def test_status_events_on_stream(redis_url):
     async def body(t, r):
         await t.record_queued([Queued("m1", 2, "c9", "acct"), Queued("m2", 1, "c9", "acct")])
