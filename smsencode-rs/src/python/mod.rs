@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod encoding;
 mod pdu;
+mod sim;
 
 #[pymodule]
 fn _smsencode(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,5 +17,6 @@ fn _smsencode(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     encoding::register(m)?;
     pdu::register(m)?;
+    sim::register(m)?;
     Ok(())
 }
