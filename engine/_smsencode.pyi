@@ -3,7 +3,7 @@ in tests/test_smsencode_stub.py). Import it only through engine.encoding (and th
 facade): the rest of the code base never imports this module directly."""
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Protocol, final
+from typing import Any, ClassVar, Protocol, final
 
 # A section appends its names with `__all__ += [...]` (stubtest checks the list).
 __all__ = ["__version__", "DEBUG_BUILD"]
@@ -165,3 +165,33 @@ def encode_sm_batch(pdus: Iterable[_SubmitSm | _DeliverSm]) -> list[bytes]: ...
 def build_submit_sm_batch(template: _SubmitSm, items: Iterable[tuple[object, ...]]) -> list[bytes]: ...
 def receipt_standard(short_message: bytes, tlvs: tuple[tuple[int, bytes], ...]) -> _Receipt | None: ...
 def pdu_fast_classes() -> list[str]: ...
+
+# --- sim ---
+# The SMSC simulator's no-fault lane (engine.simulator.server; its Python general
+# path is the reference). Use it through engine.smpp._native.SimLane.
+
+from collections.abc import Callable as _Callable
+
+__all__ += ["SimLane"]
+
+@final
+class SimLane:
+    def __new__(cls, hex_ids: bool, ring: bytearray) -> SimLane: ...
+    def set_receipts(self, texts: list[tuple[int, bytes, bytes]], cum_weights: list[float]) -> None: ...
+    def run(
+        self,
+        frames: list[bytes],
+        start: int,
+        n: int,
+        can_submit: bool,
+        system_id: str,
+        items: list[tuple[str, int, int, bytes]] | None,
+        receipts: dict[int, Any],
+        others: dict[int, Any],
+        out: list[bytes],
+        recorded: list[tuple[bytes, bytes]] | None,
+        random: _Callable[[], float] | None,
+    ) -> tuple[int, int, int, int, int, int]: ...
+    def write_receipts(
+        self, items: list[tuple[str, int, int, bytes]], seq: int, receipts: dict[int, Any], oldest: int
+    ) -> tuple[bytes, int]: ...

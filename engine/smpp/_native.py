@@ -164,7 +164,7 @@ else:
     def fast_classes() -> list[str]:
         return []
 
-    def receipt_standard(short_message: bytes, tlvs: tuple) -> object | None:
+    def receipt_standard(short_message: bytes, tlvs: tuple) -> object | None:  # type: ignore[misc]
         """Without the extension: None (the caller's own parser reads every receipt)."""
         return None
 
