@@ -126,11 +126,13 @@ impl SimLane {
                 }
                 Step::Ack { seq } => {
                     acked += 1;
-                    if let Some(_item) = receipts.get_item(seq)? {
-                        receipts.del_item(seq)?;
+                    // one int object for the lookup and the removal
+                    let key = seq.into_pyobject(py)?;
+                    if receipts.get_item(&key)?.is_some() {
+                        receipts.del_item(&key)?;
                         receipts_acked += 1;
-                    } else if let Some(entry) = others.get_item(seq)? {
-                        others.del_item(seq)?;
+                    } else if let Some(entry) = others.get_item(&key)? {
+                        others.del_item(&key)?;
                         if entry.get_item(0)?.eq("receipt")? {
                             receipts_acked += 1;
                         } else {
