@@ -6,16 +6,19 @@ receipts after a delay with a configurable mix of final states, sends MO message
 request, and injects faults (``Faults``): throttling, queue full, failures, slow,
 missing and out-of-order responses, disconnects, malformed PDUs.
 
-It is built not to be the bottleneck of a benchmark (about 7 us of CPU per message
-with its receipt in ``python -m bench e2e``; 20 before): every PDU of one read is
-answered in one write. Without faults (``Faults._quiet``) data_received handles
-submit_sm and deliver_sm_resp inline: the receipt fields of a usual submit_sm (no
-TLVs, no schedule or validity) are read with one regular expression, its receipt's
-deliver_sm body is built there from a per-state template (the dates change once a
-minute) and only its header and sequence number are added when it is written, one
-heap entry per read schedules them, and a deliver_sm_resp is read from its header.
-Anything else, and everything when a fault is on, takes the general path (the full
-decoder); tests/simulator holds the two to the same octets and records. query_sm
+It is built not to be the bottleneck of a benchmark (about 5 us of CPU per message
+with its receipt in ``python -m bench e2e``, 8 with the Python lane below, 20 before
+that): every PDU of one read is answered in one write. Without faults
+(``Faults._quiet``) the submit_sm and deliver_sm_resp of a read go to the Rust lane
+(``_native.SimLane``, src/sim.rs) in one call: it gives the message ids and the
+submit_sm_resp, builds each receipt's deliver_sm body then (from per-state texts whose
+dates change once a minute), and pops acknowledged receipts; one heap entry per read
+schedules the receipts, and one more call writes a tick's worth with their sequence
+numbers. Any other PDU is answered in Python between two lane calls. Without the
+extension ``_data_quiet`` does the same in Python (one regular expression for the
+receipt fields of a usual submit_sm). Everything, when a fault is on, takes the
+general path (the full decoder, ``_data_faults``), the reference: tests/simulator and
+tests/native/test_sim_lane.py hold the three to the same octets and records. query_sm
 states are one octet per message id in a ring (``_STATE_SLOTS``).
 
 ``Record`` keeps what it received for test assertions: every accepted submit_sm with
