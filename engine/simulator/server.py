@@ -6,8 +6,8 @@ receipts after a delay with a configurable mix of final states, sends MO message
 request, and injects faults (``Faults``): throttling, queue full, failures, slow,
 missing and out-of-order responses, disconnects, malformed PDUs.
 
-It is built not to be the bottleneck of a benchmark (about 5 us of CPU per message
-with its receipt in ``python -m bench e2e``, 8 with the Python lane below, 20 before
+It is built not to be the bottleneck of a benchmark (5-6 us of CPU per message
+with its receipt in ``python -m bench e2e``, 8-10 with the Python lane below, 20 before
 that): every PDU of one read is answered in one write. Without faults
 (``Faults._quiet``) the submit_sm and deliver_sm_resp of a read go to the Rust lane
 (``_native.SimLane``, src/sim.rs) in one call: it gives the message ids and the

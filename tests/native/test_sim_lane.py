@@ -180,7 +180,7 @@ def test_unbind_and_framing_error_stop_the_read_as_the_python_paths_do():
 
 
 def test_a_receiver_gets_nacks_and_a_transmitter_no_receipt_writes():
-    loop_reads = [b"".join(_submit(i) for i in range(3))]
+    reads = [b"".join(_submit(i) for i in range(3))]
     for bind in (P.BindReceiver, P.BindTransmitter):
         outs = []
         for path in PATHS:
@@ -194,7 +194,7 @@ def test_a_receiver_gets_nacks_and_a_transmitter_no_receipt_writes():
                 sink = _Sink()
                 conn.connection_made(sink)
                 conn.data_received(P.encode(bind(sequence_number=1, system_id="r")))
-                for data in loop_reads:
+                for data in reads:
                     conn.data_received(data)
                 if sim._tick_handle is not None:
                     sim._tick_handle.cancel()
