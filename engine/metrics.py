@@ -328,6 +328,11 @@ class MetricsObserver(Observer):
         self.m.inbound.labels(bind, "receipt").inc()
         self.m.receipts.labels(_receipt_state(receipt)).inc()
 
+    def on_receipt_rows(self, bind: str, rows: list[tuple]) -> None:
+        self.m.inbound.labels(bind, "receipt").inc(len(rows))
+        for r in rows:
+            self.m.receipts.labels(receipt_row_state(bind, r)).inc()
+
     def on_mo(self, bind: str, message: Any) -> None:
         self.m.inbound.labels(bind, "mo").inc()
 
@@ -365,6 +370,17 @@ def observe_many(child: Any, values: Iterable[float]) -> None:
     total.inc(s)
     for i, n in counts.items():
         buckets[i].inc(n)
+
+
+def receipt_row_state(bind: str, row: tuple) -> str:
+    """``_receipt_state`` of the receipt a receipt lane row stands for: its parser's
+    state (always one of the labels for the lane's receipts)."""
+    state = row[2]
+    if state in _STATE_LABELS:
+        return state
+    from engine.client.types import receipt_from_row
+
+    return _receipt_state(receipt_from_row(bind, row))
 
 
 def _receipt_state(receipt: Any) -> str:

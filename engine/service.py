@@ -59,6 +59,7 @@ import asyncio
 import logging
 import math
 import time
+from bisect import bisect_left
 from collections import deque
 from itertools import islice
 from collections.abc import Callable, Iterable
@@ -84,7 +85,10 @@ from engine.client.bind import QUEUE_FACTOR
 from engine.client.observer import MultiObserver, Observer
 from engine.config import Config
 from engine.queue import Attempt, Consumer, Entry, Keys, connect, stream_stats
+from engine.queue.inbound import COMPLETE, InboundParts, Record
+from engine.smpp.reassembly import ConcatPart
 from engine.tracking import FINAL_STATES, Failed, OutcomeUnknown, Submitted, Tracker
+from engine.tracking.tracker import receipt_fields, receipt_row_fields
 
 __all__ = [
     "Service",
@@ -115,6 +119,12 @@ HOUSEKEEPING_INTERVAL = 2.0
 # MO messages kept on the inbound stream (MAXLEN ~): plenty for a consumer that was
 # away for a while, bounded so that nobody reading it cannot fill Redis.
 INBOUND_MAXLEN = 1_000_000
+# MO records past their reassembly deadline read per sweep call: each is a few
+# hundred octets; more than this many due at once is a flood, taken in several calls.
+MO_SWEEP_BATCH = 200
+# Sweep calls per housekeeping round: bounded, so that records a racing part keeps
+# unpublishable for a moment cannot hold the round (they are due again next round).
+MO_SWEEP_ROUNDS = 10
 # Records per tracker call / ack call are bounded by the tracker's own MAX_BATCH; the
 # service hands over whatever finished while the previous call was in flight.
 # Receipts waiting in memory beyond this are a sign that Redis is away; the binds
@@ -175,15 +185,23 @@ class Quantiles:
         self.max = 0.0
 
     def add(self, value: float) -> None:
-        if value <= self._LO:
-            i = 0
-        else:
-            i = min(int(math.log(value / self._LO) / self._STEP) + 1, self._N)
-        self.counts[i] += 1
-        self.n += 1
-        self.total += value
-        if value > self.max:
-            self.max = value
+        self.add_many((value,))
+
+    def add_many(self, values: Iterable[float]) -> None:
+        """``add`` for each value: its bucket found by bisection in the buckets' edges
+        (a log per value was most of the cost; the engine adds two latencies per
+        message, a batch at a time). Bucket i holds the values in (edge i-1, edge i]."""
+        counts, edges, where = self.counts, _EDGES, bisect_left
+        n = 0
+        total, mx = self.total, self.max
+        for v in values:
+            counts[where(edges, v)] += 1
+            total += v
+            if v > mx:
+                mx = v
+            n += 1
+        self.n += n
+        self.total, self.max = total, mx
 
     def quantile(self, q: float) -> float | None:
         if not self.n:
@@ -208,6 +226,10 @@ class Quantiles:
             "max": ms(self.max if self.n else None),
             "count": self.n,
         }
+
+
+# The upper edges of Quantiles' buckets 0..N-1 (bucket N: everything above).
+_EDGES = [Quantiles._LO * math.exp(Quantiles._STEP * i) for i in range(Quantiles._N)]
 
 
 @dataclass
@@ -261,9 +283,9 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
     five locked updates per message. A turn of the loop handles a whole read of PDUs,
     so a scrape is at most one turn behind. Same metrics, same values.
     """
-    from engine.metrics import MetricsObserver, _receipt_state, observe_many, status_name
+    from engine.metrics import MetricsObserver, _receipt_state, observe_many, receipt_row_state, status_name
 
-    add = q.add
+    add_many = q.add_many
     m = metrics
 
     class _Observer(MetricsObserver):
@@ -298,6 +320,7 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
             if self._p_lat:
                 pend_l, self._p_lat = self._p_lat, {}
                 for bind, values in pend_l.items():
+                    add_many(values)
                     h = self._latency.get(bind)
                     if h is None:
                         h = self._latency[bind] = m.response_latency.labels(bind)
@@ -319,7 +342,6 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
                     m.receipts.labels(st).inc(n)
 
         def on_response(self, bind: str, command_status: int, latency: float) -> None:
-            add(latency)
             key = (bind, command_status)
             self._p_resp[key] = self._p_resp.get(key, 0) + 1
             lat = self._p_lat.get(bind)
@@ -345,12 +367,22 @@ def _latency_observer(metrics: Any, q: Quantiles) -> Observer:
             if not self._flush_due:
                 self._due()
 
+        def on_receipt_rows(self, bind: str, rows: list[tuple]) -> None:
+            self._p_inbound[bind] = self._p_inbound.get(bind, 0) + len(rows)
+            states = self._p_states
+            for r in rows:
+                st = receipt_row_state(bind, r)
+                states[st] = states.get(st, 0) + 1
+            if not self._flush_due:
+                self._due()
+
     return _Observer(metrics)
 
 
-def _observe_matches(metrics: Any, matched: list[Any], add: Callable[[float], None]) -> None:
+def _observe_matches(metrics: Any, matched: list[Any], q: Quantiles) -> None:
     """``EngineMetrics.observe_tracking``'s per-receipt part, grouped: one ``inc`` per
-    state and one histogram update per batch instead of two per receipt."""
+    state and one histogram update per batch instead of two per receipt; the
+    latencies go into ``q`` too."""
     from engine.metrics import observe_many
 
     by_state: dict[str, int] = {}
@@ -358,7 +390,7 @@ def _observe_matches(metrics: Any, matched: list[Any], add: Callable[[float], No
     for mt in matched:
         by_state[mt.state] = by_state.get(mt.state, 0) + 1
         lats.append(mt.latency)
-        add(mt.latency)
+    q.add_many(lats)
     observe_many(metrics.receipt_latency, lats)
     for state, n in by_state.items():
         metrics.receipts_correlated.labels(state).inc(n)
@@ -444,7 +476,14 @@ class Service:
         obs: Observer = _latency_observer(metrics, self.stats.response_latency)
         if observer is not None:
             obs = MultiObserver(obs, observer)
-        self.engine = Engine(config, obs, on_receipt=self._on_receipt, on_mo=self._on_mo)
+        self.engine = Engine(config, obs, on_receipt=self._on_receipt, on_mo=self._on_mo,
+                             on_receipt_rows=self._on_receipt_rows)
+        # The parts of concatenated MO messages are stored in Redis before they are
+        # answered (engine.queue.inbound), not held by each client's memory.
+        self._inbound_parts = InboundParts(self.redis, self.keys.prefix)
+        self._mo_client = {b.name: c for c in self.engine.smscs.values() for b in c.binds}
+        for c in self.engine.smscs.values():
+            c.on_mo_part = self._on_mo_part
         # Correlation is per SMSC account (system_id), shared by all its binds.
         self._account = {b.name: b.system_id for s in config.smscs for b in s.binds}
         self._client = self.engine.client()
@@ -454,8 +493,14 @@ class Service:
         self.max_in_flight = tx_window * (QUEUE_FACTOR + 1) + IN_FLIGHT_BATCHES * config.redis.batch_size
         self._in_flight: dict[str, Entry] = {}
         self._done: list[tuple[Entry, SubmitResult]] = []
-        self._receipts: list[Receipt] = []
+        # Receipts waiting for Redis: (bind, their receipt_fields) per arrival or lane
+        # chunk, and how many in all.
+        self._receipts: list[tuple[str, list[tuple[str, str, str, str]]]] = []
+        self._receipt_count = 0
         self._mo: list[MoMessage] = []
+        # (bind, part, pdu, received_at, answered when stored): a future per part, as
+        # the part that completes its message waits for the publish and the others not.
+        self._mo_parts: list[tuple[str, ConcatPart, Any, float, asyncio.Future]] = []
         # Resolved once the receipts / MO taken since the last batch are in Redis; the
         # binds answer their deliver_sm when it is (engine.client.bind).
         self._receipts_stored: asyncio.Future | None = None
@@ -617,7 +662,8 @@ class Service:
         log.info("shutdown: unbound")
         # Receipts that came in while unbinding, and the last outcomes.
         deadline = time.monotonic() + 5.0
-        while (self._done or self._acks or self._receipts or self._mo) and time.monotonic() < deadline:
+        while (self._done or self._acks or self._receipts or self._mo or self._mo_parts) \
+                and time.monotonic() < deadline:
             self._wake_records.set()
             self._wake_receipts.set()
             await asyncio.sleep(0.02)
@@ -920,8 +966,27 @@ class Service:
         release: list[Entry] = []
         dead: list[tuple[Entry, str]] = []
         stats = self.stats
+        accounts = self._account
+        ok_outcome = Outcome.OK
+        ok_msgs = ok_parts = 0
         for entry, res in batch:
             mid = entry.message.id
+            n = res.segments
+            parts = res.parts
+            if n and parts:
+                for p in parts:
+                    if p.outcome is not ok_outcome:
+                        break
+                else:
+                    # The common case, every part accepted: recorded submitted, acked.
+                    for p in parts:
+                        bind = p.bind or ""
+                        submitted.append(Submitted(mid, p.index + 1, p.message_id or f"none-{mid}-{p.index + 1}",
+                                                   accounts.get(bind, ""), bind, n, p.submitted_at))
+                    ok_parts += len(parts)
+                    ok_msgs += 1
+                    ack.append(entry)
+                    continue
             if res.segments == 0:
                 # Could not be built (encoding, field limits): final, with the reason kept.
                 failed.append(Failed(mid, 1, LOCAL_FAILURE_STATUS, "", "", 1))
@@ -972,6 +1037,8 @@ class Service:
                     ack.append(entry)
                 else:
                     again.append(entry)
+        stats.segments += ok_parts
+        stats.submitted_ok += ok_msgs
         give_up = self._give_up_at()
         try:
             if submitted:
@@ -1070,7 +1137,17 @@ class Service:
 
     def _on_receipt(self, receipt: Receipt) -> asyncio.Future:
         """Take a receipt; the future of the batch it joins tells the bind when to answer."""
-        self._receipts.append(receipt)
+        self._receipts.append((receipt.bind, [receipt_fields(receipt)]))
+        self._receipt_count += 1
+        return self._receipts_future()
+
+    def _on_receipt_rows(self, bind: str, rows: list[tuple]) -> asyncio.Future:
+        """``_on_receipt`` for the receipt lane's rows (``SmscClient.on_receipt_rows``)."""
+        self._receipts.append((bind, [receipt_row_fields(r) for r in rows]))
+        self._receipt_count += len(rows)
+        return self._receipts_future()
+
+    def _receipts_future(self) -> asyncio.Future:
         self._wake_receipts.set()
         fut = self._receipts_stored
         if fut is None:
@@ -1085,16 +1162,26 @@ class Service:
             fut = self._mo_stored = asyncio.get_running_loop().create_future()
         return fut
 
+    def _on_mo_part(self, bind: str, part: ConcatPart, pdu: Any) -> asyncio.Future:
+        """Take a part of a concatenated MO; answered once it is stored in Redis (and,
+        for the part that completes its message, once the message is published)."""
+        fut = asyncio.get_running_loop().create_future()
+        self._mo_parts.append((bind, part, pdu, time.time(), fut))
+        self._wake_receipts.set()
+        return fut
+
     async def _receipt_loop(self) -> None:
         while True:
             await self._wake_receipts.wait()
             self._wake_receipts.clear()
-            while self._receipts or self._mo:
-                if len(self._receipts) > RECEIPT_BACKLOG_WARN and not self._backlog_warned:
+            while self._receipts or self._mo or self._mo_parts:
+                if self._receipt_count > RECEIPT_BACKLOG_WARN and not self._backlog_warned:
                     self._backlog_warned = True
-                    log.warning("%d receipts waiting for Redis", len(self._receipts))
+                    log.warning("%d receipts waiting for Redis", self._receipt_count)
                 receipts, self._receipts = self._receipts, []
+                n_receipts, self._receipt_count = self._receipt_count, 0
                 mo, self._mo = self._mo, []
+                parts, self._mo_parts = self._mo_parts, []
                 receipts_stored, self._receipts_stored = self._receipts_stored, None
                 mo_stored, self._mo_stored = self._mo_stored, None
                 try:
@@ -1113,24 +1200,38 @@ class Service:
                             _settle(mo_stored, exc)
                             raise
                         _settle(mo_stored)
+                    if parts:
+                        try:
+                            await self._store_mo_parts(parts)
+                        except BaseException as exc:
+                            for p in parts:
+                                _settle(p[4], exc)
+                            raise
                 except Exception:  # noqa: BLE001 - a bug must not stop later receipts
-                    log.exception("applying %d receipts / publishing %d MO messages failed; they are "
-                                  "answered ESME_RX_T_APPN and the SMSC delivers them again",
-                                  len(receipts), len(mo))
+                    log.exception("applying %d receipts / publishing %d MO messages / storing %d MO parts "
+                                  "failed; they are answered ESME_RX_T_APPN and the SMSC delivers them again",
+                                  n_receipts, len(mo), len(parts))
                 finally:
                     # Cancelled (shutdown) before a batch was reached: not stored.
                     _settle(receipts_stored, asyncio.CancelledError())
                     _settle(mo_stored, asyncio.CancelledError())
+                    for p in parts:
+                        _settle(p[4], asyncio.CancelledError())
 
-    async def _apply_receipts(self, receipts: list[Receipt]) -> None:
-        by_account: dict[str, list[Receipt]] = {}
-        for r in receipts:
-            by_account.setdefault(self._account.get(r.bind, r.bind), []).append(r)
+    async def _apply_receipts(self, receipts: list[tuple[str, list[tuple[str, str, str, str]]]]) -> None:
+        by_account: dict[str, list[tuple[str, str, str, str]]] = {}
+        for bind, fields in receipts:
+            account = self._account.get(bind, bind)
+            group = by_account.get(account)
+            if group is None:
+                by_account[account] = fields
+            else:
+                group += fields
         for account, group in by_account.items():
-            res = await self._redis_call("apply receipts", self.tracker.apply_receipts, group, account,
+            res = await self._redis_call("apply receipts", self.tracker.apply_receipt_fields, group, account,
                                          give_up_at=self._give_up_at())
             mx = self.metrics
-            _observe_matches(mx, res.matched, self.stats.receipt_latency.add)
+            _observe_matches(mx, res.matched, self.stats.receipt_latency)
             if res.unmatched:
                 mx.unmatched.inc(res.unmatched)
             if res.duplicates:
@@ -1140,32 +1241,112 @@ class Service:
             self.stats.receipts += len(group)
             self.stats.receipts_matched += len(res.matched)
 
+    def _mo_fields(self, m: MoMessage, ts: str, account: str | None = None) -> dict[Any, Any]:  # Any: for xadd
+        """An MO message as inbound-stream fields (README, "Delivery guarantees").
+        ``account``: when known otherwise than by the bind (a record another process left)."""
+        fields: dict[Any, Any] = {
+            "from": m.source,
+            "to": m.destination,
+            "data_coding": str(m.data_coding),
+            "parts": str(m.parts),
+            "bind": m.bind,
+            "account": self._account.get(m.bind, "") if account is None else account,
+            "ts": ts,
+        }
+        if not m.complete:
+            # Published at its reassembly timeout with the parts that came.
+            fields["incomplete"] = "1"
+            fields["missing"] = ",".join(map(str, m.missing))
+        if m.text is not None:
+            fields["text"] = m.text
+        else:
+            fields["data_hex"] = m.data.hex()
+        return fields
+
     async def _publish_mo(self, messages: list[MoMessage]) -> None:
         stream = inbound_stream(self.keys)
         pipe = self.redis.pipeline(transaction=False)
         now = f"{time.time():.3f}"
         for m in messages:
-            fields: dict[Any, Any] = {
-                "from": m.source,
-                "to": m.destination,
-                "data_coding": str(m.data_coding),
-                "parts": str(m.parts),
-                "bind": m.bind,
-                "account": self._account.get(m.bind, ""),
-                "ts": now,
-            }
-            if m.text is not None:
-                fields["text"] = m.text
-            else:
-                fields["data_hex"] = m.data.hex()
-            pipe.xadd(stream, fields, maxlen=INBOUND_MAXLEN, approximate=True)
+            pipe.xadd(stream, self._mo_fields(m, now), maxlen=INBOUND_MAXLEN, approximate=True)
         await pipe.execute()
         self.stats.mo += len(messages)
+
+    async def _store_mo_parts(self, parts: list[tuple[str, ConcatPart, Any, float, asyncio.Future]]) -> None:
+        """Store parts in their messages' Redis records and answer them; publish the
+        messages they complete (a part that completes one is answered only after that:
+        if this process dies in between, the SMSC sends the part again and the script
+        finds the message complete again)."""
+        items = []
+        for bind, part, _, received_at, _ in parts:
+            client = self._mo_client.get(bind, self._client)
+            items.append((self._account.get(bind, bind), bind, part, client.mo_packed,
+                          client.mo_reassembly_timeout, received_at))
+        results = await self._redis_call("store MO parts", self._inbound_parts.store, items,
+                                         give_up_at=self._give_up_at())
+        complete: dict[str, tuple[str, Record, Any]] = {}
+        held = []
+        for (bind, _, pdu, _, fut), r in zip(parts, results):
+            if r.outcome == COMPLETE and r.record is not None:
+                complete[r.record.key] = (bind, r.record, pdu)
+                held.append(fut)
+            else:
+                _settle(fut)
+        if complete:
+            await self._redis_call("publish MO messages", self._publish_mo_records, list(complete.values()),
+                                   give_up_at=self._give_up_at())
+            for fut in held:
+                _settle(fut)
+
+    async def _publish_mo_records(self, records: list[tuple[str, Record, Any]]) -> int:
+        """Decode and publish reassembled messages (each once, whoever else tries);
+        returns how many this call published."""
+        now = time.time()
+        ts = f"{now:.3f}"
+        batch = []
+        for bind, record, pdu in records:
+            client = self._mo_client.get(bind, self._client)
+            try:
+                m = client.assemble_mo(bind, now, **record.assemble_args())
+            except Exception as exc:  # noqa: BLE001 - a decoding bug must not lose (or block) the message
+                log.exception("MO message %s not decoded; published as data", record.key)
+                m = MoMessage(bind, record.source, record.destination, None, b"".join(p.data for p in record.parts),
+                              record.data_coding, record.total, not record.missing, record.missing,
+                              f"{type(exc).__name__}: {exc}")
+            if pdu is not None:
+                m.pdu = pdu
+            batch.append((record, m, client))
+        results = await self._inbound_parts.publish(
+            [(r, self._mo_fields(m, ts, r.account), c.mo_reassembly_timeout) for r, m, c in batch],
+            inbound_stream(self.keys), INBOUND_MAXLEN)
+        published = 0
+        for (record, m, client), res in zip(batch, results):
+            if res != 1:
+                continue  # published by another bind or process, or read again by the next sweep
+            published += 1
+            if not m.complete:
+                log.warning("MO message from %s to %s incomplete after %.0f s: missing parts %s of %d",
+                            m.source, m.destination, now - record.first_at, list(m.missing), m.parts)
+            client.observer.on_mo(m.bind, m)
+        self.stats.mo += published
+        return published
+
+    async def _sweep_mo(self) -> None:
+        """Publish the MO records whose reassembly time ran out (left by any process,
+        this one's predecessors included): complete ones whose last part's publish was
+        cut short, and incomplete ones flagged with their missing parts."""
+        for _ in range(MO_SWEEP_ROUNDS):
+            records = await self._inbound_parts.due(MO_SWEEP_BATCH)
+            if records:
+                await self._publish_mo_records([(r.bind, r, None) for r in records])
+            if len(records) < MO_SWEEP_BATCH:
+                return
 
     # --- housekeeping --------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        """Queue metrics, sweep held receipts, touch long in-flight entries."""
+        """Queue metrics, sweep held receipts and expired MO records, touch long
+        in-flight entries."""
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             try:
@@ -1175,8 +1356,14 @@ class Service:
                 resolved: list = []
                 self.metrics.observe_unmatched(await self.tracker.sweep(matched=resolved))
                 if resolved:
-                    _observe_matches(self.metrics, resolved, self.stats.receipt_latency.add)
+                    _observe_matches(self.metrics, resolved, self.stats.receipt_latency)
                     self.stats.receipts_matched += len(resolved)
+                try:
+                    await self._sweep_mo()
+                except _REDIS_ERRORS:
+                    raise
+                except Exception:  # noqa: BLE001 - a bug here must not stop the touches below
+                    log.exception("sweeping expired MO records failed; tried again next round")
                 limit = time.monotonic() - self.consumer.claim_idle_ms / 2000
                 old = [e for e in self._in_flight.values() if e.read_at < limit]
                 if old:

@@ -130,6 +130,12 @@ class Bind(asyncio.Protocol):
     flowing); answers leave in the order their deliver_sm arrived, each with its
     sequence number, so one slow store holds back the answers behind it for at most
     ``deliver_ack_timeout``.
+
+    ``on_receipt_rows(bind, rows)``, when set, is the receipt lane: the common delivery
+    receipts of a chunk come to it as rows ``(sequence_number, message_id, state,
+    stat, err, message_state)`` (``Framer.feed_receipts``) instead of a DeliverSm each
+    to ``on_deliver``; what it returns is waited for as ``on_deliver``'s awaitable is,
+    for every receipt of the rows. Every other deliver_sm still goes to ``on_deliver``.
     """
 
     def __init__(
@@ -144,6 +150,7 @@ class Bind(asyncio.Protocol):
         self.name = config.name
         self.observer = observer or NULL_OBSERVER
         self.on_deliver = on_deliver
+        self.on_receipt_rows: Callable[[Bind, list[tuple]], Any] | None = None
         self.state = BindState.CLOSED
         self.window = config.window
         self.rate = AdaptiveRate(config.rate)
@@ -160,6 +167,7 @@ class Bind(asyncio.Protocol):
         self._ordinal = 0
         self._transport: asyncio.Transport | None = None
         self._framer = _native.Framer()
+        self._lane = getattr(self._framer, "feed_receipts", None)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wbuf: list[bytes | bytearray] = []
         self._write_paused = False
@@ -416,6 +424,7 @@ class Bind(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         # One Rust call cuts and decodes a whole chunk (pure Python without the extension).
         self._framer = _native.Framer()
+        self._lane = getattr(self._framer, "feed_receipts", None)
         cfg = self.config
         self._session = Session(
             "esme", window=self.window, response_timeout=cfg.response_timeout,
@@ -441,14 +450,22 @@ class Bind(asyncio.Protocol):
         if s is None:
             return
         now = time.monotonic()
+        rows = None
         try:
-            items = self._framer.feed(data)
+            if self.on_receipt_rows is not None and self._lane is not None and s.takes_receipt_rows():
+                items, rows = self._lane(data)
+                if rows and not s.accept_requests(CommandId.DELIVER_SM, [r[0] for r in rows], now):
+                    raise AssertionError("the session refused deliver_sm it said it takes")  # pragma: no cover
+            else:
+                items = self._framer.feed(data)
         except PduError as exc:  # a framer that raises instead of yielding errors
             items = [exc]
         answered, requests, events = s.receive_many(items, now)
         on_resp = self._on_submit_resp
         for job, resp, _ in answered:
             on_resp(job, resp, now)
+        if rows:
+            self._on_receipt_rows(rows, now)
         if requests:
             on_request = self._on_request
             for pdu in requests:  # deliver_sm / data_sm: receipts and MO
@@ -538,6 +555,39 @@ class Bind(asyncio.Protocol):
             except (ProtocolError, PduError, TypeError) as exc:
                 log.warning("%s: could not refuse %s: %s", self.name, type(pdu).__name__, exc)
 
+    def _on_receipt_rows(self, rows: list[tuple], now: float) -> None:
+        """The receipt lane's rows of one chunk: one call to the handler, one store to
+        wait for (each row keeps its own deadline and its place in the answer order)."""
+        ack = None
+        refuse = False
+        try:
+            ack = self.on_receipt_rows(self, rows)  # type: ignore[misc]
+        except Exception:  # a handler's bug must not take the bind down
+            log.exception("%s: receipt handler failed; answered ESME_RX_T_APPN (delivered again)", self.name)
+            refuse = True
+        deliver_sm = CommandId.DELIVER_SM
+        if ack is None and not refuse and not self._acks:
+            s = self._session
+            if s is not None:
+                out, refused = s.respond_many([(r[0], CommandStatus.ESME_ROK) for r in rows])
+                if out:
+                    self._wbuf.append(out)
+                for seq, _, why in refused:
+                    log.info("%s: deliver_sm %d not answered: %s", self.name, seq, why)
+            return
+        deadline = now + self.deliver_ack_timeout
+        entries = [[r[0], deliver_sm, None, deadline] for r in rows]
+        self._acks.extend(entries)
+        if refuse:
+            for entry in entries:
+                entry[2] = _RX_T_APPN
+        elif ack is None:
+            for entry in entries:
+                entry[2] = CommandStatus.ESME_ROK
+        else:
+            self._wait_store(ack, entries)
+        self._release_acks()
+
     def _answer(self, seq: int, status: int) -> None:
         s = self._session
         if s is None:
@@ -557,26 +607,30 @@ class Bind(asyncio.Protocol):
         elif ack is None:
             entry[2] = CommandStatus.ESME_ROK
         else:
-            if ack is self._ack_group_fut and not ack.done():
-                # The same store as the previous deliver_sm (the service hands every
-                # receipt of a batch one future): one callback answers the whole group.
-                self._ack_group.append(entry)
-                self._release_acks()  # (times the head if it is this one)
-                return
-            try:
-                fut = asyncio.ensure_future(ack)
-            except TypeError:
-                log.error("%s: deliver handler returned %r, not an awaitable or None; answered ESME_ROK",
-                          self.name, ack)
+            self._wait_store(ack, [entry])
+        self._release_acks()  # (times the head if it is this one)
+
+    def _wait_store(self, ack: Any, entries: list[list]) -> None:
+        """Answer ``entries`` when the store ``ack`` resolves."""
+        if ack is self._ack_group_fut and not ack.done():
+            # The same store as the previous deliver_sm (the service hands every
+            # receipt of a batch one future): one callback answers the whole group.
+            self._ack_group.extend(entries)
+            return
+        try:
+            fut = asyncio.ensure_future(ack)
+        except TypeError:
+            log.error("%s: deliver handler returned %r, not an awaitable or None; answered ESME_ROK",
+                      self.name, ack)
+            for entry in entries:
                 entry[2] = CommandStatus.ESME_ROK
-            else:
-                gen = self._conn_gen
-                group = [entry]
-                if fut is ack:
-                    self._ack_group_fut = fut
-                    self._ack_group = group
-                fut.add_done_callback(lambda f: self._ack_done(f, group, gen))
-        self._release_acks()
+            return
+        gen = self._conn_gen
+        group = list(entries)
+        if fut is ack:
+            self._ack_group_fut = fut
+            self._ack_group = group
+        fut.add_done_callback(lambda f: self._ack_done(f, group, gen))
 
     def _ack_done(self, fut: asyncio.Future, group: list[list], gen: int) -> None:
         if fut is self._ack_group_fut:

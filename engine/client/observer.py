@@ -39,6 +39,19 @@ class Observer:
     def on_receipt(self, bind: str, receipt: Any) -> None:
         """A delivery receipt arrived (an ``engine.client.Receipt``)."""
 
+    def on_receipt_rows(self, bind: str, rows: list[tuple]) -> None:
+        """Receipts that came by the receipt lane (``Bind.on_receipt_rows``), as rows
+        ``(sequence_number, message_id, state, stat, err, message_state)``. By default
+        each goes to ``on_receipt`` as the ``engine.client.Receipt`` the row stands for
+        (``receipt_from_row``: no PDU, no text), so an observer that counts receipts
+        sees every one; the hot path's observers count the rows themselves."""
+        if type(self).on_receipt is Observer.on_receipt:
+            return
+        from engine.client.types import receipt_from_row
+
+        for r in rows:
+            self.on_receipt(bind, receipt_from_row(bind, r))
+
     def on_mo(self, bind: str, message: Any) -> None:
         """A mobile-originated message arrived (reassembled when concatenated)."""
 

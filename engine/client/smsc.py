@@ -17,6 +17,7 @@ from typing import Any
 from engine.client.bind import Bind, BindError, SubmitJob
 from engine.client.observer import NULL_OBSERVER, Observer
 from engine.client.types import (
+    MESSAGE_STATE_WORDS,
     ClientClosed,
     MoMessage,
     NotBound,
@@ -25,6 +26,7 @@ from engine.client.types import (
     PartResult,
     Receipt,
     SubmitResult,
+    receipt_state_word,
 )
 from engine.config import BindConfig, Config, SmscConfig
 from engine.encoding import EncodingError
@@ -37,6 +39,7 @@ from engine.smpp import pdu as P
 from engine.smpp import receipts as _RECEIPTS
 from engine.smpp.constants import EsmClass, Tag
 from engine.smpp.errors import PduError
+from engine.smpp.reassembly import ConcatPart, concat_part
 from engine.smpp.tlv import Tlv, sar_tlvs
 
 __all__ = ["SmscClient", "Engine", "build_submits", "parse_deliver"]
@@ -58,9 +61,6 @@ def _decoder():
     return _decode
 
 
-_MESSAGE_STATE_WORDS = {
-    1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD",
-}
 
 
 def build_submits(message: OutboundMessage, cfg: BindConfig, refs: Any = None) -> tuple[list[bytes], str | None, int]:
@@ -293,8 +293,7 @@ def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
         text = body if body is not None and pdu.data_coding != 0x08 and payload is getattr(pdu, "short_message", None) \
             else payload.decode("latin-1", "replace")
         if parsed is not None:
-            return Receipt(bind, parsed.message_id, (parsed.stat or _MESSAGE_STATE_WORDS.get(parsed.message_state or 0)
-                                                     or parsed.state.upper()).upper(),
+            return Receipt(bind, parsed.message_id, receipt_state_word(parsed.stat, parsed.message_state, parsed.state),
                            parsed.message_state, parsed.error, text, pdu.source_addr, pdu.destination_addr, parsed, pdu)
         try:
             mid = pdu.receipted_message_id
@@ -304,7 +303,7 @@ def parse_deliver(bind: str, pdu: Any) -> Receipt | MoMessage:
             mstate = pdu.message_state
         except PduError:
             mstate = None
-        return Receipt(bind, mid, _MESSAGE_STATE_WORDS.get(mstate or 0), mstate, None, text,
+        return Receipt(bind, mid, MESSAGE_STATE_WORDS.get(mstate or 0), mstate, None, text,
                        pdu.source_addr, pdu.destination_addr, None, pdu)
     udhi = bool(esm & EsmClass.UDHI)
     try:
@@ -374,6 +373,13 @@ class SmscClient:
     awaitable that resolves once the event is stored: the deliver_sm is answered
     ESME_ROK only then, ESME_RX_T_APPN if it raises or takes longer than the bind's
     ``deliver_ack_timeout`` (the SMSC delivers it again); None answers at once.
+
+    ``on_receipt_rows(bind name, rows)``, when given, takes the common receipts
+    instead of ``on_receipt``, as rows ``(sequence_number, message_id, state, stat,
+    err, message_state)`` without a ``Receipt`` object each (``Bind.on_receipt_rows``;
+    a service storing receipts in bulk); its return value is waited for as
+    ``on_receipt``'s. Receipts the lane does not take still go to ``on_receipt``. The
+    lane closes when someone asks for ``inbound()``, which yields ``Receipt`` objects.
     """
 
     def __init__(
@@ -383,13 +389,22 @@ class SmscClient:
         *,
         on_receipt: Callable[[Receipt], Any] | None = None,
         on_mo: Callable[[MoMessage], Any] | None = None,
+        on_receipt_rows: Callable[[str, list[tuple]], Any] | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.observer = observer or NULL_OBSERVER
         self.on_receipt = on_receipt
         self.on_mo = on_mo
+        self.on_receipt_rows = on_receipt_rows
+        # ``on_mo_part(bind_name, part, pdu)``: where the parts of concatenated MO go
+        # instead of the in-memory reassembler (the service sets it); its awaitable is
+        # what the bind waits for before answering, as for ``on_mo``.
+        self.on_mo_part: Callable[[str, ConcatPart, Any], Any] | None = None
         self.binds = [Bind(b, self.observer, self._on_deliver) for b in config.binds]
+        if on_receipt_rows is not None:
+            for b in self.binds:
+                b.on_receipt_rows = self._on_rows
         self._tx = [b for b in self.binds if b.config.can_transmit]
         self._refs: dict[str, RefCounter] = {}
         self._template_cache: dict[str, dict] = {}
@@ -577,15 +592,24 @@ class SmscClient:
         """What the bind waits for before it answers the deliver_sm: the awaitable the
         ``on_receipt`` / ``on_mo`` callback returned, or None (answer at once).
 
-        A part of a concatenated MO that does not complete its message is answered at
-        once: it is held by the reassembler in memory (known limit: lost in a crash),
-        and holding its answer until the last part came could outlast any SMSC's
-        patience."""
+        A part of a concatenated MO goes to ``on_mo_part`` when set (the service stores
+        it in Redis, shared by every bind and process, and the bind answers once it is
+        stored). Without it, a part that does not complete its message is answered at
+        once and held by the in-memory reassembler (lost if the process dies): holding
+        its answer until the last part came could outlast any SMSC's patience."""
         if (getattr(pdu, "esm_class", 0) & 0x3C) in (0x04, 0x20):
             event = parse_deliver(bind.name, pdu)
             assert isinstance(event, Receipt)
             return self._emit_receipt(event)
         loop = asyncio.get_running_loop()
+        if self.on_mo_part is not None:
+            try:
+                part = concat_part(pdu, self._reassembler.packed)
+            except Exception as exc:  # noqa: BLE001 - the reassembler below delivers it as received
+                log.warning("%s: concatenation marker not read (%s)", bind.name, exc)
+                part = None
+            if part is not None:
+                return self.on_mo_part(bind.name, part, pdu)
         try:
             m = self._reassembler.add(pdu, loop.time())
         except Exception as exc:  # never lose an MO to a reassembly bug: deliver it as is
@@ -613,6 +637,28 @@ class SmscClient:
 
         self._reassembly_timer = loop.call_at(max(deadline, loop.time()), expire)
 
+    def _on_rows(self, bind: Bind, rows: list[tuple]) -> Any:
+        """The receipt lane of ``bind`` (``Bind.on_receipt_rows``): what
+        ``on_receipt_rows(bind name, rows)`` returns is what the bind waits for."""
+        self.observer.on_receipt_rows(bind.name, rows)
+        return self.on_receipt_rows(bind.name, rows)  # type: ignore[misc]
+
+    @property
+    def mo_reassembly_timeout(self) -> float:
+        """How long the parts of one MO message may take to all arrive (seconds)."""
+        return self._reassembler.timeout
+
+    @property
+    def mo_packed(self) -> bool:
+        """Whether this SMSC sends GSM 7-bit MO text packed (``gsm_packed``)."""
+        return self._reassembler.packed
+
+    def assemble_mo(self, bind: str, now: float, **parts: Any) -> MoMessage:
+        """The MoMessage of parts kept elsewhere (``Reassembler.assemble``'s keywords):
+        decoded as the in-memory reassembler decodes, flagged incomplete when parts are
+        missing."""
+        return _mo_from(bind, self._reassembler.assemble(now=now, **parts))
+
     def _emit_receipt(self, event: Receipt) -> Any:
         self.observer.on_receipt(event.bind, event)
         ack = self.on_receipt(event) if self.on_receipt is not None else None
@@ -629,15 +675,17 @@ class SmscClient:
 
     async def inbound(self) -> AsyncIterator[Receipt | MoMessage]:
         """Receipts and MO messages as they arrive (events start queueing on first call)."""
-        if self._inbound is None:
-            self._inbound = asyncio.Queue()
+        self.enable_inbound_queue()
         while True:
             yield await self._inbound.get()
 
     def enable_inbound_queue(self) -> asyncio.Queue:
-        """Start queueing inbound events now (before iterating), and return the queue."""
+        """Start queueing inbound events now (before iterating), and return the queue.
+        The queue gets ``Receipt`` objects: the receipt lane (rows) is closed from now on."""
         if self._inbound is None:
             self._inbound = asyncio.Queue()
+            for b in self.binds:
+                b.on_receipt_rows = None
         return self._inbound
 
     async def close(self, *, drain: bool = True) -> None:
@@ -670,12 +718,14 @@ class Engine:
         *,
         on_receipt: Callable[[Receipt], Any] | None = None,
         on_mo: Callable[[MoMessage], Any] | None = None,
+        on_receipt_rows: Callable[[str, list[tuple]], Any] | None = None,
     ) -> None:
         if not config.smscs:
             raise ValueError("the configuration has no [[smscs]]: nothing to send through")
         self.config = config
         self.smscs = {
-            s.name: SmscClient(s, observer, on_receipt=on_receipt, on_mo=on_mo) for s in config.smscs
+            s.name: SmscClient(s, observer, on_receipt=on_receipt, on_mo=on_mo, on_receipt_rows=on_receipt_rows)
+            for s in config.smscs
         }
         self.default = config.engine.default_smsc or config.smscs[0].name
 

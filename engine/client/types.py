@@ -139,6 +139,26 @@ class Receipt:
     pdu: Any = field(default=None, repr=False)
 
 
+# SMPP 3.4 5.2.28 message_state values as the appendix B stat words.
+MESSAGE_STATE_WORDS = {
+    1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN", 8: "REJECTD",
+}
+
+
+def receipt_state_word(stat: str | None, message_state: int | None, state: str) -> str:
+    """``Receipt.state`` of a parsed receipt: its stat word, else the message_state
+    TLV's word, else the parser's state, upper case."""
+    return (stat or MESSAGE_STATE_WORDS.get(message_state or 0) or state.upper()).upper()
+
+
+def receipt_from_row(bind: str, row: tuple) -> Receipt:
+    """The ``Receipt`` a receipt lane row ``(sequence_number, message_id, state, stat,
+    err, message_state)`` stands for, without what the row leaves out (the PDU, the
+    text, the addresses, the parsed receipt)."""
+    _, message_id, state, stat, err, message_state = row
+    return Receipt(bind, message_id, receipt_state_word(stat, message_state, state), message_state, err, "", "", "")
+
+
 @dataclass(slots=True)
 class MoMessage:
     """A mobile-originated message, reassembled when it came in several parts.

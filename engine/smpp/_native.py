@@ -13,7 +13,12 @@ This module and ``engine/encoding/__init__.py`` are the only importers of the co
     deliver_sm_resp, data_sm_resp, submit_sm, enquire_link(_resp), generic_nack,
     unbind(_resp), cancel_sm_resp, replace_sm_resp) cut and decoded in one Rust call
     per chunk; other PDUs are decoded by ``engine.smpp.pdu.decode``. ``feed(data)``,
-    ``feed_frames(data)``, ``broken``, ``buffered``, ``max_command_length``.
+    ``feed_frames(data)``, ``broken``, ``buffered``, ``max_command_length``; the Rust
+    one also has ``feed_receipts(data) -> (items, rows)``: ``feed`` with the common
+    delivery receipts (esm_class receipt, not UCS-2, what ``receipt_standard`` reads)
+    given as rows ``(sequence_number, message_id, state, stat, err, message_state)``
+    instead of DeliverSm objects, up to the first PDU that could change the session's
+    state (the pure-Python framer has no such lane: ``hasattr`` tells).
 
 ``decode(frame) -> Pdu``
     ``engine.smpp.pdu.decode``.

@@ -28,7 +28,10 @@ from typing import Any, Callable
 from engine.smpp.constants import EsmClass, Tag
 from engine.smpp.tlv import tlv_int
 
-__all__ = ["Reassembler", "Part", "Message", "Incomplete", "split_udh", "MAX_PENDING", "DEFAULT_TIMEOUT"]
+__all__ = [
+    "Reassembler", "Part", "Message", "Incomplete", "ConcatPart", "concat_part", "split_udh", "MAX_PENDING",
+    "DEFAULT_TIMEOUT",
+]
 
 # How long the parts of one message may take to all arrive, counted from the first.
 # TS 23.040 sets no value; handsets and SMSCs commonly give up after a few minutes,
@@ -137,6 +140,70 @@ def split_udh(payload: bytes) -> tuple[bytes, bytes, list[tuple[int, bytes]]] | 
     return bytes(payload[:end]), bytes(payload[end:]), elements
 
 
+@dataclass(frozen=True, slots=True)
+class ConcatPart:
+    """Where one deliver_sm / data_sm belongs in a concatenated message (``concat_part``).
+
+    ``data``: the payload after the UDH; ``short_message``: the payload as received.
+    ``per_part``: the message is to be decoded part by part (packed GSM, shift IEs).
+    """
+
+    source: str
+    destination: str
+    data_coding: int
+    method: str
+    ref: int
+    total: int
+    seq: int
+    data: bytes
+    short_message: bytes
+    per_part: bool
+
+
+def _read_concat(pdu: Any, packed: bool) -> ConcatPart | tuple[bytes, bool, str | None]:
+    """The concatenation fields of a PDU, or what a single message needs: ``(data,
+    udhi, note)`` (``data`` decoded alone, or the whole payload as a UDH message)."""
+    payload = pdu.payload
+    if pdu.esm_class & EsmClass.UDHI:
+        split = split_udh(payload)
+        if split is None:
+            return payload, False, "malformed UDH: delivered as received, UDH included"
+        _, rest, elements = split
+        concat = None
+        for iei, value in elements:  # a repeated IE: the last one wins, as in the encoding core
+            if iei == _IEI_CONCAT8 and len(value) == 3:
+                concat = ("udh8", value[0], value[1], value[2])
+            elif iei == _IEI_CONCAT16 and len(value) == 4:
+                concat = ("udh16", (value[0] << 8) | value[1], value[2], value[3])
+        if concat is None:
+            return rest, True, None
+        per_part = packed or any(iei in _IEI_SHIFTS for iei, _ in elements)
+        method, ref, total, seq = concat
+    else:
+        sar_ref = tlv_int(pdu.tlvs, Tag.SAR_MSG_REF_NUM)
+        sar_total = tlv_int(pdu.tlvs, Tag.SAR_TOTAL_SEGMENTS)
+        sar_seq = tlv_int(pdu.tlvs, Tag.SAR_SEGMENT_SEQNUM)
+        if sar_ref is None or sar_total is None or sar_seq is None:
+            return payload, False, None
+        method, ref, total, seq = "sar", sar_ref, sar_total, sar_seq
+        rest = payload
+        # Packed septets of each part start on an octet boundary of their own: joined,
+        # every part after the first would be read shifted.
+        per_part = packed
+    return ConcatPart(pdu.source_addr, pdu.destination_addr, pdu.data_coding, method, ref, total, seq,
+                      rest, payload, per_part)
+
+
+def concat_part(pdu: Any, packed: bool = False) -> ConcatPart | None:
+    """The PDU as one part of a longer message, or None when ``Reassembler.add`` would
+    give it back at once as a whole message (no concatenation marker, a malformed UDH,
+    an invalid or one-part marker). ``packed``: the bind's ``gsm_packed``."""
+    read = _read_concat(pdu, packed)
+    if not isinstance(read, ConcatPart) or read.total < 2 or read.seq == 0 or read.seq > read.total:
+        return None
+    return read
+
+
 def _default_decoder() -> Callable:
     try:
         from engine.encoding import decode
@@ -187,57 +254,34 @@ class Reassembler:
     def pending(self) -> int:
         return len(self._pending)
 
-    def _decode(self, payload: bytes, data_coding: int, udhi: bool) -> tuple[str | None, str | None]:
+    def _decode(self, payload: bytes, data_coding: int, udhi: bool, packed: bool | None = None) -> tuple[str | None, str | None]:
         if self._decoder is None:
             self._decoder = _default_decoder()
         try:
-            return self._decoder(payload, data_coding, udhi, packed=self.packed).text, None
+            return self._decoder(payload, data_coding, udhi, packed=self.packed if packed is None else packed).text, None
         except ValueError as exc:  # DecodeError, or a data_coding the core refuses
             return None, f"{type(exc).__name__}: {exc}"
 
     # -- input --------------------------------------------------------------------
 
     def add(self, pdu: Any, now: float) -> Message | None:
-        payload = pdu.payload
-        source, destination, dc = pdu.source_addr, pdu.destination_addr, pdu.data_coding
-        part_pdu = pdu
-        if pdu.esm_class & EsmClass.UDHI:
-            split = split_udh(payload)
-            if split is None:
-                return self._single(pdu, payload, payload, now, "malformed UDH: delivered as received, UDH included")
-            _, rest, elements = split
-            concat = None
-            for iei, value in elements:  # a repeated IE: the last one wins, as in the encoding core
-                if iei == _IEI_CONCAT8 and len(value) == 3:
-                    concat = ("udh8", value[0], value[1], value[2])
-                elif iei == _IEI_CONCAT16 and len(value) == 4:
-                    concat = ("udh16", (value[0] << 8) | value[1], value[2], value[3])
-            per_part = self.packed or any(iei in _IEI_SHIFTS for iei, _ in elements)
-            if concat is None:
-                return self._single(pdu, payload, rest, now, None, udhi=True)
-            method, ref, total, seq = concat
-        else:
-            sar_ref = tlv_int(pdu.tlvs, Tag.SAR_MSG_REF_NUM)
-            sar_total = tlv_int(pdu.tlvs, Tag.SAR_TOTAL_SEGMENTS)
-            sar_seq = tlv_int(pdu.tlvs, Tag.SAR_SEGMENT_SEQNUM)
-            if sar_ref is None or sar_total is None or sar_seq is None:
-                return self._single(pdu, payload, payload, now, None)
-            method, ref, total, seq = "sar", sar_ref, sar_total, sar_seq
-            rest = payload
-            per_part = False
+        read = _read_concat(pdu, self.packed)
+        if not isinstance(read, ConcatPart):
+            data, udhi, note = read
+            return self._single(pdu, pdu.payload, data, now, note, udhi=udhi)
         return self.add_part(
-            source=source,
-            destination=destination,
-            method=method,
-            ref=ref,
-            total=total,
-            seq=seq,
-            data=rest,
-            short_message=payload,
-            data_coding=dc,
+            source=read.source,
+            destination=read.destination,
+            method=read.method,
+            ref=read.ref,
+            total=read.total,
+            seq=read.seq,
+            data=read.data,
+            short_message=read.short_message,
+            data_coding=read.data_coding,
             now=now,
-            pdu=part_pdu,
-            per_part=per_part,
+            pdu=pdu,
+            per_part=read.per_part,
         )
 
     def add_part(
@@ -310,6 +354,31 @@ class Reassembler:
             del self._recent[next(iter(self._recent))]
         return self._finish(pending, now)
 
+    def assemble(
+        self,
+        *,
+        source: str,
+        destination: str,
+        method: str,
+        ref: int,
+        total: int,
+        data_coding: int,
+        parts: list[Part],
+        per_part: bool,
+        packed: bool,
+        first_at: float,
+        now: float,
+    ) -> Message | Incomplete:
+        """The message of parts kept elsewhere (``engine.queue.inbound`` keeps them in
+        Redis, shared by processes), decoded exactly as ``add`` decodes: a ``Message``
+        when every part 1..total is there, else an ``Incomplete`` ("timeout").
+        ``packed``: the setting of the bind the parts came over."""
+        p = _Pending(source, destination, method, ref, total, data_coding, first_at, first_at + self.timeout,
+                     packed, {part.seq: part for part in parts}, per_part)
+        if all(i in p.parts for i in range(1, total + 1)):
+            return self._finish(p, now)
+        return self._incomplete(p, now, "timeout")
+
     # -- output ---------------------------------------------------------------------
 
     def _single(
@@ -352,13 +421,13 @@ class Reassembler:
         if p.per_part:
             texts, error = [], None
             for part in parts:
-                text, error = self._decode(part.short_message, p.data_coding, part.short_message != part.data)
+                text, error = self._decode(part.short_message, p.data_coding, part.short_message != part.data, p.packed)
                 if text is None:
                     break
                 texts.append(text)
             joined = None if error is not None or len(texts) != len(parts) else "".join(texts)
         else:
-            joined, error = self._decode(data, p.data_coding, False)
+            joined, error = self._decode(data, p.data_coding, False, p.packed)
         return Message(
             source=p.source,
             destination=p.destination,

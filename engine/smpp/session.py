@@ -599,6 +599,33 @@ class Session:
         answered, events = self._receive_fast(items, now, requests)
         return answered, requests, events
 
+    def takes_receipt_rows(self) -> bool:
+        """Whether a deliver_sm from the peer is legal now and changes no state: then a
+        transport may take receipts out of the stream (``Framer.feed_receipts``) and
+        hand their sequence numbers to ``accept_requests``."""
+        st = self.state
+        return st is not State.CLOSED and may_receive(self.role, st, CommandId.DELIVER_SM, self.bound_state) and \
+            next_state(st, CommandId.DELIVER_SM) is st
+
+    def accept_requests(self, command_id: int, seqs: list[int], now: float | None = None) -> bool:
+        """deliver_sm / data_sm the transport took out of the stream itself (before the
+        PDUs it passes to ``receive_many`` for the same chunk): each is owed an answer
+        (``respond`` / ``respond_many``), as a request in ``receive_many``'s
+        ``requests``. False, and nothing taken, when the state does not allow them
+        (check ``takes_receipt_rows`` first)."""
+        if now is not None:
+            self._now = now
+        st = self.state
+        if st is State.CLOSED or command_id not in _EMPTY_ANSWERED or not may_receive(
+                self.role, st, command_id, self.bound_state) or next_state(st, command_id) is not st:
+            return False
+        if seqs:
+            peer = self._peer_outstanding
+            for seq in seqs:
+                peer[seq] = command_id
+            self._last_activity = self._now
+        return True
+
     def _receive_fast(self, items: list, now: float | None, requests: list | None) -> tuple[list, list]:
         if now is not None:
             self._now = now

@@ -233,6 +233,32 @@ def _check_part(msg_id: Any, part: Any, parts: Any) -> None:
         raise ValueError(f"message {msg_id!r}: part must be an integer from 1 to parts={parts}, got {part!r}")
 
 
+def _parsed_fields(rid: str | None, ms: int | None, stat: str | None, word: str | None,
+                   err: str | None) -> tuple[str, str, str, str]:
+    """``_receipt_fields`` of a receipt the SMPP layer parsed (message id, message_state
+    TLV, stat word, the parser's state, err)."""
+    if ms is not None and int(ms) in MESSAGE_STATE_STATES:
+        state = MESSAGE_STATE_STATES[int(ms)]
+    elif word in _RECEIPT_VOCABULARY:
+        state = word
+    else:
+        state = state_from_stat(stat or word)
+    return str(rid or ""), state, "" if err is None else str(err), str(stat or word or "")
+
+
+def receipt_row_fields(row: tuple) -> tuple[str, str, str, str]:
+    """``receipt_fields`` of a receipt lane row ``(sequence_number, message_id, state,
+    stat, err, message_state)`` (``engine.client.Bind.on_receipt_rows``): the same as
+    for the parsed receipt it stands for."""
+    return _parsed_fields(row[1], row[5], row[3], row[2], row[4])
+
+
+def receipt_fields(r: Any) -> tuple[str, str, str, str]:
+    """(raw id, state, err, raw stat) of a receipt object: what
+    :meth:`Tracker.apply_receipt_fields` takes."""
+    return _receipt_fields(r)
+
+
 def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
     """(raw id, state, err, raw stat) of a receipt; the TLVs are preferred.
 
@@ -246,18 +272,7 @@ def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
     if type(r) is _SmppReceipt:
         # The SMPP layer's receipt (the engine's case): its fields by name, without the
         # getattr probes for the names it does not have (id, receipted_message_id, err).
-        rid = r.message_id or ""
-        ms = r.message_state
-        stat = r.stat
-        word = r.state
-        err = r.error
-        if ms is not None and int(ms) in MESSAGE_STATE_STATES:
-            state = MESSAGE_STATE_STATES[int(ms)]
-        elif word in _RECEIPT_VOCABULARY:
-            state = word
-        else:
-            state = state_from_stat(stat or word)
-        return str(rid), state, "" if err is None else str(err), str(stat or word or "")
+        return _parsed_fields(r.message_id, r.message_state, r.stat, r.state, r.error)
     rid = getattr(r, "receipted_message_id", None) or getattr(r, "message_id", None) or getattr(r, "id", None) or ""
     ms = getattr(r, "message_state", None)
     stat = getattr(r, "stat", None)
@@ -498,11 +513,16 @@ class Tracker:
         Receipts that match nothing are held (a submit_sm_resp may still be on its
         way); after ``early_hold`` seconds a held receipt goes to the unmatched stream.
         """
+        return await self.apply_receipt_fields([_receipt_fields(r) for r in batch], account, now=now)
+
+    async def apply_receipt_fields(self, fields: list[tuple[str, str, str, str]], account: str, *,
+                                   now: float | None = None) -> ReceiptResult:
+        """``apply_receipts`` for receipts given as their ``receipt_fields`` (or
+        ``receipt_row_fields``): (raw id, state, err, raw stat) each."""
         if not isinstance(account, str) or not account:
             raise ValueError(f"apply_receipts: account must be a non-empty string, got {account!r}")
         det = await self._detector(account)
         kinds = det.kinds()
-        fields = [_receipt_fields(r) for r in batch]
         chunks: list[list[str]] = []
         compact = "0"
         if kinds == ("same",):

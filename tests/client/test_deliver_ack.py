@@ -256,3 +256,61 @@ def test_receipts_sharing_one_store_future_are_answered_together_and_each_keeps_
             assert sim.record.receipt_refusal_statuses == {RX_T_APPN: 10}
 
     arun(main())
+
+
+# --- the receipt lane: rows instead of Receipt objects ----------------------------------
+
+
+def test_receipt_rows_are_answered_when_their_store_resolves_and_failures_come_again():
+    async def main():
+        async with Simulator(users=USERS, receipt_delay=0.02) as sim:
+            loop = asyncio.get_running_loop()
+            rows: list[tuple] = []
+            objects: list[Receipt] = []
+            stores: list[asyncio.Future] = []
+
+            def on_rows(bind: str, chunk: list[tuple]):
+                rows.extend((bind, r) for r in chunk)
+                fut = loop.create_future()
+                stores.append(fut)
+                return fut
+
+            async with SmscClient(smsc_config(sim.port), on_receipt=objects.append, on_receipt_rows=on_rows) as client:
+                results = [await client.submit(msg(i, registered_delivery=1)) for i in range(20)]
+                assert all(r.ok for r in results)
+                assert await sim.wait_for(lambda s: len(rows) == 20, 3)
+                await asyncio.sleep(0.1)
+                assert sim.record.receipts_acked == 0  # nothing stored yet: nothing answered
+                # The first store fails: its receipts are refused and delivered again.
+                stores[0].set_exception(ConnectionError("Redis went away"))
+                for s in stores[1:]:
+                    s.set_result(None)
+                assert await sim.wait_for(lambda s: s.record.receipts_refused >= 1, 3)
+                while sim.record.receipts_acked < 20:
+                    for s in stores:
+                        if not s.done():
+                            s.set_result(None)
+                    await asyncio.sleep(0.02)
+            assert objects == []  # every receipt took the lane
+            ids = {r.parts[0].message_id for r in results}
+            assert {row[1] for _, row in rows} == ids
+            assert all(bind == "sim/0" and row[2] == "delivered" and row[3] == "DELIVRD" for bind, row in rows)
+            assert sim.record.receipts_refused == len(rows) - 20
+            assert set(sim.record.receipt_refusal_statuses) == {RX_T_APPN}
+
+    arun(main())
+
+
+def test_inbound_iterator_closes_the_lane_and_gets_receipt_objects():
+    async def main():
+        async with Simulator(users=USERS, receipt_delay=0.02) as sim:
+            rows: list[tuple] = []
+            async with SmscClient(smsc_config(sim.port), on_receipt_rows=lambda b, c: rows.extend(c)) as client:
+                queue = client.enable_inbound_queue()
+                result = await client.submit(msg(0, registered_delivery=1))
+                event = await asyncio.wait_for(queue.get(), 3)
+            assert isinstance(event, Receipt) and event.message_id == result.parts[0].message_id
+            assert event.state == "DELIVRD" and event.pdu is not None
+            assert rows == []
+
+    arun(main())

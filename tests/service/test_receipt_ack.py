@@ -25,7 +25,7 @@ def test_a_receipt_batch_that_fails_to_store_is_refused_redelivered_and_stored(r
             redis = connect(redis_url)
             cid, ids = await enqueue_campaign(redis, cfg, 200)
             service = Service(cfg, redis=redis)
-            real_apply = service.tracker.apply_receipts
+            real_apply = service.tracker.apply_receipt_fields
             failed_batches: list[int] = []
 
             async def flaky_apply(receipts, account):
@@ -36,7 +36,7 @@ def test_a_receipt_batch_that_fails_to_store_is_refused_redelivered_and_stored(r
                     raise RuntimeError("store failed")
                 return await real_apply(receipts, account)
 
-            service.tracker.apply_receipts = flaky_apply  # type: ignore[method-assign]
+            service.tracker.apply_receipt_fields = flaky_apply  # type: ignore[method-assign]
             await service.start(serve_metrics=False)
             try:
                 counts = await wait_final(redis, cfg, cid, 200, 60)

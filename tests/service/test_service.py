@@ -5,6 +5,7 @@ SMSC disconnects (outcome unknown, resent and flagged); a bad message dead-lette
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import tempfile
 
@@ -40,6 +41,20 @@ def test_quantiles_within_two_percent():
         assert abs(got - exact) / exact < 0.025, (p, got)
     assert q.n == 10_000 and q.quantile(1.0) == pytest.approx(10.0)
     assert Quantiles().quantile(0.5) is None
+
+
+def test_quantiles_add_many_is_add_one_by_one():
+    values = [0.0, 1e-6, 1e-5, 2.5e-4, 0.0123, 0.5, 3.0, 7.25, 1e5]
+    one, many = Quantiles(), Quantiles()
+    for v in values:
+        one.add(v)
+    many.add_many(values[:4])
+    many.add_many(values[4:])
+    assert many.counts == one.counts
+    # Each value in the bucket whose edges hold it: (edge i-1, edge i], 0 up to 10 us.
+    assert [i for i, c in enumerate(one.counts) for _ in range(c)] == [0, 0, 0, 163, 360, 547, 637, 682, 1100]
+    assert [math.ceil(math.log(v / 1e-5) / math.log(1.02)) for v in values[3:8]] == [163, 360, 547, 637, 682]
+    assert (many.n, many.total, many.max) == (one.n, one.total, one.max) == (9, sum(values), 1e5)
 
 
 def test_campaign_in_statuses_out(redis_url, prefix):

@@ -182,3 +182,65 @@ def test_any_text_any_order_with_duplicates(text, concat, rnd, dups):
     if len(pdus) > 1:
         assert len(done) == 1 and r.pending == 0  # repeats, before or after completion, are ignored
         assert r.duplicates == dups
+
+
+# -- concat_part / assemble: parts kept outside the reassembler (Redis) ---------------------
+
+
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("concat", ["udh8", "udh16", "sar"])
+@pytest.mark.parametrize("text", [LONG_GSM, LONG_UCS2], ids=["gsm", "ucs2"])
+def test_assemble_from_concat_parts_equals_add(concat, text, packed):
+    """Parts read with concat_part and assembled give what add() gives, text included."""
+    from engine.smpp.reassembly import Part, concat_part
+
+    pdus = mo_parts(text, concat=concat, packed=packed)
+    expected = feed(Reassembler(packed=packed), pdus, 5.0)[0]
+    parts = [concat_part(p, packed) for p in reversed(pdus)]
+    assert all(c is not None for c in parts)
+    assert {c.seq for c in parts} == set(range(1, len(pdus) + 1))
+    c0 = parts[0]
+    got = Reassembler().assemble(
+        source=c0.source, destination=c0.destination, method=c0.method, ref=c0.ref, total=c0.total,
+        data_coding=c0.data_coding, parts=[Part(c.seq, c.data, c.short_message, 1.0) for c in parts],
+        per_part=any(c.per_part for c in parts), packed=packed, first_at=1.0, now=5.0,
+    )
+    assert got.text == text == expected.text
+    assert (got.method, got.ref, got.total, got.data, got.data_coding) == (
+        expected.method, expected.ref, expected.total, expected.data, expected.data_coding)
+    assert got.first_at == 1.0 and got.completed_at == 5.0
+
+
+def test_assemble_with_a_part_missing_is_incomplete():
+    from engine.smpp.reassembly import Incomplete, Part, concat_part
+
+    pdus = mo_parts(LONG_GSM)
+    parts = [concat_part(p) for p in pdus]
+    del parts[1]
+    c0 = parts[0]
+    got = Reassembler().assemble(
+        source=c0.source, destination=c0.destination, method=c0.method, ref=c0.ref, total=c0.total,
+        data_coding=c0.data_coding, parts=[Part(c.seq, c.data, c.short_message, 1.0) for c in parts],
+        per_part=False, packed=False, first_at=1.0, now=9.0,
+    )
+    assert isinstance(got, Incomplete)
+    assert got.missing == (2,) and [p.seq for p in got.parts] == [1, 3] + list(range(4, len(pdus) + 1))
+    assert got.reason == "timeout" and got.expired_at == 9.0
+
+
+def test_concat_part_is_none_for_what_add_delivers_at_once():
+    from engine.smpp.reassembly import concat_part
+
+    plain = P.DeliverSm(source_addr="1", destination_addr="2", short_message=b"hi")
+    assert concat_part(plain) is None
+    malformed = P.DeliverSm(source_addr="1", destination_addr="2", esm_class=EsmClass.UDHI, short_message=b"\x09\x00")
+    assert concat_part(malformed) is None
+    for total, seq in ((1, 1), (0, 1), (3, 0), (3, 4)):
+        pdu = P.DeliverSm(source_addr="1", destination_addr="2", esm_class=EsmClass.UDHI,
+                          short_message=bytes([5, 0, 3, 7, total, seq]) + b"abc")
+        assert concat_part(pdu) is None, (total, seq)
+        assert Reassembler().add(pdu, 0.0) is not None  # and add() gives it back whole
+    pdu = P.DeliverSm(source_addr="1", destination_addr="2", esm_class=EsmClass.UDHI,
+                      short_message=bytes([5, 0, 3, 7, 3, 2]) + b"abc")
+    c = concat_part(pdu)
+    assert (c.method, c.ref, c.total, c.seq, c.data, c.short_message) == ("udh8", 7, 3, 2, b"abc", pdu.short_message)

@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod encoding;
+mod intake;
 mod pdu;
 mod sim;
 
@@ -17,6 +18,7 @@ fn _smsencode(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     encoding::register(m)?;
     pdu::register(m)?;
+    intake::register(m)?;
     sim::register(m)?;
     Ok(())
 }

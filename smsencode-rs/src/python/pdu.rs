@@ -339,6 +339,67 @@ impl PyFramer {
         }
     }
 
+    /// `feed`, with the common delivery receipts taken out of the stream:
+    /// `(items, rows)`. A deliver_sm whose esm_class says receipt, not UCS-2, whose
+    /// text and TLVs `crate::pdu::receipt::parse_standard` reads, becomes the row
+    /// `(sequence_number, message_id, state, stat, err, message_state)` (the fields
+    /// `engine.smpp.receipts.parse_receipt_body` gives it) instead of a DeliverSm
+    /// object in `items`. Only up to the first item that could change the session's
+    /// state (anything but submit_sm_resp, deliver_sm, data_sm, enquire_link(_resp),
+    /// or an error): after it every PDU is in `items`, so a receipt the session would
+    /// refuse after, say, an unbind is never taken out. The caller checks that the
+    /// session takes deliver_sm in its state before it calls this.
+    fn feed_receipts<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let out = PyList::empty(py);
+        let rows = PyList::empty(py);
+        let mut lane = true;
+        let mut failure: Option<PyErr> = None;
+        with_octets(data, |octets| {
+            self.inner.feed(octets, |item| {
+                if failure.is_some() {
+                    return;
+                }
+                let obj = match item {
+                    Item::Frame(f) => match dec::decode(f) {
+                        Err(e) => {
+                            lane = false;
+                            py_error(py, &e)
+                        }
+                        Ok(d) => {
+                            if lane {
+                                match receipt_row(py, &d) {
+                                    Some(Ok(row)) => {
+                                        if let Err(e) = rows.append(row) {
+                                            failure = Some(e);
+                                        }
+                                        return;
+                                    }
+                                    Some(Err(e)) => {
+                                        failure = Some(e);
+                                        return;
+                                    }
+                                    None => lane = LANE_KEEPS_OPEN.contains(&d.header.command_id),
+                                }
+                            }
+                            pdu_object(py, f, &d)
+                        }
+                    },
+                    Item::Fatal(e) => {
+                        lane = false;
+                        py_error(py, &e)
+                    }
+                };
+                if let Err(e) = obj.and_then(|o| out.append(o)) {
+                    failure = Some(e);
+                }
+            });
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((out, rows)),
+        }
+    }
+
     /// The raw frames (bytes) completed by `data`, and the fatal error if any.
     fn feed_frames<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
@@ -377,6 +438,42 @@ impl PyFramer {
     fn max_command_length(&self) -> u32 {
         self.inner.max_command_length()
     }
+}
+
+/// The PDUs that change no session state: the receipt lane stays open past them.
+const LANE_KEEPS_OPEN: [u32; 5] = [cid::SUBMIT_SM_RESP, cid::DELIVER_SM, cid::DATA_SM, cid::ENQUIRE_LINK, cid::ENQUIRE_LINK_RESP];
+
+/// The receipt lane's row for a decoded deliver_sm that is a receipt in the standard
+/// layout (see `feed_receipts`), None for any other PDU.
+fn receipt_row<'py>(py: Python<'py>, d: &Decoded<'_>) -> Option<PyResult<Bound<'py, PyTuple>>> {
+    if d.header.command_id != cid::DELIVER_SM {
+        return None;
+    }
+    let Body::Sm(b) = &d.body else { return None };
+    // esm_class bits 2-5: 0x04 SMSC delivery receipt, 0x20 intermediate notification
+    // (as SmscClient._on_deliver tells receipts from MO).
+    if !matches!(b.esm_class & 0x3C, 0x04 | 0x20) || b.data_coding == 0x08 {
+        return None;
+    }
+    let r = crate::pdu::receipt::parse_standard(b.short_message, &b.tlvs)?;
+    let row = (|| {
+        let message_state = match r.message_state {
+            Some(v) => v.into_bound_py_any(py)?,
+            None => py.None().into_bound(py),
+        };
+        PyTuple::new(
+            py,
+            [
+                d.header.sequence_number.into_bound_py_any(py)?,
+                latin1_str(py, r.message_id),
+                PyString::intern(py, r.state).into_any(),
+                latin1_str(py, r.stat),
+                latin1_str(py, r.err),
+                message_state,
+            ],
+        )
+    })();
+    Some(row)
 }
 
 /// Runs `f` on the octets of a bytes / bytearray / memoryview argument.
