@@ -184,7 +184,18 @@ def intake_entries(
 
 from collections.abc import Callable as _Callable
 
-__all__ += ["SimLane"]
+__all__ += ["SimLane", "SimReader"]
+
+@final
+class SimReader:
+    def __new__(cls) -> SimReader: ...
+    def load(self, data: bytes | bytearray) -> int: ...
+    def take_fatal(self) -> _PduError | None: ...
+    def feed_frames(self, data: bytes | bytearray) -> list[bytes | _PduError]: ...
+    @property
+    def broken(self) -> bool: ...
+    @property
+    def buffered(self) -> int: ...
 
 @final
 class SimLane:
@@ -192,8 +203,7 @@ class SimLane:
     def set_receipts(self, texts: list[tuple[int, bytes, bytes]], cum_weights: list[float]) -> None: ...
     def run(
         self,
-        frames: list[bytes],
-        start: int,
+        reader: SimReader,
         n: int,
         can_submit: bool,
         system_id: str,
@@ -203,7 +213,7 @@ class SimLane:
         out: list[bytes],
         recorded: list[tuple[bytes, bytes]] | None,
         random: _Callable[[], float] | None,
-    ) -> tuple[int, int, int, int, int, int]: ...
+    ) -> tuple[bytes | None, int, int, int, int, int]: ...
     def write_receipts(
         self, items: list[tuple[str, int, int, bytes]], seq: int, receipts: dict[int, Any], oldest: int
     ) -> tuple[bytes, int]: ...

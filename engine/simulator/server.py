@@ -200,8 +200,9 @@ class _Conn(asyncio.Protocol):
         self.sim = sim
         self.id = cid
         self.transport: asyncio.Transport | None = None
-        # Cuts each read in one Rust call (pure Python without the extension).
-        self.framer = _native.Framer()
+        # Cuts each read in one Rust call (pure Python without the extension); with
+        # the lane, into frames it keeps (no bytes object per PDU).
+        self.framer: Any = _native.SimReader() if sim._lane is not None else _native.Framer()
         self.system_id: str | None = None
         self.bind_type: str | None = None
         self.pdus = 0
@@ -262,20 +263,22 @@ class _Conn(asyncio.Protocol):
         same octets and records as ``_data_faults`` with every fault off
         (tests/simulator and tests/native/test_sim_lane.py check it).
         """
-        frames: list[Any] = self.framer.feed_frames(data)
         sim = self.sim
         faults = sim.faults
         quiet = faults._quiet
         if quiet is None:
             quiet = faults._compute_quiet()
+        framer = self.framer
+        if quiet and sim._lane is not None and type(framer) is _native.SimReader:
+            self._data_lane(data)
+            return
+        frames: list[Any] = framer.feed_frames(data)
         if not quiet:
             self._data_faults(frames)
-        elif sim._lane is not None:
-            self._data_lane(frames)
         else:
             self._data_quiet(frames)
 
-    def _data_lane(self, frames: list[Any]) -> None:
+    def _data_lane(self, data: bytes) -> None:
         """The no-fault read in Rust (``_native.SimLane.run``): it answers the
         submit_sm and deliver_sm_resp and builds the receipts, and stops at any other
         PDU, which ``_other`` (or ``_deliver_resp`` for an error status) answers here
@@ -283,9 +286,8 @@ class _Conn(asyncio.Protocol):
         sim = self.sim
         rec = sim.record
         lane = sim._lane
-        self.pdus += len(frames)
-        # A fatal framing error can only be the last item.
-        bad = frames.pop() if frames and type(frames[-1]) is not bytes else None
+        reader = self.framer
+        self.pdus += reader.load(data)
         out: list[bytes] = []
         items: list[tuple] | None = None
         random_ = None
@@ -299,11 +301,10 @@ class _Conn(asyncio.Protocol):
         recorded: list[tuple[bytes, bytes]] | None = [] if sim.recording else None
         receipts = self.unacked_receipts
         unacked = self.unacked
-        end = len(frames)
-        i = submits = acked = receipts_acked = others_acked = 0
+        submits = acked = receipts_acked = others_acked = 0
         while True:
-            i, sim._ids, k, a, ra, oa = lane.run(
-                frames, i, sim._ids, self.bind_type == "tx" or self.bind_type == "trx", self.system_id or "",
+            frame, sim._ids, k, a, ra, oa = lane.run(
+                reader, sim._ids, self.bind_type == "tx" or self.bind_type == "trx", self.system_id or "",
                 items, receipts, unacked, out, recorded, random_)
             submits += k
             acked += a
@@ -311,13 +312,11 @@ class _Conn(asyncio.Protocol):
             others_acked += oa
             if recorded:
                 now = time.monotonic()
-                for mid, frame in recorded:
-                    self._record_submit(mid.decode("ascii"), frame, True, now)
+                for mid, submitted in recorded:
+                    self._record_submit(mid.decode("ascii"), submitted, True, now)
                 recorded.clear()
-            if i == end:
+            if frame is None:
                 break
-            frame = frames[i]
-            i += 1
             length, cid, status, seq = _HEADER_UNPACK(frame)
             if cid == _DELIVER_SM_RESP and status and (length == 16 or (length == 17 and not frame[16])):
                 rec.other["DeliverSmResp"] += 1
@@ -341,6 +340,8 @@ class _Conn(asyncio.Protocol):
                 rec.max_outstanding = self.outstanding + submits
         if items:
             sim._push_receipts(items, time.monotonic())
+        # A fatal framing error ends the read (after the frames before it).
+        bad = reader.take_fatal()
         if bad is not None:
             self._fatal(out, bad)
             return

@@ -47,9 +47,10 @@ This module and ``engine/encoding/__init__.py`` are the only importers of the co
     ``engine.smpp.receipts.parse_receipt`` gives for it. None for anything else: the
     caller asks the reference parser. None without the extension.
 
-``SimLane(hex_ids, ring)``
+``SimLane(hex_ids, ring)``, ``SimReader()``
     The SMSC simulator's no-fault lane (``engine.simulator.server``): ``run`` answers
-    the submit_sm and deliver_sm_resp of a read's frames and builds their receipts,
+    the submit_sm and deliver_sm_resp of a read (cut by a connection's ``SimReader``,
+    which is also a ``Framer`` for ``feed_frames``) and builds their receipts,
     ``write_receipts`` writes a batch of receipts; see engine/_smsencode.pyi. None
     without the extension (the simulator then keeps its Python path).
 
@@ -81,11 +82,13 @@ __all__ = [
     "build_submit_sm_batch",
     "receipt_standard",
     "SimLane",
+    "SimReader",
 ]
 
 try:
     from engine._smsencode import PduFramer as _RustFramer
     from engine._smsencode import SimLane as _RustSimLane
+    from engine._smsencode import SimReader as _RustSimReader
     from engine._smsencode import build_submit_sm_batch as _rust_build
     from engine._smsencode import encode_sm_batch as _rust_encode_sm_batch
     from engine._smsencode import encode_submit_sm_batch as _rust_encode_batch
@@ -157,6 +160,7 @@ if NATIVE:
 
     receipt_standard = _rust_receipt_standard
     SimLane = _RustSimLane
+    SimReader = _RustSimReader
 
 else:
     Framer = _pdu.Framer  # type: ignore[misc,assignment]
@@ -174,4 +178,5 @@ else:
         return None
 
     SimLane = None  # type: ignore[assignment,misc]
+    SimReader = None  # type: ignore[assignment,misc]
 

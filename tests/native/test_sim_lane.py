@@ -286,27 +286,80 @@ def test_lane_arguments_are_checked():
     with pytest.raises(ValueError, match="power-of-two"):
         _native.SimLane(True, bytearray(10))
     lane = _native.SimLane(True, ring)
+
+    def reader(*frames):
+        r = _native.SimReader()
+        r.load(b"".join(frames))
+        return r
+
     with pytest.raises(ValueError, match="set_receipts first"):
-        lane.run([_submit(1)], 0, 0, True, "s", [], {}, {}, [], None, None)
+        lane.run(reader(_submit(1)), 0, True, "s", [], {}, {}, [], None, None)
     with pytest.raises(ValueError, match="at least one"):
         lane.set_receipts([], [])
     with pytest.raises(ValueError, match="one per text"):
         lane.set_receipts([(2, b"id:", b" text:")], [1.0, 2.0])
     lane.set_receipts([(2, b"id:", b" text:"), (5, b"id:", b" text:")], [1.0, 2.0])
     with pytest.raises(ValueError, match="random is needed"):
-        lane.run([_submit(1)], 0, 0, True, "s", [], {}, {}, [], None, None)
-    with pytest.raises(TypeError, match=r"frames\[0\] must be bytes"):
-        lane.run(["x"], 0, 0, True, "s", None, {}, {}, [], None, None)
+        lane.run(reader(_submit(1)), 0, True, "s", [], {}, {}, [], None, None)
+    with pytest.raises(TypeError, match="data must be bytes or bytearray, not str"):
+        _native.SimReader().load("x")
     with pytest.raises(TypeError, match=r"items\[0\] must be a tuple"):
         lane.write_receipts([("s", 1, 2)], 0, {}, 0)
     with pytest.raises(TypeError, match=r"items\[0\]\[3\]"):
         lane.write_receipts([("s", 1, 2, "body")], 0, {}, 0)
-    # without receipts: ids, responses and ENROUTE only
+    # without receipts: ids, responses and ENROUTE only; the enquire_link is left to Python
     out: list[bytes] = []
-    assert lane.run([_submit(1), _submit(2)], 0, 0xF, True, "s", None, {}, {}, out, None, None) == (2, 0x11, 2, 0, 0, 0)
+    r = reader(_submit(1), _submit(2), P.encode(P.EnquireLink(sequence_number=9)), _submit(3))
+    assert lane.run(r, 0xF, True, "s", None, {}, {}, out, None, None) == (
+        P.encode(P.EnquireLink(sequence_number=9)), 0x11, 2, 0, 0, 0)
     assert out == [P.encode(P.SubmitSmResp(sequence_number=3, message_id="00000010"))
                    + P.encode(P.SubmitSmResp(sequence_number=4, message_id="00000011"))]
-    assert ring[0] == ring[1] == 1 and ring[2] == 0
+    assert lane.run(r, 0x11, True, "s", None, {}, {}, out, None, None) == (None, 0x12, 1, 0, 0, 0)
+    assert lane.run(r, 0x12, True, "s", None, {}, {}, out, None, None) == (None, 0x12, 0, 0, 0, 0)
+    assert ring[0] == ring[1] == ring[2] == 1 and ring[3] == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(st.sampled_from([_submit(1), _ack(3), P.encode(P.EnquireLink(sequence_number=4))]), max_size=6),
+    tail=st.sampled_from([b"", bytes.fromhex("00000008" "00000004" "00000000" "00000009"),
+                          bytes.fromhex("00100000" "00000015" "00000000" "0000000a"), b"\0\0\0\x20\0"]),
+    cuts=st.lists(st.integers(0, 1000), max_size=4),
+)
+def test_reader_frames_as_the_framer_does(frames, tail, cuts):
+    """SimReader.feed_frames and load/take_fatal against PduFramer.feed_frames,
+    fed the same chunks (a bad command_length included): the same frames, the same
+    PduError, the same state after."""
+    stream = b"".join(frames) + tail
+    bounds = sorted({c % (len(stream) + 1) for c in cuts})
+    chunks = [stream[a:b] for a, b in zip([0, *bounds], [*bounds, len(stream)])]
+    ref, by_feed, by_load = _native.Framer(), _native.SimReader(), _native.SimReader()
+    for chunk in chunks:
+        want = ref.feed_frames(chunk)
+        got = by_feed.feed_frames(chunk)
+        count = by_load.load(chunk)
+        lane = _native.SimLane(True, bytearray(16))
+        taken = []
+        while (f := lane.run(by_load, 0, False, "", None, {}, {}, [], None, None)[0]) is not None:
+            taken.append(f)  # nothing is a submit_sm here (can_submit False) or a plain ack
+        acks = [f for f in want if isinstance(f, bytes) and f[4:8] == b"\x80\0\0\x05"]
+        fatal = by_load.take_fatal()
+        assert by_load.take_fatal() is None
+        for a, b in zip(want, got):
+            if isinstance(a, bytes):
+                assert a == b
+            else:
+                assert (type(a), str(a), a.status, a.command_id, a.sequence_number, a.fatal) == (
+                    type(b), str(b), b.status, b.command_id, b.sequence_number, b.fatal)
+        assert len(want) == len(got) == count
+        frames_want = [f for f in want if isinstance(f, bytes)]
+        assert taken == [f for f in frames_want if f not in acks]
+        errors = [f for f in want if not isinstance(f, bytes)]
+        assert (fatal is None) == (not errors)
+        if fatal is not None:
+            assert (str(fatal), fatal.status, fatal.sequence_number) == (str(errors[0]), errors[0].status,
+                                                                           errors[0].sequence_number)
+        assert (ref.broken, ref.buffered) == (by_feed.broken, by_feed.buffered) == (by_load.broken, by_load.buffered)
 
 
 def test_simulator_rejects_what_the_lane_cannot_count():

@@ -7,15 +7,136 @@
 //! that the fault path, redeliveries and tests see what they always saw.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
+use crate::pdu::frame::{Framer, Item};
+use crate::pdu::PduError;
 use crate::sim::{self, ReceiptText, Step};
 
 /// message_state ENROUTE: what query_sm reports for an id until its receipt.
 const STATE_ENROUTE: u8 = 1;
 /// message_state DELIVERED: a "failure only" receipt request gets no such receipt.
 const STATE_DELIVERED: u8 = 2;
+
+static PDU_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `engine.smpp.errors.PduError` for a framing error. A copy of the tiny
+/// `py_error_with` of python/pdu.rs (private there): framing errors (a bad
+/// command_length) have a plain message, none of the Latin-1 cases it also handles.
+fn framing_error<'py>(py: Python<'py>, e: &PduError) -> PyResult<Bound<'py, PyAny>> {
+    let cls = PDU_ERROR.import(py, "engine.smpp.errors", "PduError")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "command_id"), e.command_id)?;
+    kwargs.set_item(intern!(py, "sequence_number"), e.sequence_number)?;
+    kwargs.set_item(intern!(py, "fatal"), e.fatal)?;
+    cls.call((e.to_string(), e.status()), Some(&kwargs))
+}
+
+fn octets_of<'a>(data: &'a Bound<'_, PyAny>, copy: &'a mut Vec<u8>) -> PyResult<&'a [u8]> {
+    if let Ok(b) = data.cast::<PyBytes>() {
+        return Ok(b.as_bytes());
+    }
+    if let Ok(b) = data.cast::<PyByteArray>() {
+        *copy = b.to_vec();
+        return Ok(copy);
+    }
+    let name = data.get_type().name().map_or_else(|_| "?".to_string(), |n| n.to_string());
+    Err(PyTypeError::new_err(format!("data must be bytes or bytearray, not {name}")))
+}
+
+/// One connection's byte stream for the lane: cut into frames kept here (no bytes
+/// object per PDU); `feed_frames` is `PduFramer.feed_frames` on the same stream
+/// for the simulator's other paths, so that switching path between reads loses nothing.
+#[pyclass(module = "engine._smsencode", name = "SimReader")]
+pub struct SimReader {
+    framer: Framer,
+    /// The whole frames of the last `load`, back to back, and where each ends.
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    /// Index of the next frame the lane takes.
+    next: usize,
+    fatal: Option<PduError>,
+}
+
+impl SimReader {
+    fn frame(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+}
+
+#[pymethods]
+impl SimReader {
+    #[new]
+    fn new() -> Self {
+        SimReader { framer: Framer::default(), buf: Vec::new(), ends: Vec::new(), next: 0, fatal: None }
+    }
+
+    /// The frames `data` completes, kept for `SimLane.run` (what an earlier load
+    /// left untaken is dropped). Returns how many items `feed_frames` would have
+    /// given: the frames, and the fatal framing error if any (see `take_fatal`).
+    fn load(&mut self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut copy = Vec::new();
+        let octets = octets_of(data, &mut copy)?;
+        self.buf.clear();
+        self.ends.clear();
+        self.next = 0;
+        self.fatal = None;
+        let (buf, ends, fatal) = (&mut self.buf, &mut self.ends, &mut self.fatal);
+        self.framer.feed(octets, |item| match item {
+            Item::Frame(f) => {
+                buf.extend_from_slice(f);
+                ends.push(buf.len());
+            }
+            Item::Fatal(e) => *fatal = Some(e),
+        });
+        Ok(self.ends.len() + usize::from(self.fatal.is_some()))
+    }
+
+    /// The fatal framing error of the last load (a PduError), once; None if none.
+    fn take_fatal<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.fatal.take().map(|e| framing_error(py, &e)).transpose()
+    }
+
+    /// The frames (bytes) completed by `data` and the fatal error if any, as
+    /// `PduFramer.feed_frames`.
+    fn feed_frames<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let mut copy = Vec::new();
+        let octets = octets_of(data, &mut copy)?;
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut fatal = None;
+        self.framer.feed(octets, |item| match item {
+            Item::Frame(f) => frames.push(f.to_vec()),
+            Item::Fatal(e) => fatal = Some(e),
+        });
+        let out = PyList::empty(py);
+        for f in &frames {
+            out.append(PyBytes::new(py, f))?;
+        }
+        if let Some(e) = fatal {
+            out.append(framing_error(py, &e)?)?;
+        }
+        Ok(out)
+    }
+
+    #[getter]
+    fn broken(&self) -> bool {
+        self.framer.broken()
+    }
+
+    #[getter]
+    fn buffered(&self) -> usize {
+        self.framer.buffered()
+    }
+}
+
+/// `SimLane.run`'s answer: the frame left to Python (None when the reader has no
+/// more), the last message id given, and the counts (submits, acked, receipts acked,
+/// others acked).
+type RunResult<'py> = (Option<Bound<'py, PyBytes>>, u64, u64, u64, u64, u64);
 
 /// The no-fault lane of one Simulator (shared by its connections).
 #[pyclass(module = "engine._smsencode", name = "SimLane")]
@@ -71,7 +192,8 @@ impl SimLane {
         Ok(())
     }
 
-    /// Answers `frames[start:]` up to the first frame it leaves to Python.
+    /// Answers the frames `reader` holds, from the next one up to the first frame it
+    /// leaves to Python.
     ///
     /// submit_sm (when `can_submit`): ids `n + 1...`, ENROUTE in the ring, the
     /// submit_sm_resp, `(mid, frame)` appended to `recorded` (unless None) and, when
@@ -79,16 +201,15 @@ impl SimLane {
     /// deliver_sm_resp with status 0 and no body: popped from `receipts` (else from
     /// `others`, the MO). The responses are appended to `out` as one bytes.
     ///
-    /// Returns `(stop, n, submits, acked, receipts_acked, others_acked)`: `stop` is
-    /// the index of the frame left to Python (len(frames) when none), `others_acked`
-    /// counts the acked entries of `others` whose kind is not "receipt".
-    #[pyo3(signature = (frames, start, n, can_submit, system_id, items, receipts, others, out, recorded, random))]
+    /// Returns `(frame, n, submits, acked, receipts_acked, others_acked)`: `frame` is
+    /// the frame left to Python (taken from the reader), None when none is left;
+    /// `others_acked` counts the acked entries of `others` whose kind is not "receipt".
+    #[pyo3(signature = (reader, n, can_submit, system_id, items, receipts, others, out, recorded, random))]
     #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &mut self,
         py: Python<'py>,
-        frames: &Bound<'py, PyList>,
-        start: usize,
+        reader: &Bound<'py, SimReader>,
         mut n: u64,
         can_submit: bool,
         system_id: &Bound<'py, PyString>,
@@ -98,7 +219,7 @@ impl SimLane {
         out: &Bound<'py, PyList>,
         recorded: Option<&Bound<'py, PyList>>,
         random: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<(usize, u64, u64, u64, u64, u64)> {
+    ) -> PyResult<RunResult<'py>> {
         if items.is_some() && self.texts.is_empty() {
             return Err(PyValueError::new_err("set_receipts first: no receipt texts"));
         }
@@ -109,19 +230,15 @@ impl SimLane {
         let mut body: Vec<u8> = Vec::with_capacity(256);
         let (mut submits, mut acked, mut receipts_acked, mut others_acked) = (0u64, 0u64, 0u64, 0u64);
         let total = self.cum.last().copied().unwrap_or(0.0);
-        let mut stop = frames.len();
-        for i in start..frames.len() {
-            let obj = frames.get_item(i)?;
-            let frame = obj.cast::<PyBytes>().map_err(|_| {
-                PyTypeError::new_err(format!("frames[{i}] must be bytes, not {}", obj.get_type().name().map_or("?".into(), |s| s.to_string())))
-            })?;
-            let octets = frame.as_bytes();
-            if octets.len() < 16 {
-                return Err(PyValueError::new_err(format!("frames[{i}] is {} octets, shorter than a PDU header", octets.len())));
-            }
+        let mut stop = None;
+        let mut r = reader.borrow_mut();
+        while r.next < r.ends.len() {
+            let i = r.next;
+            r.next += 1;
+            let octets = r.frame(i);
             match sim::classify(octets, can_submit) {
                 Step::Other => {
-                    stop = i;
+                    stop = Some(PyBytes::new(py, octets));
                     break;
                 }
                 Step::Ack { seq } => {
@@ -148,7 +265,7 @@ impl SimLane {
                     sim::push_submit_sm_resp(&mut resp, seq, &mid);
                     ring_set(ring, n, STATE_ENROUTE);
                     if let Some(rec) = recorded {
-                        rec.append((PyBytes::new(py, &mid), frame))?;
+                        rec.append((PyBytes::new(py, &mid), PyBytes::new(py, octets)))?;
                     }
                     let Some(items) = items else { continue };
                     let Some(f) = sim::submit_receipt_fields(octets) else { continue };
@@ -229,5 +346,6 @@ impl SimLane {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SimLane>()?;
+    m.add_class::<SimReader>()?;
     Ok(())
 }
