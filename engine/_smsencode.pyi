@@ -3,7 +3,7 @@ in tests/test_smsencode_stub.py). Import it only through engine.encoding (and th
 facade): the rest of the code base never imports this module directly."""
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Protocol, final
+from typing import Any, ClassVar, Protocol, final
 
 # A section appends its names with `__all__ += [...]` (stubtest checks the list).
 __all__ = ["__version__", "DEBUG_BUILD"]
@@ -181,3 +181,43 @@ __all__ += ["intake_entries"]
 def intake_entries(
     items: Iterable[tuple[str, dict[str, object] | None] | list[object]], stream: str, reclaimed: bool, now: float
 ) -> list[_Entry | None]: ...
+
+# --- sim ---
+# The SMSC simulator's no-fault lane (engine.simulator.server; its Python general
+# path is the reference). Use it through engine.smpp._native.SimLane.
+
+from collections.abc import Callable as _Callable
+
+__all__ += ["SimLane", "SimReader"]
+
+@final
+class SimReader:
+    def __new__(cls) -> SimReader: ...
+    def load(self, data: bytes | bytearray) -> int: ...
+    def take_fatal(self) -> _PduError | None: ...
+    def feed_frames(self, data: bytes | bytearray) -> list[bytes | _PduError]: ...
+    @property
+    def broken(self) -> bool: ...
+    @property
+    def buffered(self) -> int: ...
+
+@final
+class SimLane:
+    def __new__(cls, hex_ids: bool, ring: bytearray) -> SimLane: ...
+    def set_receipts(self, texts: list[tuple[int, bytes, bytes]], cum_weights: list[float]) -> None: ...
+    def run(
+        self,
+        reader: SimReader,
+        n: int,
+        can_submit: bool,
+        system_id: str,
+        items: list[tuple[str, int, int, bytes]] | None,
+        receipts: dict[int, Any],
+        others: dict[int, Any],
+        out: list[bytes],
+        recorded: list[tuple[bytes, bytes]] | None,
+        random: _Callable[[], float] | None,
+    ) -> tuple[bytes | None, int, int, int, int, int]: ...
+    def write_receipts(
+        self, items: list[tuple[str, int, int, bytes]], seq: int, receipts: dict[int, Any], oldest: int
+    ) -> tuple[bytes, int]: ...

@@ -6,16 +6,19 @@ receipts after a delay with a configurable mix of final states, sends MO message
 request, and injects faults (``Faults``): throttling, queue full, failures, slow,
 missing and out-of-order responses, disconnects, malformed PDUs.
 
-It is built not to be the bottleneck of a benchmark (about 7 us of CPU per message
-with its receipt in ``python -m bench e2e``; 20 before): every PDU of one read is
-answered in one write. Without faults (``Faults._quiet``) data_received handles
-submit_sm and deliver_sm_resp inline: the receipt fields of a usual submit_sm (no
-TLVs, no schedule or validity) are read with one regular expression, its receipt's
-deliver_sm body is built there from a per-state template (the dates change once a
-minute) and only its header and sequence number are added when it is written, one
-heap entry per read schedules them, and a deliver_sm_resp is read from its header.
-Anything else, and everything when a fault is on, takes the general path (the full
-decoder); tests/simulator holds the two to the same octets and records. query_sm
+It is built not to be the bottleneck of a benchmark (5-6 us of CPU per message
+with its receipt in ``python -m bench e2e``, 8-10 with the Python lane below, 20 before
+that): every PDU of one read is answered in one write. Without faults
+(``Faults._quiet``) the submit_sm and deliver_sm_resp of a read go to the Rust lane
+(``_native.SimLane``, src/sim.rs) in one call: it gives the message ids and the
+submit_sm_resp, builds each receipt's deliver_sm body then (from per-state texts whose
+dates change once a minute), and pops acknowledged receipts; one heap entry per read
+schedules the receipts, and one more call writes a tick's worth with their sequence
+numbers. Any other PDU is answered in Python between two lane calls. Without the
+extension ``_data_quiet`` does the same in Python (one regular expression for the
+receipt fields of a usual submit_sm). Everything, when a fault is on, takes the
+general path (the full decoder, ``_data_faults``), the reference: tests/simulator and
+tests/native/test_sim_lane.py hold the three to the same octets and records. query_sm
 states are one octet per message id in a ring (``_STATE_SLOTS``).
 
 ``Record`` keeps what it received for test assertions: every accepted submit_sm with
@@ -27,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
+import math
 import random
 import re
 import struct
@@ -59,6 +64,9 @@ _DELIVER_SM_RESP = int(CommandId.DELIVER_SM_RESP)
 # a ring indexed by id (0: not known).
 _STATE_SLOTS = 1 << 20
 _STATE_MASK = _STATE_SLOTS - 1
+# Message ids are numbers the Rust lane keeps in 64 bits; a start past 2**63 leaves
+# no room to count (and the ring's "oldest" bound is a signed 64-bit number).
+_MAX_ID_START = 2**63 - 1
 _DELIVERED = int(MessageState.DELIVERED)
 # submit_sm after destination_addr: esm_class, (protocol_id, priority_flag),
 # schedule_delivery_time and validity_period when empty (their NUL), registered_delivery,
@@ -192,8 +200,9 @@ class _Conn(asyncio.Protocol):
         self.sim = sim
         self.id = cid
         self.transport: asyncio.Transport | None = None
-        # Cuts each read in one Rust call (pure Python without the extension).
-        self.framer = _native.Framer()
+        # Cuts each read in one Rust call (pure Python without the extension); with
+        # the lane, into frames it keeps (no bytes object per PDU).
+        self.framer: Any = _native.SimReader() if sim._lane is not None else _native.Framer()
         self.system_id: str | None = None
         self.bind_type: str | None = None
         self.pdus = 0
@@ -249,22 +258,104 @@ class _Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Answer the PDUs of one read in one write.
 
-        Without faults (the common case) submit_sm and deliver_sm_resp are handled
-        inline, with the same octets and records as ``_data_faults`` gives with every
-        fault off (tests/simulator checks it): a submit_sm's receipt fields are read
-        by slicing when its body is the usual one (no TLVs, empty
-        schedule_delivery_time and validity_period), else by the full decoder, and
-        its receipt is built then; a deliver_sm_resp is read from its header.
+        Without faults (the common case) submit_sm and deliver_sm_resp take the Rust
+        lane (``_data_lane``), or ``_data_quiet`` without the extension; both give the
+        same octets and records as ``_data_faults`` with every fault off
+        (tests/simulator and tests/native/test_sim_lane.py check it).
         """
-        frames: list[Any] = self.framer.feed_frames(data)
         sim = self.sim
         faults = sim.faults
         quiet = faults._quiet
         if quiet is None:
             quiet = faults._compute_quiet()
+        framer = self.framer
+        if quiet and sim._lane is not None and type(framer) is _native.SimReader:
+            self._data_lane(data)
+            return
+        frames: list[Any] = framer.feed_frames(data)
         if not quiet:
             self._data_faults(frames)
+        else:
+            self._data_quiet(frames)
+
+    def _data_lane(self, data: bytes) -> None:
+        """The no-fault read in Rust (``_native.SimLane.run``): it answers the
+        submit_sm and deliver_sm_resp and builds the receipts, and stops at any other
+        PDU, which ``_other`` (or ``_deliver_resp`` for an error status) answers here
+        before the lane goes on."""
+        sim = self.sim
+        rec = sim.record
+        lane = sim._lane
+        reader = self.framer
+        self.pdus += reader.load(data)
+        out: list[bytes] = []
+        items: list[tuple] | None = None
+        random_ = None
+        if sim.receipt_delay is not None:
+            items = []
+            templates = sim._receipt_templates()
+            if templates is not sim._lane_templates:
+                sim._lane_set_templates(templates)
+            if sim._single_state is None:
+                random_ = sim._random.random
+        recorded: list[tuple[bytes, bytes]] | None = [] if sim.recording else None
+        receipts = self.unacked_receipts
+        unacked = self.unacked
+        submits = acked = receipts_acked = others_acked = 0
+        while True:
+            frame, sim._ids, k, a, ra, oa = lane.run(
+                reader, sim._ids, self.bind_type == "tx" or self.bind_type == "trx", self.system_id or "",
+                items, receipts, unacked, out, recorded, random_)
+            submits += k
+            acked += a
+            receipts_acked += ra
+            others_acked += oa
+            if recorded:
+                now = time.monotonic()
+                for mid, submitted in recorded:
+                    self._record_submit(mid.decode("ascii"), submitted, True, now)
+                recorded.clear()
+            if frame is None:
+                break
+            length, cid, status, seq = _HEADER_UNPACK(frame)
+            if cid == _DELIVER_SM_RESP and status and (length == 16 or (length == 17 and not frame[16])):
+                rec.other["DeliverSmResp"] += 1
+                self._deliver_resp(status, seq)
+                continue
+            resp = self._other(frame, cid, seq)
+            if resp is not None:
+                out.append(resp)
+            if self.unbound:
+                break
+        if acked:
+            rec.deliver_resp_statuses[0] += acked
+            rec.other["DeliverSmResp"] += acked
+            rec.receipts_acked += receipts_acked
+            rec.mo_acked += others_acked
+        if submits:
+            rec.submit_count += submits
+            # Responses owed right now: the client cannot have more than its window
+            # outstanding, and it has at least these.
+            if self.outstanding + submits > rec.max_outstanding:
+                rec.max_outstanding = self.outstanding + submits
+        if items:
+            sim._push_receipts(items, time.monotonic())
+        # A fatal framing error ends the read (after the frames before it).
+        bad = reader.take_fatal()
+        if bad is not None:
+            self._fatal(out, bad)
             return
+        if out and not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+        if self.unbound:
+            self.close()
+
+    def _data_quiet(self, frames: list[Any]) -> None:
+        """The no-fault read in Python (without the extension): a submit_sm's receipt
+        fields are read by slicing when its body is the usual one (no TLVs, empty
+        schedule_delivery_time and validity_period), else by the full decoder, and its
+        receipt is built then; a deliver_sm_resp is read from its header."""
+        sim = self.sim
         rec = sim.record
         out: list[bytes] = []
         items: list[tuple] = []
@@ -651,6 +742,11 @@ class _Conn(asyncio.Protocol):
         """Write delivery receipts (items of Simulator._receipt_item: their body is
         built) in one write and remember them until acked."""
         sim = self.sim
+        if sim._lane is not None:
+            data, self.seq = sim._lane.write_receipts(items, self.seq, self.unacked_receipts, sim._ids - _STATE_SLOTS)
+            if items and not self.closed:
+                self.transport.write(data)  # type: ignore[union-attr]
+            return
         states = sim._state_ring
         oldest = sim._ids - _STATE_SLOTS
         first = self.seq + 1
@@ -704,10 +800,12 @@ class Simulator:
         for s, w in states.items():
             if s not in RECEIPT_STATES:
                 raise ValueError(f"receipt state {s!r} is not one of {', '.join(RECEIPT_STATES)}")
-            if not (isinstance(w, (int, float)) and w >= 0):
-                raise ValueError(f"weight of receipt state {s} must be a number >= 0, got {w!r}")
+            if not (isinstance(w, (int, float)) and 0 <= w < math.inf):
+                raise ValueError(f"weight of receipt state {s} must be a finite number >= 0, got {w!r}")
         if not any(states.values()):
             raise ValueError("receipt_states needs at least one state with a weight above 0")
+        if not (isinstance(id_start, int) and 0 <= id_start <= _MAX_ID_START):
+            raise ValueError(f"id_start must be an integer within 0..2**63-1, got {id_start!r}")
         self.host = host
         self.port = port
         self.users = users
@@ -739,6 +837,16 @@ class Simulator:
         self._state_weights = [states[s] for s in self._state_names]
         # The state of every receipt when there is one (no draw from the RNG), else None.
         self._single_state = self._state_names[0] if len(self._state_names) == 1 else None
+        # The no-fault lane in Rust (None without the extension: _Conn._data_quiet).
+        # It draws receipt states as random.choices does, over these cumulative
+        # weights as floats: when one of them is not exactly a float (an int weight
+        # beyond 2**53), the comparisons could differ, and the Python path is kept.
+        self._lane: Any = None
+        self._lane_templates: dict | None = None
+        cum = list(itertools.accumulate(self._state_weights))
+        self._lane_cum = [] if self._single_state else [float(c) for c in cum]
+        if _native.SimLane is not None and all(float(c) == c for c in cum):
+            self._lane = _native.SimLane(id_format == "hex", self._state_ring)
 
     @property
     def receipts_enabled(self) -> bool:
@@ -862,13 +970,15 @@ class Simulator:
         heap = self._receipt_heap
         due: dict[str, list] = {}
         while heap and heap[0][0] <= now:
-            for item in heapq.heappop(heap)[2]:
-                system_id = item[0]
-                batch = due.get(system_id)
-                if batch is None:
-                    due[system_id] = [item]
-                else:
-                    batch.append(item)
+            # The items of one entry come from one read of one bound connection:
+            # one system_id.
+            items = heapq.heappop(heap)[2]
+            system_id = items[0][0]
+            batch = due.get(system_id)
+            if batch is None:
+                due[system_id] = items
+            else:
+                batch.extend(items)
         for system_id, items in due.items():
             self._pending_receipts.setdefault(system_id, deque()).extend(items)
             self._flush_waiting(system_id)
@@ -887,6 +997,18 @@ class Simulator:
                 self._stamps = stamps
                 self._templates = {s: _receipt_template(s, *stamps) for s in RECEIPT_STATES}
         return self._templates
+
+    def _lane_set_templates(self, templates: dict[str, tuple[int, int, bytes, bytes]]) -> None:
+        """Gives the lane the receipt texts of these templates (state order of
+        _state_names, as the draws index them)."""
+        texts = []
+        for name in self._state_names:
+            state, _, _, text = templates[name]
+            prefix, middle, tail = text.split(b"%s")  # "id:%s ... text:%s"
+            assert not tail, "the quoted text ends the receipt text"
+            texts.append((state, prefix, middle))
+        self._lane.set_receipts(texts, self._lane_cum)
+        self._lane_templates = templates
 
     def _receivers(self, system_id: str) -> list[_Conn]:
         return [c for c in self._conns.values() if c.system_id == system_id and c.can_receive and not c.closed]

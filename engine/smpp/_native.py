@@ -53,6 +53,13 @@ This module and ``engine/encoding/__init__.py`` are the only importers of the co
     ``engine.smpp.receipts.parse_receipt`` gives for it. None for anything else: the
     caller asks the reference parser. None without the extension.
 
+``SimLane(hex_ids, ring)``, ``SimReader()``
+    The SMSC simulator's no-fault lane (``engine.simulator.server``): ``run`` answers
+    the submit_sm and deliver_sm_resp of a read (cut by a connection's ``SimReader``,
+    which is also a ``Framer`` for ``feed_frames``) and builds their receipts,
+    ``write_receipts`` writes a batch of receipts; see engine/_smsencode.pyi. None
+    without the extension (the simulator then keeps its Python path).
+
 ``fast_classes() -> list[str]``
     The PDU classes the Rust side builds without their ``__init__`` (all twelve it
     decodes, unless ``engine.smpp.pdu`` changed their fields; then it calls the
@@ -83,10 +90,14 @@ __all__ = [
     "build_submit_sm_batch",
     "build_submit_sm_encoded",
     "receipt_standard",
+    "SimLane",
+    "SimReader",
 ]
 
 try:
     from engine._smsencode import PduFramer as _RustFramer
+    from engine._smsencode import SimLane as _RustSimLane
+    from engine._smsencode import SimReader as _RustSimReader
     from engine._smsencode import build_submit_sm_batch as _rust_build
     from engine._smsencode import build_submit_sm_encoded as _rust_build_encoded
     from engine._smsencode import encode_sm_batch as _rust_encode_sm_batch
@@ -192,6 +203,8 @@ if NATIVE:
         return list(_rust_fast_classes())
 
     receipt_standard = _rust_receipt_standard
+    SimLane = _RustSimLane
+    SimReader = _RustSimReader
 
 else:
     Framer = _pdu.Framer  # type: ignore[misc,assignment]
@@ -205,7 +218,10 @@ else:
     def fast_classes() -> list[str]:
         return []
 
-    def receipt_standard(short_message: bytes, tlvs: tuple) -> object | None:
+    def receipt_standard(short_message: bytes, tlvs: tuple) -> object | None:  # type: ignore[misc]
         """Without the extension: None (the caller's own parser reads every receipt)."""
         return None
+
+    SimLane = None  # type: ignore[assignment,misc]
+    SimReader = None  # type: ignore[assignment,misc]
 

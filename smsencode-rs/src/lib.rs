@@ -6,6 +6,7 @@
 
 pub mod encoding;
 pub mod pdu;
+pub mod sim;
 
 #[cfg(feature = "python")]
 mod python;

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod encoding;
 mod intake;
 mod pdu;
+mod sim;
 
 #[pymodule]
 fn _smsencode(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -18,5 +19,6 @@ fn _smsencode(m: &Bound<'_, PyModule>) -> PyResult<()> {
     encoding::register(m)?;
     pdu::register(m)?;
     intake::register(m)?;
+    sim::register(m)?;
     Ok(())
 }
