@@ -179,9 +179,10 @@ def _validate(m: Message) -> None:
         raise ValueError(f"concat must be one of {_CONCATS} or None, got {m.concat!r}")
     if not 0 <= m.registered_delivery <= _MAX_REGISTERED_DELIVERY:
         raise ValueError(f"registered_delivery must be 0..255, got {m.registered_delivery}")
-    if not m.id or "\n" in m.id:
-        # The consumer's batch scripts join ids with newlines.
-        raise ValueError(f"message id must be non-empty without newlines, got {m.id!r}")
+    if not m.id or "\n" in m.id or "\x1f" in m.id:
+        # The consumer's batch scripts join ids with newlines; the tracking script's
+        # correlation entries and replies separate fields with \x1f.
+        raise ValueError(f"message id must be non-empty without newlines or \\x1f, got {m.id!r}")
     dest = m.destination
     if not dest.startswith("+") or not dest[1:].isdigit():
         raise ValueError(f"destination must be E.164 (+digits), got {dest!r}")

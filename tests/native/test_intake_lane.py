@@ -72,7 +72,7 @@ def test_times_and_escapes_read_as_python_reads_them():
 
 @pytest.mark.parametrize("record", [
     plain(to="79031234567"), plain(to="+7903 123"), plain(to="+٧٩٠"), plain(prio="urgent"), plain(enc="utf8"),
-    plain(concat="udh7"), plain(rd=256), plain(rd=-1), plain(id=""), plain(id="a\nb"), plain(id=12),
+    plain(concat="udh7"), plain(rd=256), plain(rd=-1), plain(id=""), plain(id="a\nb"), plain(id="a\x1fb"), plain(id=12),
     plain(ton=5.0), plain(ton=True), plain(ton="5"), plain(rd=None), plain(nat="turkish"), plain(nat=[1]),
     plain(camp=7), plain(ts="now"), plain(text=5), plain(ton=10**30),
     {k: v for k, v in plain().items() if k != "to"},
@@ -94,7 +94,7 @@ def test_odd_entries_are_left_to_the_reference(fields):
 _VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
                    st.text(max_size=8), st.lists(st.text(max_size=4), max_size=2),
                    st.sampled_from(["", "+79031234567", "+1", "+", "bulk", "transactional", "auto", "gsm7", "ucs2",
-                                    "latin1", "udh8", "udh16", "sar", "payload", "turkish", "x\ny"]))
+                                    "latin1", "udh8", "udh16", "sar", "payload", "turkish", "x\ny", "x\x1fy"]))
 
 
 @st.composite

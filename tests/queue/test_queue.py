@@ -53,7 +53,8 @@ def test_message_fields_round_trip():
     "fields, reason",
     [({}, "field 'm'"), ({"m": "{not json"}, "not JSON"), ({"m": "[1]"}, "not a JSON object"),
      ({"m": '{"id": "x", "text": "t", "from": "A"}'}, "'to' missing"),
-     ({"m": '{"id": "x", "to": "12", "text": "t", "from": "A"}'}, "E.164")],
+     ({"m": '{"id": "x", "to": "12", "text": "t", "from": "A"}'}, "E.164"),
+     ({"m": '{"id": "a\\u001fb", "to": "+12", "text": "t", "from": "A"}'}, "without newlines or \\x1f")],
 )
 def test_malformed_entries_are_named(fields, reason):
     with pytest.raises(MalformedEntry) as info:

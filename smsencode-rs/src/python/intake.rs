@@ -365,7 +365,7 @@ fn message<'py>(py: Python<'py>, cls: &Bound<'py, PyType>, raw: &str) -> PyResul
         };
         // _validate's checks; a record that fails one is the reference's to refuse.
         let dest_ok = to.len() > 1 && to.starts_with('+') && to[1..].bytes().all(|b| b.is_ascii_digit());
-        if id.is_empty() || id.contains('\n') || !dest_ok || !(0..=255).contains(&rd) {
+        if id.is_empty() || id.contains(['\n', '\x1f']) || !dest_ok || !(0..=255).contains(&rd) {
             return None;
         }
         if concat.is_some_and(|c| !["udh8", "udh16", "sar", "payload"].contains(&c)) {
