@@ -289,30 +289,6 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
     return res
 
 
-def _toml(raw: dict) -> str:
-    """TOML for the config dict of ``_run_procs`` (tomllib only reads): tables, one
-    array of SMSC tables with an array of bind tables, scalar values."""
-
-    def val(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
-
-    lines: list[str] = []
-    for section in ("redis", "metrics", "engine"):
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {val(v)}" for k, v in raw[section].items()]
-    for smsc in raw["smscs"]:
-        lines.append("[[smscs]]")
-        lines += [f"{k} = {val(v)}" for k, v in smsc.items() if k != "binds"]
-        for b in smsc["binds"]:
-            lines.append("[[smscs.binds]]")
-            lines += [f"{k} = {val(v)}" for k, v in b.items()]
-    return "\n".join(lines) + "\n"
-
-
 class _EngineProcesses:
     """``smpp-engine run --processes N`` with its log in a file."""
 
@@ -373,6 +349,7 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
     subprocesses; measured from Redis and /proc (see the module docstring)."""
     import tempfile
 
+    from engine.config import dump_toml
     from engine.queue import Keys, Producer, connect
     from engine.service import Quantiles
 
@@ -400,7 +377,7 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
     res.intake_seconds = time.perf_counter() - t0
     await redis.xgroup_create(staging, keys.group, id="0")
     workdir = Path(tempfile.mkdtemp(prefix="smpp-bench-e2e-"))
-    (workdir / "engine.toml").write_text(_toml(raw))
+    (workdir / "engine.toml").write_text(dump_toml(raw))
     eng = _EngineProcesses(workdir / "engine.toml", engines, workdir / "engine.log")
     stats_key = f"{prefix}tracking:stats"
     done = False

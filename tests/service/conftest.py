@@ -75,32 +75,10 @@ def make_config(d: dict):
 
 
 def write_toml(d: dict, path: Path) -> Path:
-    """A minimal TOML writer for config_dict's shapes (tomllib only reads)."""
+    """``d`` (e.g. from config_dict) as a TOML file for ``smpp-engine run --config``."""
+    from engine.config import dump_toml
 
-    def val(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
-
-    lines: list[str] = []
-    for section in ("redis", "metrics", "engine"):
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {val(v)}" for k, v in d[section].items()]
-    for smsc in d["smscs"]:
-        lines.append("[[smscs]]")
-        for k, v in smsc.items():
-            if k == "binds":
-                continue
-            if isinstance(v, dict):
-                lines.append(f"{k} = {{ " + ", ".join(f"{a} = {val(b)}" for a, b in v.items()) + " }")
-            else:
-                lines.append(f"{k} = {val(v)}")
-        for b in smsc.get("binds", []):
-            lines.append("[[smscs.binds]]")
-            lines += [f"{k} = {val(v)}" for k, v in b.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(dump_toml(d))
     return path
 
 
