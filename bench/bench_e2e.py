@@ -294,9 +294,9 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
     # Free Redis for the next contender (this run's keys only).
     cursor = 0
     while True:
-        cursor, batch = await redis.scan(cursor, match=prefix + "*", count=5000)
-        if batch:
-            await redis.unlink(*batch)
+        cursor, found = await redis.scan(cursor, match=prefix + "*", count=5000)
+        if found:
+            await redis.unlink(*found)
         if cursor == 0:
             break
     await redis.aclose()
