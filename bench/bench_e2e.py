@@ -616,9 +616,9 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
 async def _response_latency(urls: list[str], start: list[str] | str, acked: int) -> tuple[dict, str]:
     """``response_summary_ms`` of the run from a final scrape of every process (``start``:
     the scrapes before it, or why they failed), and a note when the figure is missing
-    or short. Retried
-    for up to SCRAPE_SETTLE_S until the histograms count ``acked`` responses (each
-    message here is one submit_sm; an entry is acked after its response)."""
+    or short. Retried for up to SCRAPE_SETTLE_S until the histograms count ``acked``
+    responses (each message here is one submit_sm; an entry is acked after its
+    response)."""
     if isinstance(start, str):  # the reason the first scrape failed
         return {}, start
     deadline = time.monotonic() + SCRAPE_SETTLE_S
