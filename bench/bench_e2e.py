@@ -23,8 +23,13 @@ all delivered (submitted without receipts), none outcome_unknown. CPU is summed 
 the engine processes (the parent included, from /proc/<pid>/stat), RSS sampled per
 engine process (/proc/<pid>/statm). Latencies: submit→receipt from the records
 (``p1.dt - p1.ts``, the same two clock readings the in-process figure uses);
-submit→response is measured inside the engine and not collected from the
-subprocesses (reported n/a). The final-events contender needs the in-process service
+submit→response from the engines' own histogram
+(``smpp_submit_response_latency_seconds``): each process serves /metrics on a port of
+its own (the config says port 0; the port is read from its start-up log line), every
+process is scraped once the engines are ready and once the run is done, and the
+difference, merged over processes and binds, gives percentiles as bucket upper bounds
+(the histogram's resolution: a factor 2-3 per bucket, see ``_bucket_resolution``;
+in-process they come from 2 % buckets). The final-events contender needs the in-process service
 (``event_states`` has no config setting) and is skipped.
 
 Reported per contender: messages/s to "all receipts stored", messages/s to "all
@@ -42,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import re
@@ -80,6 +86,14 @@ PASSWORD_ENV = "BENCH_E2E_PW"
 ENGINE_START_TIMEOUT_S = 60.0
 # Tracking records read back per pipeline (multi-process mode).
 READBACK_CHUNK = 5000
+# The engine's own submit->response histogram (engine/metrics.py), which subprocess
+# mode scrapes from every engine process's /metrics.
+RESPONSE_HISTOGRAM = "smpp_submit_response_latency_seconds"
+# Seconds one /metrics scrape may take (a few kB from a process on this machine).
+SCRAPE_TIMEOUT_S = 10.0
+# Seconds the final scrape waits for the histograms to count every message: the
+# engine moves its response counts into Prometheus once per event-loop turn.
+SCRAPE_SETTLE_S = 2.0
 
 
 def _free_port() -> int:
@@ -280,43 +294,133 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
     # Free Redis for the next contender (this run's keys only).
     cursor = 0
     while True:
-        cursor, batch = await redis.scan(cursor, match=prefix + "*", count=5000)
-        if batch:
-            await redis.unlink(*batch)
+        cursor, found = await redis.scan(cursor, match=prefix + "*", count=5000)
+        if found:
+            await redis.unlink(*found)
         if cursor == 0:
             break
     await redis.aclose()
     return res
 
 
-def _toml(raw: dict) -> str:
-    """TOML for the config dict of ``_run_procs`` (tomllib only reads): tables, one
-    array of SMSC tables with an array of bind tables, scalar values."""
+# --- the engines' submit->response histograms (subprocess mode) -----------------------
 
-    def val(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
 
-    lines: list[str] = []
-    for section in ("redis", "metrics", "engine"):
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {val(v)}" for k, v in raw[section].items()]
-    for smsc in raw["smscs"]:
-        lines.append("[[smscs]]")
-        lines += [f"{k} = {val(v)}" for k, v in smsc.items() if k != "binds"]
-        for b in smsc["binds"]:
-            lines.append("[[smscs.binds]]")
-            lines += [f"{k} = {val(v)}" for k, v in b.items()]
-    return "\n".join(lines) + "\n"
+def histogram_buckets(text: str, name: str = RESPONSE_HISTOGRAM) -> dict[tuple, dict[float, float]]:
+    """The cumulative buckets of histogram ``name`` in a Prometheus text exposition:
+    {label set without ``le`` (sorted (name, value) pairs): {upper bound: count}}.
+    One entry per bind for the engine's response histogram; {} when it has no series."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple, dict[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        if family.type != "histogram":
+            raise ValueError(f"metric {name} is a {family.type}, not a histogram")
+        for sample in family.samples:
+            if sample.name != name + "_bucket":
+                continue
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+            out.setdefault(labels, {})[float(sample.labels["le"])] = sample.value
+    return out
+
+
+def merge_buckets(histograms: list[dict[float, float]]) -> dict[float, float]:
+    """One histogram from several with the same bucket edges (processes, binds): the
+    cumulative counts per upper bound added. Different edges cannot be added bucket by
+    bucket (a count below 5 ms in one and below 2.5 ms in the other): ValueError."""
+    merged: dict[float, float] = {}
+    for h in histograms:
+        if merged and set(h) != set(merged):
+            raise ValueError(f"histograms with different bucket edges: {sorted(h)} and {sorted(merged)}")
+        for le, n in h.items():
+            merged[le] = merged.get(le, 0.0) + n
+    return merged
+
+
+def subtract_buckets(end: dict[float, float], start: dict[float, float]) -> dict[float, float]:
+    """``end - start`` per bucket: what was observed between two scrapes of one series
+    (a series absent at the start counts from 0). A count that went down means the
+    process restarted in between (its counters began again): ValueError."""
+    if start and set(start) != set(end):
+        raise ValueError(f"bucket edges changed between the scrapes: {sorted(start)} -> {sorted(end)}")
+    out = {le: n - start.get(le, 0.0) for le, n in end.items()}
+    if any(v < 0 for v in out.values()):
+        raise ValueError("a bucket count went down between the scrapes (the engine process restarted?)")
+    return out
+
+
+def bucket_percentiles(cumulative: dict[float, float], qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[float, float | None]:
+    """Percentiles of a histogram given as cumulative buckets {upper bound: count}, one
+    of them +Inf (the total): for each q the smallest upper bound whose count reaches
+    q x total, i.e. at least that share of the values were at most that bound. So the
+    resolution is the buckets' (no interpolation inside a bucket); math.inf when the
+    percentile lies above the largest finite bound, None when nothing was observed."""
+    if not cumulative:
+        return {q: None for q in qs}
+    if math.inf not in cumulative:
+        raise ValueError("cumulative buckets must include +Inf (the total count)")
+    edges = sorted(cumulative)
+    counts = [cumulative[le] for le in edges]
+    if any(b < a for a, b in zip(counts, counts[1:])):
+        raise ValueError(f"bucket counts are not cumulative (they go down): {dict(zip(edges, counts))}")
+    total = counts[-1]
+    out: dict[float, float | None] = {}
+    for q in qs:
+        if not 0 < q <= 1:
+            raise ValueError(f"percentile must be in (0, 1], got {q}")
+        if total <= 0:
+            out[q] = None
+            continue
+        rank = q * total
+        out[q] = next(le for le, n in zip(edges, counts) if n >= rank)
+    return out
+
+
+def response_summary_ms(start: list[str], end: list[str]) -> dict:
+    """Submit->response percentiles in ms from /metrics texts of the engine processes
+    (``start[i]`` and ``end[i]`` from process i), the ``summary_ms`` shape of the
+    in-process figure plus ``bucket_bounds`` (the values are bucket upper bounds) and
+    ``top_ms`` (the largest finite bound; a percentile above it is inf)."""
+    if len(start) != len(end):
+        raise ValueError(f"{len(start)} scrapes at the start, {len(end)} at the end")
+    runs: list[dict[float, float]] = []
+    for before, after in zip(start, end):
+        b0, b1 = histogram_buckets(before), histogram_buckets(after)
+        runs += [subtract_buckets(h, b0.get(labels, {})) for labels, h in b1.items()]
+    merged = merge_buckets(runs)
+    p = bucket_percentiles(merged)
+    finite = [le for le in merged if le != math.inf]
+    return {
+        "p50": _bound_ms(p[0.5]), "p90": _bound_ms(p[0.9]), "p99": _bound_ms(p[0.99]),
+        "count": int(merged.get(math.inf, 0)), "bucket_bounds": True,
+        "top_ms": _bound_ms(max(finite)) if finite else None,
+    }
+
+
+def _bound_ms(v: float | None) -> float | None:
+    return None if v is None else (v if v == math.inf else round(v * 1000, 6))
+
+
+def _scrape(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_S) as resp:
+        return resp.read().decode()
+
+
+async def _scrape_all(urls: list[str]) -> list[str]:
+    return list(await asyncio.gather(*(asyncio.to_thread(_scrape, u) for u in urls)))
 
 
 class _EngineProcesses:
     """``smpp-engine run --processes N`` with its log in a file."""
 
     READY = re.compile(r"engine\.run: consumer \S+ of group ")
+    # The same start-up line ends with the process's metrics URL (its port is any free
+    # one: the config says port 0).
+    METRICS = re.compile(r"engine\.run: consumer (\S+) of group .*; metrics (http://\S+)$", re.M)
 
     def __init__(self, config_path: Path, n: int, log_path: Path) -> None:
         self.n = n
@@ -340,6 +444,10 @@ class _EngineProcesses:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the engine processes did not start (exit {self.proc.poll()}):\n{self.log()[-3000:]}")
             await asyncio.sleep(0.05)
+
+    def metrics_urls(self) -> list[str]:
+        """The /metrics URL of each engine process (the latest start of each consumer)."""
+        return list({m.group(1): m.group(2) for m in self.METRICS.finditer(self.log())}.values())
 
     def pids(self) -> list[int]:
         """Every engine process: the parent (the engine itself when n == 1) and its children."""
@@ -373,6 +481,7 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
     subprocesses; measured from Redis and /proc (see the module docstring)."""
     import tempfile
 
+    from engine.config import dump_toml
     from engine.queue import Keys, Producer, connect
     from engine.service import Quantiles
 
@@ -380,7 +489,8 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
     prefix = f"e2e-{name}-{os.getpid()}:"
     raw: dict = {
         "redis": {"url": redis_url, "batch_size": batch},
-        "metrics": {"enabled": False, "port": 0},
+        # Port 0: each process serves on any free port and logs it (see metrics_urls).
+        "metrics": {"enabled": True, "host": "127.0.0.1", "port": 0},
         "engine": {"key_prefix": prefix, "stream": f"{prefix}outbound", "priority_stream": f"{prefix}outbound:priority",
                    "status_stream": f"{prefix}status", "group": "smpp-engine"},
         "smscs": [{"name": "sim", "host": "127.0.0.1", "port": sim.port, "system_id": "bench",
@@ -400,7 +510,7 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
     res.intake_seconds = time.perf_counter() - t0
     await redis.xgroup_create(staging, keys.group, id="0")
     workdir = Path(tempfile.mkdtemp(prefix="smpp-bench-e2e-"))
-    (workdir / "engine.toml").write_text(_toml(raw))
+    (workdir / "engine.toml").write_text(dump_toml(raw))
     eng = _EngineProcesses(workdir / "engine.toml", engines, workdir / "engine.log")
     stats_key = f"{prefix}tracking:stats"
     done = False
@@ -411,6 +521,15 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
             raise RuntimeError(f"expected {engines} engine processes under pid {eng.proc.pid}, found {pids}")
         workers = pids[1:] if engines > 1 else pids
         res.rss_procs = [(f"process {i} (pid {pid})", []) for i, pid in enumerate(workers)]
+        urls = eng.metrics_urls()
+        if len(urls) != engines:
+            raise RuntimeError(f"expected {engines} metrics URLs in the engine log, found {urls}")
+        # Whatever the histograms hold before the campaign appears is not this run's
+        # (nothing is submitted yet, but subtracting keeps the figure the run's own).
+        try:
+            scraped0: list[str] | str = await _scrape_all(urls)
+        except OSError as exc:  # the run is still worth its other figures
+            scraped0 = f"submit→response not collected: the first scrape of {urls} failed: {exc}"
         cpu0 = sum(_cpu_of(p) for p in pids)
         rcpu0, scpu0 = _cpu_of(redis_pid) if redis_pid else 0.0, _cpu_of(sim.proc.pid)
         next_rss = rss_every
@@ -442,6 +561,7 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
             res.engine_cpu = float("nan")
         res.redis_cpu = (_cpu_of(redis_pid) - rcpu0) if redis_pid else float("nan")
         res.sim_cpu = _cpu_of(sim.proc.pid) - scpu0
+        res.response_ms, note = await _response_latency(urls, scraped0, acked)
         # Every record back: the state, no unknown outcome, and the receipt latency.
         want = "delivered" if receipts else "submitted"
         lat = Quantiles()
@@ -458,10 +578,9 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
                 if receipts and ts and dt:
                     lat.add(max(float(dt) - float(ts), 0.0))
         res.receipt_ms = lat.summary_ms() if receipts else {}
-        res.response_ms = {}
         res.ok = done and states.get(want, 0) == count and unknown == 0
         res.detail = (f"acked {acked}, receipts correlated {correlated}, states {states}, "
-                      f"outcome unknown {unknown}")
+                      f"outcome unknown {unknown}" + (f"; {note}" if note else ""))
         if not res.ok:
             from engine.tracking import Tracker
 
@@ -494,10 +613,45 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
     return res
 
 
+async def _response_latency(urls: list[str], start: list[str] | str, acked: int) -> tuple[dict, str]:
+    """``response_summary_ms`` of the run from a final scrape of every process (``start``:
+    the scrapes before it, or why they failed), and a note when the figure is missing
+    or short. Retried for up to SCRAPE_SETTLE_S until the histograms count ``acked``
+    responses (each message here is one submit_sm; an entry is acked after its
+    response)."""
+    if isinstance(start, str):  # the reason the first scrape failed
+        return {}, start
+    deadline = time.monotonic() + SCRAPE_SETTLE_S
+    while True:
+        try:
+            summary = response_summary_ms(start, await _scrape_all(urls))
+        except (OSError, ValueError) as exc:  # URLError is an OSError
+            return {}, f"submit→response not collected from {urls}: {exc}"
+        if summary["count"] >= acked or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    short = summary["count"] < acked
+    return summary, (f"the engines' histograms count {summary['count']} responses for {acked} acked messages"
+                     if short else "")
+
+
 def _fmt_pct(d: dict) -> str:
     if not d or not d.get("count"):
         return "n/a"
+    if d.get("bucket_bounds"):  # "≤ 5": the bucket holding the percentile ends at 5 ms
+        return " / ".join(f">{d['top_ms']:g}" if v == math.inf else f"≤{v:g}" for v in (d["p50"], d["p90"], d["p99"]))
     return f"{d['p50']} / {d['p90']} / {d['p99']}"
+
+
+def _bucket_resolution() -> str:
+    """The response histogram's bucket edges and how wide its buckets are, for the report."""
+    from engine.metrics import RESPONSE_LATENCY_BUCKETS as edges
+
+    ratios = [b / a for a, b in zip(edges, edges[1:])]
+    return (f"bucket edges {', '.join(f'{e * 1000:g}' for e in edges)} ms (engine/metrics.py "
+            f"RESPONSE_LATENCY_BUCKETS), so a figure \"≤X\" says the percentile lies between the edge below X "
+            f"and X: each bucket ends {min(ratios):g} to {max(ratios):g} times above where it starts (the first "
+            f"holds 0-{edges[0] * 1000:g} ms), against 2 % buckets for the in-process figure")
 
 
 def _engines(r: Result) -> str:
@@ -533,8 +687,12 @@ def _report(results: list[Result], command: str) -> str:
         )
     lines.append("")
     if main.subprocess:
-        lines.append("With subprocess engines: submit→resp n/a (measured inside the engine, not collected from the "
-                     "processes); submit→receipt from the tracking records in Redis (p1.dt - p1.ts, every message); "
+        lines.append("With subprocess engines: submit→resp from the engines' own histograms "
+                     f"({RESPONSE_HISTOGRAM}, every process's /metrics scraped before and after the run, the "
+                     f"difference merged over processes and binds: {main.response_ms.get('count', 0):,} responses in "
+                     "the main run); each figure is the upper bound of the bucket "
+                     f"holding the percentile: {_bucket_resolution()}. "
+                     "Submit→receipt from the tracking records in Redis (p1.dt - p1.ts, every message); "
                      "CPU of the engine summed over its processes"
                      + (" (the supervising parent included)" if main.engines > 1 else "") + ".")
     series = main.rss_procs if main.subprocess else [("", main.rss)]

@@ -45,6 +45,7 @@ __all__ = [
     "Config",
     "load_config",
     "parse_config",
+    "dump_toml",
     "BIND_TYPES",
     "CONCAT_METHODS",
     "MESSAGE_ID_FORMATS",
@@ -571,3 +572,90 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{p} is not valid TOML: {exc}") from None
     return parse_config(data, env, path=str(p))
+
+
+# --- writing TOML (tomllib only reads) -------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# TOML integers are signed 64-bit; a larger Python int would write a file no reader takes.
+_TOML_INT_MIN, _TOML_INT_MAX = -(2**63), 2**63 - 1
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_str(s: str) -> str:
+    out = []
+    for ch in s:
+        esc = _TOML_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif ch < " " or ch == "\x7f":  # control characters must be escaped in a basic string
+            out.append(f"\\u{ord(ch):04X}")
+        elif "\ud800" <= ch <= "\udfff":
+            raise ValueError(f"dump_toml: {s!r} holds a lone surrogate (U+{ord(ch):04X}); TOML text is Unicode scalars")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(k: Any, where: str) -> str:
+    if not isinstance(k, str):
+        raise TypeError(f"dump_toml: key {k!r} in {where or 'the top level'} is not a string")
+    return k if _BARE_KEY.fullmatch(k) else _toml_str(k)
+
+
+def _toml_value(v: Any, where: str) -> str:
+    if isinstance(v, bool):  # before int: bool is an int
+        return "true" if v else "false"
+    if isinstance(v, int):
+        if not _TOML_INT_MIN <= v <= _TOML_INT_MAX:
+            raise ValueError(f"dump_toml: {where} = {v} does not fit a TOML integer (signed 64-bit)")
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)  # always has a '.' or an exponent, so it reads back as a float
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x, f"{where}[{i}]") for i, x in enumerate(v)) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k, where)} = {_toml_value(x, f'{where}.{k}')}"
+                               for k, x in v.items()) + "}"
+    raise TypeError(f"dump_toml: {where} is a {type(v).__name__} ({v!r}); TOML has strings, numbers, "
+                    "booleans, arrays and tables (no None)")
+
+
+def _is_table_array(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and bool(v) and all(isinstance(x, Mapping) for x in v)
+
+
+def _toml_table(table: Mapping[str, Any], path: list[str], names: list[str], lines: list[str]) -> None:
+    """Append the key/value lines of ``table``, then its sub-tables and arrays of tables
+    (TOML wants a table's own keys before any header that opens another table)."""
+    for k, v in table.items():
+        if not isinstance(v, Mapping) and not _is_table_array(v):
+            lines.append(f"{_toml_key(k, '.'.join(names))} = {_toml_value(v, '.'.join(names + [str(k)]))}")
+    for k, v in table.items():
+        sub_path, sub_names = path + [_toml_key(k, ".".join(names))], names + [str(k)]
+        if isinstance(v, Mapping):
+            lines += ["", f"[{'.'.join(sub_path)}]"]
+            _toml_table(v, sub_path, sub_names, lines)
+        elif _is_table_array(v):
+            for i, item in enumerate(v):
+                lines += ["", f"[[{'.'.join(sub_path)}]]"]
+                _toml_table(item, sub_path, sub_names[:-1] + [f"{k}[{i}]"], lines)
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """``data`` as a TOML document that ``tomllib.loads`` turns back into an equal dict:
+    the configuration files tests and benchmarks generate. Dicts become tables, lists of
+    dicts arrays of tables (``[[smscs]]``), other lists inline arrays. A value TOML cannot
+    hold (None, a date, an integer beyond 64 bits) raises ``TypeError``/``ValueError``
+    naming its key."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"dump_toml: the document must be a dict (a table), got {type(data).__name__}")
+    lines: list[str] = []
+    _toml_table(data, [], [], lines)
+    return "\n".join(lines).lstrip("\n") + "\n"

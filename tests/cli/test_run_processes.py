@@ -25,6 +25,7 @@ from service.conftest import (  # tests/ is on sys.path (rootdir-relative packag
     PASSWORD,
     PASSWORD_ENV,
     ROOT,
+    EngineProcess,
     check_no_loss_and_flagged_duplicates,
     config_dict,
     enqueue_campaign,
@@ -116,60 +117,9 @@ def test_cli_refuses_more_processes_than_binds(tmp_path):
 # --- whole processes ----------------------------------------------------------------
 
 
-
-class MultiEngine:
-    """``smpp-engine run --processes N`` as a subprocess."""
-
-    def __init__(self, config_path: Path, consumer: str, n: int, log_path: Path) -> None:
-        self.consumer = consumer
-        self.n = n
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine", "run", "--config", str(config_path), "--consumer", consumer,
-             "--processes", str(n)],
-            cwd=ROOT, env=dict(os.environ, **{PASSWORD_ENV: PASSWORD}), stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def child_pids(self) -> dict[int, int]:
-        """Process index -> pid of its latest start (from the parent's log)."""
-        return {int(m.group(1)): int(m.group(2))
-                for m in re.finditer(rf"process (\d+)/{self.n}: pid (\d+)", self.log())}
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                for pid in self.child_pids().values():
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                self.proc.wait(timeout=5)
-                raise AssertionError(f"the run did not stop within {timeout} s after SIGTERM:\n{self.log()}")
-        self._log.close()
-        return self.proc.returncode
-
-    def stopped_stats(self) -> dict[str, dict[str, int]]:
-        """Consumer name -> the counters of its last "stopped: read N, ..." line."""
-        out: dict[str, dict[str, int]] = {}
-        for line in self.log().splitlines():
-            m = re.search(r"\[(\S+)\] engine\.run: stopped: read", line)
-            if m:
-                out[m.group(1)] = {
-                    k.group(1): int(k.group(2))
-                    for k in re.finditer(r"(read|acked|accepted|rejected|unknown parts|resent|receipts) (\d+)", line)
-                }
-        return out
+def _run(path: Path, log_path: Path) -> EngineProcess:
+    """``smpp-engine run --processes 2`` with consumers edge-0 and edge-1."""
+    return EngineProcess(path, "edge", log_path, processes=2)
 
 
 async def _bound(sim, n: int, timeout: float = 30.0) -> bool:
@@ -216,7 +166,7 @@ def test_two_processes_deliver_every_message_once_and_sigterm_drains_both(redis_
             cfg = make_config(d)
             path = write_toml(d, tmp_path / "engine.toml")
             redis = __import__("engine.queue", fromlist=["connect"]).connect(redis_url)
-            run = MultiEngine(path, "edge", 2, tmp_path / "run.log")
+            run = _run(path, tmp_path / "run.log")
             try:
                 assert await _bound(sim, 2), run.log()
                 await asyncio.sleep(0.5)
@@ -234,7 +184,7 @@ def test_two_processes_deliver_every_message_once_and_sigterm_drains_both(redis_
             assert len(sends) == 3000 and max(sends.values()) == 1, "a message was sent twice"
             assert sim.record.duplicates == 0 and report["flagged_outcome_unknown"] == 0, report
             # Both processes worked: by their own counters and by the simulator's connections.
-            stats = run.stopped_stats()
+            stats = run.stopped_stats_by_consumer()
             print("two processes:", stats, report)
             assert set(stats) == {"edge-0", "edge-1"}, log
             assert all(s["acked"] > 0 and s["unknown parts"] == 0 for s in stats.values()), stats
@@ -265,7 +215,7 @@ def test_sigterm_mid_campaign_drains_both_processes_then_a_restart_finishes(redi
             path = write_toml(d, tmp_path / "engine.toml")
             redis = connect(redis_url)
             cid, ids = await enqueue_campaign(redis, cfg, 2500)
-            run = MultiEngine(path, "edge", 2, tmp_path / "a.log")
+            run = _run(path, tmp_path / "a.log")
             try:
                 assert await _bound(sim, 2), run.log()
                 assert await sim.wait_for(_both_sending(600), 60), run.log()
@@ -276,7 +226,7 @@ def test_sigterm_mid_campaign_drains_both_processes_then_a_restart_finishes(redi
             log = run.log()
             assert rc == 0, log
             stopped_at = sim.record.submit_count
-            stats = run.stopped_stats()
+            stats = run.stopped_stats_by_consumer()
             print(f"SIGTERM after {stopped_at} submits:", stats)
             assert set(stats) == {"edge-0", "edge-1"}, log
             for s in stats.values():
@@ -286,7 +236,7 @@ def test_sigterm_mid_campaign_drains_both_processes_then_a_restart_finishes(redi
             assert stopped_at < 2500
             assert sim.record.unbinds >= 2
             # The next run (the same consumer names) sends the rest: no duplicate, nothing flagged.
-            again = MultiEngine(path, "edge", 2, tmp_path / "b.log")
+            again = _run(path, tmp_path / "b.log")
             try:
                 await wait_final(redis, cfg, cid, 2500, 120)
             finally:
@@ -318,7 +268,7 @@ def test_a_killed_process_is_restarted_under_its_name_and_takes_back_its_entries
             path = write_toml(d, tmp_path / "engine.toml")
             redis = connect(redis_url)
             cid, ids = await enqueue_campaign(redis, cfg, 3000)
-            run = MultiEngine(path, "edge", 2, tmp_path / "run.log")
+            run = _run(path, tmp_path / "run.log")
             try:
                 assert await _bound(sim, 2), run.log()
                 assert await sim.wait_for(_both_sending(600), 60), run.log()
@@ -366,7 +316,7 @@ def test_a_process_that_cannot_start_stops_the_run(redis_url, prefix, tmp_path):
                 d = config_dict(redis_url, prefix, sim.port, binds=2)
                 d["metrics"] = {"enabled": True, "host": "127.0.0.1", "port": port - 1}
                 path = write_toml(d, tmp_path / "engine.toml")
-                run = MultiEngine(path, "edge", 2, tmp_path / "run.log")
+                run = _run(path, tmp_path / "run.log")
                 try:
                     rc = await asyncio.to_thread(run.proc.wait, 60)
                 finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -75,32 +76,10 @@ def make_config(d: dict):
 
 
 def write_toml(d: dict, path: Path) -> Path:
-    """A minimal TOML writer for config_dict's shapes (tomllib only reads)."""
+    """``d`` (e.g. from config_dict) as a TOML file for ``smpp-engine run --config``."""
+    from engine.config import dump_toml
 
-    def val(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
-
-    lines: list[str] = []
-    for section in ("redis", "metrics", "engine"):
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {val(v)}" for k, v in d[section].items()]
-    for smsc in d["smscs"]:
-        lines.append("[[smscs]]")
-        for k, v in smsc.items():
-            if k == "binds":
-                continue
-            if isinstance(v, dict):
-                lines.append(f"{k} = {{ " + ", ".join(f"{a} = {val(b)}" for a, b in v.items()) + " }")
-            else:
-                lines.append(f"{k} = {val(v)}")
-        for b in smsc.get("binds", []):
-            lines.append("[[smscs.binds]]")
-            lines += [f"{k} = {val(v)}" for k, v in b.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(dump_toml(d))
     return path
 
 
@@ -206,17 +185,34 @@ def run_bounded(coro, timeout: float):
     return asyncio.run(main())
 
 
-class EngineProcess:
-    """``smpp-engine run`` as a subprocess (started and stopped by the test)."""
+# The counters of an engine's last log line ("stopped: read N, acked N, ...").
+_STOPPED_COUNTERS = re.compile(r"(read|acked|accepted|rejected|unknown parts|resent|receipts) (\d+)")
 
-    def __init__(self, config_path: Path, consumer: str, log_path: Path) -> None:
+
+class EngineProcess:
+    """``smpp-engine run`` as a subprocess (started and stopped by the test); with
+    ``processes=N``, ``smpp-engine run --processes N``: a supervising parent (``proc``)
+    and N engine children named ``<consumer>-<i>``."""
+
+    def __init__(self, config_path: Path, consumer: str, log_path: Path, *, processes: int | None = None) -> None:
         env = dict(os.environ, **{PASSWORD_ENV: PASSWORD})
+        self.consumer = consumer
+        self.processes = processes
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine", "run", "--config", str(config_path), "--consumer", consumer],
+            [sys.executable, "-m", "engine", "run", "--config", str(config_path), "--consumer", consumer]
+            + (["--processes", str(processes)] if processes is not None else []),
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
+
+    def child_pids(self) -> dict[int, int]:
+        """With ``processes``: process index -> pid of its latest start (from the parent's
+        log); else {}."""
+        if self.processes is None:
+            return {}
+        return {int(m.group(1)): int(m.group(2))
+                for m in re.finditer(rf"process (\d+)/{self.processes}: pid (\d+)", self.log())}
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -224,12 +220,19 @@ class EngineProcess:
         self._log.close()
 
     def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait for a clean stop; past ``timeout``, kill everything (the
+        children too, which would otherwise outlive the test) and fail."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                for pid in self.child_pids().values():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 self.proc.wait(timeout=5)
                 raise AssertionError(f"engine did not stop within {timeout} s after SIGTERM:\n{self.log()}")
         self._log.close()
@@ -243,15 +246,20 @@ class EngineProcess:
 
     def stopped_stats(self) -> dict[str, int]:
         """The counters of the engine's last log line ("stopped: read N, acked N, ...")."""
-        import re
-
         for line in reversed(self.log().splitlines()):
             if "stopped: read" in line:
-                return {
-                    m.group(1): int(m.group(2))
-                    for m in re.finditer(r"(read|acked|accepted|rejected|unknown parts|resent|receipts) (\d+)", line)
-                }
+                return {m.group(1): int(m.group(2)) for m in _STOPPED_COUNTERS.finditer(line)}
         return {}
+
+    def stopped_stats_by_consumer(self) -> dict[str, dict[str, int]]:
+        """Consumer name -> the counters of its last "stopped: read N, ..." line (with
+        ``processes``, one per child: the log line is tagged ``[<consumer>-<i>]``)."""
+        out: dict[str, dict[str, int]] = {}
+        for line in self.log().splitlines():
+            m = re.search(r"\[(\S+)\] engine\.run: stopped: read", line)
+            if m:
+                out[m.group(1)] = {k.group(1): int(k.group(2)) for k in _STOPPED_COUNTERS.finditer(line)}
+        return out
 
 
 class RedisServer:
