@@ -10,8 +10,8 @@ is a rate it demonstrably takes, while what we *sent* over a burst says nothing 
 
 A throttle cuts the limit (multiplicative decrease, measured from what is achieved, not
 from a limit the bind may not even reach): to just under (UNDER_ACCEPTED of) what the
-SMSC accepted lately, or to half of what we sent lately when it accepted nothing; by
-a tenth at least, and never below the floor. The floor is a quarter of a configured
+SMSC accepted lately, or to half of what we sent lately when it accepted nothing, and
+never below the floor; not at all if we already send less than that. The floor is a quarter of a configured
 rate (the SMSC's contract), or ``min_rate`` for an unlimited bind: an absolute number,
 so neither a burst's measured rate nor a few random throttles can move it. After a
 cut the limit grows back additively, with time (RECOVERY_PER_SECOND of the ceiling per
@@ -64,8 +64,8 @@ PROBE_SECONDS = 1.0
 MAX_PROBE_SECONDS = 8.0
 PROBE_FACTOR = 1.25
 RELEASE_SECONDS = 10.0
-# A cut is judged on this many answers at least, before it and after it (fewer say
-# too little about a share, and a second's count is off by a few of them),
+# A cut is judged on this many answers at least (or a whole window's) before it, and
+# this many after it (fewer say too little about a share),
 # only if what we sent after it was under this share of what the SMSC accepted before
 # it (so a rate limit would have let all through: a cut of a limit the bind did not
 # reach, or grew back above, proves nothing), and only if the share refused before it
@@ -78,12 +78,10 @@ _JUDGE_SEPARATION = 0.03
 _NOISE_MARGIN = 0.1
 # Rates are measured over the last COUNT_SECONDS from snapshots of the counters taken
 # this often. What we sent, over at least _MIN_SPAN (a first burst is over in a few
-# milliseconds); what the SMSC accepted, over at least _MIN_SPAN_ACCEPTED, the shortest
-# counting window SMSCs use: 400 accepted in 10 ms from a cold start say it takes 400
-# in its window, not 40,000/s.
+# milliseconds); what the SMSC accepted, over a whole counting window at least: 400
+# accepted in 10 ms from a cold start say it takes 400 in its window, not 40,000/s.
 _SNAP_SECONDS = 0.1
 _MIN_SPAN = 0.01
-_MIN_SPAN_ACCEPTED = 0.1
 
 
 class AdaptiveRate:
@@ -132,12 +130,12 @@ class AdaptiveRate:
         self._acc_at_throttle = 0
         self._ref_at_throttle = 0
         # The last cut not judged yet: (when its effect is measured from, sent,
-        # accepted, refused then, rate sent before it, share accepted before it, out
-        # of how many answers).
+        # accepted, refused then, rate sent before it, share accepted before it,
+        # whether that share came from enough answers to judge by).
         # Measured from the first part accepted after it (``_cut_open`` until then):
         # until then the SMSC may still be counting the window we overran, and refuse
         # whatever we send, however slowly.
-        self._cut: tuple[float, int, int, int, float, float, int] | None = None
+        self._cut: tuple[float, int, int, int, float, float, bool] | None = None
         self._cut_open = False
         # The share the SMSC accepts whatever our rate, once a cut showed it (None: not seen).
         self._noise: float | None = None
@@ -245,28 +243,36 @@ class AdaptiveRate:
     def on_throttle(self, now: float) -> None:
         """The SMSC said ESME_RTHROTTLED / ESME_RMSGQFUL: cut the rate, unless the
         last cut is still to show its effect or showed that the rate is not the cause."""
+        informed = bool(self._snaps)
+        self._snap(now)
         if self._ref == self._ref_at_throttle:
             self._ref += 1  # a caller that does not count refusals: this one at least
-        self._snap(now)
         span, sent, acc, ref = self._recent(now)
         answers = acc + ref
+        # Enough to tell a share by: _MIN_ANSWERS, or all a whole window brought.
+        enough = answers >= _MIN_ANSWERS or span >= COUNT_SECONDS
         accepted_since = self._acc - self._acc_at_throttle
         self._acc_at_throttle = self._acc
         self._ref_at_throttle = self._ref
-        if self.limit is None and answers < _MIN_ANSWERS:
-            # An unlimited bind's first cut waits for as many answers as a judge needs:
-            # a throttle among the first few says nothing of the rate (an SMSC refusing
-            # a share at random refuses one of the first few now and then), and the
-            # bind's throttle pause spaces the retries meanwhile.
+        if informed and not enough and self._last_throttle is None:
+            # The first cut waits for enough answers to be judged by: a throttle among
+            # the first few says nothing of the rate (an SMSC refusing a share at
+            # random refuses one of the first few now and then), and the bind's
+            # throttle pause spaces the retries meanwhile. (With no traffic seen at
+            # all, the limit is simply halved below.)
             return
-        if self._noise is not None and answers >= _MIN_ANSWERS and acc / answers >= self._noise - _NOISE_MARGIN:
+        if self._noise is not None and enough and acc >= (self._noise - _NOISE_MARGIN) * answers:
             return  # the SMSC refuses its usual share: not about our rate
         cut = self._cut
         if cut is not None:
-            since, sent_then, acc_then, ref_then, rate_before, share_before, _ = cut
-            if self._cut_open or now - since < COUNT_SECONDS:
+            since, sent_then, acc_then, ref_then, rate_before, share_before, judgeable = cut
+            answers_after = self._acc - acc_then + self._ref - ref_then
+            if (self._cut_open or now - since < COUNT_SECONDS
+                    or (judgeable and answers_after < _MIN_ANSWERS)):
                 if accepted_since:
-                    return  # the last cut has not had a whole window yet, and parts still go through
+                    # The last cut has not had a whole window yet, or enough answers to
+                    # be judged (at a low rate), and parts still go through: wait.
+                    return
             elif futile := self._futile(cut, now):
                 acc_after = self._acc - acc_then
                 self._noise = min(share_before, acc_after / (acc_after + self._ref - ref_then))
@@ -283,7 +289,7 @@ class AdaptiveRate:
             elif futile is not None:
                 self._noise = None  # this cut helped: the rate is the cause
         sent_rate = sent / span
-        acc_rate = acc / max(span, _MIN_SPAN_ACCEPTED)
+        acc_rate = acc / max(span, COUNT_SECONDS)
         old = self.limit
         if old is None:
             # First throttle of an unlimited bind: start from what we actually sent.
@@ -291,9 +297,16 @@ class AdaptiveRate:
             self._tokens = 0.0
             self._last = now
         # Just under what the SMSC accepted lately, or half of what we achieved (not of
-        # a limit the bind may not reach) when it accepted nothing; a cut at least.
+        # a limit the bind may not reach) when it accepted nothing.
         target = UNDER_ACCEPTED * acc_rate if acc else BACKOFF * (min(old, sent_rate) if sent else old)
-        self.limit = max(self._floor, min(old * UNDER_ACCEPTED, target))
+        new = max(self._floor, min(old, target))
+        if new >= old and self.limit is not None:
+            # Already under what the SMSC accepted: the rest of a counting window we
+            # overran is refused however slowly we send now. Nothing to cut.
+            if self._last_throttle is not None:
+                self._last_throttle = now
+            return
+        self.limit = new
         # Grow back towards just under what the SMSC accepted (a rate it demonstrably
         # takes: over a second not aligned with the SMSC's, up to a few tenths more
         # than its limit), or towards our old rate when nothing was accepted yet.
@@ -303,7 +316,7 @@ class AdaptiveRate:
             # Judged against the rate and share just before this cut: in a run of
             # cuts with nothing accepted, those before the first came from a burst
             # the SMSC counted in the same window, and say nothing of its rate.
-            self._cut = (now, self._sent, self._acc, self._ref, sent_rate, acc / answers, answers)
+            self._cut = (now, self._sent, self._acc, self._ref, sent_rate, acc / answers, enough)
             self._cut_open = True
         if self._probing:
             self._probe_wait = min(self._probe_wait * 2, MAX_PROBE_SECONDS)
@@ -314,7 +327,7 @@ class AdaptiveRate:
         # or the limit would never look for more.
         self._at_ceiling_since = now if self.limit >= self.ceiling else None
 
-    def _futile(self, cut: tuple[float, int, int, int, float, float, int], now: float) -> bool | None:
+    def _futile(self, cut: tuple[float, int, int, int, float, float, bool], now: float) -> bool | None:
         """Whether the cut lowered what we sent but not the share the SMSC refuses
         (None: too few answers, or a rate too close to the SMSC's to tell).
 
@@ -323,11 +336,11 @@ class AdaptiveRate:
         cut (by a margin: our second is not the SMSC's), we are under its limit, and it
         accepts all. An SMSC that throttles at random refuses the same share as before.
         The test is half-way between the two."""
-        since, sent_then, acc_then, ref_then, rate_before, share_before, answers_before = cut
+        since, sent_then, acc_then, ref_then, rate_before, share_before, judgeable = cut
         acc = self._acc - acc_then
         answers = acc + self._ref - ref_then
         rate_after = (self._sent - sent_then) / (now - since)
-        if min(answers, answers_before) < _MIN_ANSWERS or rate_after > _JUDGE_UNDER * share_before * rate_before:
+        if not judgeable or answers < _MIN_ANSWERS or rate_after > _JUDGE_UNDER * share_before * rate_before:
             return None
         if 1.0 - share_before < _JUDGE_SEPARATION:
             return None

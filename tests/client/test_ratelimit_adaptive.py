@@ -43,13 +43,15 @@ def test_cold_start_burst_settles_just_under_a_hard_limit(offset):
     r = AdaptiveRate(0)
     got = run(r, HardLimit(400, offset), seconds=20, window=50, rtt=0.0002)
     assert r._floor == MIN_RATE  # absolute: not taken from the burst
-    assert got.count(got.throttled, 0, 1) > 300  # the cold start did overshoot
+    assert got.count(got.throttled, 0, 1) >= 50  # the cold start did overshoot
     accepted = got.count(got.accepted, 4, 20)
     throttled = got.count(got.throttled, 4, 20)
     assert accepted >= 0.88 * 400 * 16, accepted  # most of the limit
     assert accepted <= 400 * 16 + 400  # the SMSC's limit holds (one second's edge)
     assert throttled <= 0.06 * accepted, (throttled, accepted)  # settled under it
-    assert max(lim for t, lim in got.limits if t >= 4) <= 1.25 * 400  # a probe at most
+    # A probe at most: 1.25 times just under what the SMSC accepted over our last
+    # second, which may hold the ends of two of its seconds (a tenth more, here).
+    assert max(lim for t, lim in got.limits if t >= 4) <= 1.25 * 1.1 * 400
 
 
 @pytest.mark.parametrize("tps, window", [(10, 10), (50, 10), (2000, 50)])
@@ -82,11 +84,13 @@ def test_a_limit_that_drops_is_followed_down():
 def test_random_throttles_on_a_window_of_one_never_slow_the_bind_to_a_crawl(seed):
     """20% throttled at any rate; one part in flight, answered in 1 ms: 1000 sends/s at
     most, 800 of them accepted. (Once the floor came from what was accepted over the
-    first 0.1 s, a handful of parts: the bind fell to ~1/s.)"""
+    first 0.1 s, a handful of parts: the bind fell to ~1/s.) The first cut goes to what
+    was accepted counted over a whole second, as an SMSC counting per second would:
+    ~40/s; judged futile once 50 answers came at that rate, it is undone."""
     got = run(AdaptiveRate(0), RandomThrottle(0.2, seed), seconds=30, window=1, rtt=0.001, throttle_pause=0.01)
-    per_second = got.accepted[1:30]
+    per_second = got.accepted[2:30]
     assert min(per_second) >= 0.7 * 800, per_second
-    assert sum(got.accepted[:1]) >= 0.5 * 800  # the first second too
+    assert sum(got.accepted[:2]) >= 0.4 * 2 * 800, got.accepted[:2]  # the cost of that first cut
 
 
 @pytest.mark.parametrize("seed", [64, 65])
