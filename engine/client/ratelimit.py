@@ -62,7 +62,10 @@ PROBE_SECONDS = 1.0
 # MAX_PROBE_SECONDS): against an SMSC with a hard per-second limit, probing every
 # second cost a window-sized burst of throttles each time. A probe that holds resets it.
 MAX_PROBE_SECONDS = 8.0
+# Each probe that holds doubles the step of the next (up to MAX_PROBE_STEP, doubling
+# the ceiling); one that draws a throttle goes back to PROBE_FACTOR.
 PROBE_FACTOR = 1.25
+MAX_PROBE_STEP = 1.0
 RELEASE_SECONDS = 10.0
 # A cut is judged on this many answers at least (or a whole window's) before it, and
 # this many after it (fewer say too little about a share),
@@ -73,6 +76,8 @@ RELEASE_SECONDS = 10.0
 _MIN_ANSWERS = 50
 _JUDGE_UNDER = 0.95
 _JUDGE_SEPARATION = 0.03
+# The SMSC refused nearly all we sent when it refused this many times what it accepted.
+_OVERRUN = 2
 # Throttles are ignored as rate-independent while the share accepted is no more than
 # this much below the share the SMSC accepted at any rate.
 _NOISE_MARGIN = 0.1
@@ -96,8 +101,10 @@ class AdaptiveRate:
 
     __slots__ = (
         "configured", "min_rate", "limit", "ceiling", "_floor", "_tokens", "_last",
-        "_last_throttle", "_last_growth", "_at_ceiling_since", "_probe_wait", "_probing",
+        "_last_throttle", "_last_growth", "_at_ceiling_since", "_probe_wait", "_probe_step",
+        "_probing",
         "_sent", "_acc", "_ref", "_snaps", "_snap_due", "_acc_at_throttle", "_ref_at_throttle",
+        "_throttle_call",
         "_cut", "_cut_open", "_noise",
     )
 
@@ -119,6 +126,7 @@ class AdaptiveRate:
         self._last_growth = 0.0
         self._at_ceiling_since: float | None = None
         self._probe_wait = PROBE_SECONDS
+        self._probe_step = PROBE_FACTOR - 1
         self._probing = False
         # Segments sent, accepted and refused (throttled) since the start, and
         # (time, sent, accepted, refused) snapshots covering the last COUNT_SECONDS.
@@ -127,8 +135,10 @@ class AdaptiveRate:
         self._ref = 0
         self._snaps: deque[tuple[float, int, int, int]] = deque()
         self._snap_due = float("-inf")  # when the next snapshot is due
+        # Counts at, and time of, the last on_throttle.
         self._acc_at_throttle = 0
         self._ref_at_throttle = 0
+        self._throttle_call = 0.0
         # The last cut not judged yet: (when its effect is measured from, sent,
         # accepted, refused then, rate sent before it, share accepted before it,
         # whether that share came from enough answers to judge by).
@@ -171,6 +181,7 @@ class AdaptiveRate:
         self.ceiling = None
         self.limit = self.configured or None
         self._probe_wait = PROBE_SECONDS
+        self._probe_step = PROBE_FACTOR - 1
         self._probing = False
         self._cut = None
         self._cut_open = False
@@ -195,9 +206,12 @@ class AdaptiveRate:
         self._grow(self.ceiling * RECOVERY_PER_SECOND * min(dt, 1.0), now)  # type: ignore[operator]
         since = self._at_ceiling_since
         if since is not None and now - since >= self._probe_wait:
-            if self._probing:  # the last probe held: probe at the normal pace again
+            if self._probing:
+                # The last probe held: probe at the normal pace again, and by a larger
+                # step (a cut may have gone far below what the SMSC takes).
                 self._probe_wait = PROBE_SECONDS
-            self.ceiling *= PROBE_FACTOR  # type: ignore[operator]
+                self._probe_step = min(self._probe_step * 2, MAX_PROBE_STEP)
+            self.ceiling *= 1 + self._probe_step  # type: ignore[operator]
             self._probing = True
             self._at_ceiling_since = None
             if self.configured and self.ceiling >= self.configured:
@@ -251,9 +265,14 @@ class AdaptiveRate:
         answers = acc + ref
         # Enough to tell a share by: _MIN_ANSWERS, or all a whole window brought.
         enough = answers >= _MIN_ANSWERS or span >= COUNT_SECONDS
+        # Since the last throttle: parts accepted, and whether the SMSC refused nearly
+        # all we sent (we overran its limit, or its counting window is spent).
         accepted_since = self._acc - self._acc_at_throttle
+        overrun = accepted_since * _OVERRUN < self._ref - self._ref_at_throttle
+        dt = now - self._throttle_call
         self._acc_at_throttle = self._acc
         self._ref_at_throttle = self._ref
+        self._throttle_call = now
         if informed and not enough and self._last_throttle is None:
             # The first cut waits for enough answers to be judged by: a throttle among
             # the first few says nothing of the rate (an SMSC refusing a share at
@@ -296,6 +315,11 @@ class AdaptiveRate:
             old = max(sent_rate, self._floor)
             self._tokens = 0.0
             self._last = now
+        if overrun and accepted_since and dt > 0:
+            # Refusing nearly all, yet accepting all along: it counts by something
+            # shorter than a second (a token bucket), and what it accepts meanwhile is
+            # its rate. (A spent window accepts nothing meanwhile.)
+            acc_rate = max(acc_rate, accepted_since / dt)
         # Just under what the SMSC accepted lately, or half of what we achieved (not of
         # a limit the bind may not reach) when it accepted nothing.
         target = UNDER_ACCEPTED * acc_rate if acc else BACKOFF * (min(old, sent_rate) if sent else old)
@@ -320,6 +344,7 @@ class AdaptiveRate:
             self._cut_open = True
         if self._probing:
             self._probe_wait = min(self._probe_wait * 2, MAX_PROBE_SECONDS)
+            self._probe_step = PROBE_FACTOR - 1
             self._probing = False
         self._last_throttle = now
         self._last_growth = now

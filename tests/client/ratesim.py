@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from engine.client.bind import MAX_THROTTLE_PAUSE, SLOWDOWN_INTERVAL
 from engine.client.ratelimit import AdaptiveRate
 
-__all__ = ["HardLimit", "RandomThrottle", "Run", "run"]
+__all__ = ["HardLimit", "RandomThrottle", "Run", "TokenBucket", "run"]
 
 
 class HardLimit:
@@ -35,6 +35,24 @@ class HardLimit:
             self._second, self._count = second, 0
         self._count += 1
         return self._count <= self.tps
+
+
+class TokenBucket:
+    """Accepts ``tps`` submits per second with bursts of up to ``burst``, refusing what
+    finds the bucket empty: an SMSC counting by something much shorter than a second."""
+
+    def __init__(self, tps: float, burst: float) -> None:
+        self.tps, self.burst = tps, burst
+        self._tokens, self._last = burst, None
+
+    def accepts(self, now: float) -> bool:
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.tps)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 class RandomThrottle:

@@ -12,7 +12,7 @@ import pytest
 
 from engine.client.ratelimit import MIN_RATE, UNDER_ACCEPTED, AdaptiveRate
 
-from .ratesim import HardLimit, RandomThrottle, run
+from .ratesim import HardLimit, RandomThrottle, TokenBucket, run
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,6 +75,44 @@ def test_a_limit_that_drops_is_followed_down():
     accepted = got.count(got.accepted, 9, 16)
     assert accepted >= 0.88 * 200 * 7, accepted
     assert got.count(got.throttled, 9, 16) <= 0.06 * accepted
+
+
+@pytest.mark.parametrize("burst", [10, 40])
+def test_a_token_bucket_is_found_from_a_cold_start(burst):
+    """An SMSC counting by token bucket refuses nearly all of a burst yet accepts 400/s
+    all along: that is its rate, not what it accepted over a second from a cold start
+    (~80: the bind had sent for 0.1 s)."""
+    got = run(AdaptiveRate(0), TokenBucket(400, burst), seconds=16, window=50, rtt=0.001)
+    per_second = got.accepted[1:16]
+    assert min(per_second) >= 0.8 * 400, per_second
+    assert max(per_second) <= 400 + burst
+    assert got.count(got.throttled, 1, 16) <= 0.01 * sum(per_second)
+
+
+def test_probes_that_hold_take_bigger_steps():
+    """After a cut, each probe that holds (nothing throttled since) doubles the next
+    step: x1.25, x1.5, x2, x2, so a cut far below what the SMSC takes is made up in a
+    few seconds; one that draws a throttle starts again at x1.25."""
+    r = AdaptiveRate(0)
+    t = feed(r, 0.0, 1.0, 1000, refuse_every=2)
+    r.on_throttle(t)
+    assert r.limit == r.ceiling == pytest.approx(UNDER_ACCEPTED * 500, rel=0.02)
+
+    def probes(t: float, count: int) -> tuple[list[float], float]:
+        ceilings, end = [r.ceiling], t + 8
+        while len(ceilings) <= count and t < end:
+            t = round(t + 0.01, 2)
+            if r.delay(1, t) == 0.0:
+                r.on_accepted(1, t)
+            if r.ceiling != ceilings[-1]:
+                ceilings.append(r.ceiling)
+        return [round(b / a, 3) for a, b in zip(ceilings, ceilings[1:])], t
+
+    steps, t = probes(t, 4)
+    assert steps == [1.25, 1.5, 2.0, 2.0], steps
+    r.on_throttle(t + 0.01)  # the last probe drew a throttle
+    steps, t = probes(t + 0.01, 1)
+    assert steps == [1.25], steps
 
 
 # --- throttles unrelated to our rate ------------------------------------------------
