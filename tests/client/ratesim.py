@@ -27,7 +27,8 @@ class HardLimit:
 
     def __init__(self, tps: int, offset: float = 0.0) -> None:
         self.tps, self.offset = tps, offset
-        self._second, self._count = None, 0
+        self._second: int | None = None
+        self._count = 0
 
     def accepts(self, now: float) -> bool:
         second = int(now + self.offset)
@@ -43,7 +44,8 @@ class TokenBucket:
 
     def __init__(self, tps: float, burst: float) -> None:
         self.tps, self.burst = tps, burst
-        self._tokens, self._last = burst, None
+        self._tokens = burst
+        self._last: float | None = None
 
     def accepts(self, now: float) -> bool:
         if self._last is not None:
