@@ -10,26 +10,30 @@ is a rate it demonstrably takes, while what we *sent* over a burst says nothing 
 
 A throttle cuts the limit (multiplicative decrease, measured from what is achieved, not
 from a limit the bind may not even reach): to just under (UNDER_ACCEPTED of) what the
-SMSC accepted lately, or to half of what we sent lately when it accepted nothing, and
-never below the floor; not at all if we already send less than that. The floor is a quarter of a configured
-rate (the SMSC's contract), or ``min_rate`` for an unlimited bind: an absolute number,
-so neither a burst's measured rate nor a few random throttles can move it. After a
-cut the limit grows back additively, with time (RECOVERY_PER_SECOND of the ceiling per
-second) and with traffic (RECOVERY_PER_SEGMENT of it per accepted segment), up to the
-``ceiling``, just under what the SMSC accepted; held there PROBE_SECONDS without a
-throttle, the ceiling is raised by PROBE_FACTOR to look for more; after
+SMSC accepted per counting window lately, or to half of what we sent lately when it
+accepted nothing; never below the floor, and not at all if we already send less. An
+SMSC that refuses nearly all we send yet accepts all along counts by something much
+shorter than a second (a token bucket): the cut goes to just under what it accepts
+meanwhile. The floor is a quarter of a configured rate (the SMSC's contract), or
+``min_rate`` for an unlimited bind: an absolute number, so neither a burst's measured
+rate nor a few random throttles can move it. After a cut the limit grows back
+additively, with time (RECOVERY_PER_SECOND of the ceiling per second) and with traffic
+(RECOVERY_PER_SEGMENT of it per accepted segment), up to the ``ceiling``, just under
+what the SMSC accepted; held there PROBE_SECONDS without a throttle, the ceiling is
+raised by PROBE_FACTOR to look for more (by larger steps while probes hold); after
 RELEASE_SECONDS without a throttle the configured rate is back.
 
-One cut per counting window: once cut, the limit is cut again within COUNT_SECONDS only
-while the SMSC accepts nothing (everything throttled: still too fast). Otherwise the next
-throttle waits for a whole window at the new rate, and then first judges the last cut.
-An SMSC that throttles for our rate takes a larger share of what we send once we send
-less (all of it once under its limit); one that throttles a share of everything, at any
-rate (congested for its own reasons), takes the same share. A cut that lowered our rate
-but not the share refused was futile: the limit goes back to the rate before it, and
-from then on throttles are ignored while the share accepted stays at that level. So
-random throttles cost a second at a somewhat lower rate, never a crawl, and a
-rate-limited SMSC sees us settle just under its limit.
+One cut per counting window: once cut, the limit is cut again before COUNT_SECONDS
+have passed (and _MIN_ANSWERS answered) only if the SMSC accepted nothing since the
+last throttle (everything refused: still too fast, or its window is spent). Otherwise
+the next throttle waits, and then first judges the last cut. An SMSC that throttles for
+our rate takes a larger share of what we send once we send less (all of it once under
+its limit); one that throttles a share of everything, at any rate (congested for its
+own reasons), takes the same share. A cut that lowered our rate but not the share
+refused was futile: the limit goes back to the rate before it, and from then on
+throttles are ignored while the share accepted stays at that level. So random throttles
+cost a second or two at a lower rate, never a crawl, and a rate-limited SMSC sees us
+settle just under its limit.
 """
 
 from __future__ import annotations
