@@ -19,7 +19,7 @@ chunk free their slots together before the pump runs once.
 Guarantees:
 - at most ``window`` submit_sm outstanding (a submit waits for a free slot);
 - a part answered ESME_RTHROTTLED / ESME_RMSGQFUL is retried, never failed: the bind
-  pauses, halves its rate, and resends throttled parts before any newer part, in
+  pauses, lowers its rate, and resends throttled parts before any newer part, in
   their original order;
 - a part written but not answered (connection lost, response timeout) is handed back
   with outcome ``unknown`` and never resent by the bind; parts not yet written when a
@@ -829,6 +829,7 @@ class Bind(asyncio.Protocol):
         if status in _THROTTLE_STATUSES and resp.command_id == CommandId.SUBMIT_SM_RESP:
             # Not accepted: retry before anything newer, after a pause, at a lower rate.
             heapq.heappush(self._retry, job)
+            self.rate.on_refused()
             if job.sent_at >= self._last_slowdown and now - self._last_slowdown >= SLOWDOWN_INTERVAL:
                 # Slow down once per burst, as TCP does once per round trip: the other
                 # parts of the window were sent before the SMSC complained, and their

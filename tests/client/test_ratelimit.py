@@ -7,7 +7,7 @@ import random
 import pytest
 
 from engine.client.backoff import Backoff
-from engine.client.ratelimit import MIN_RATE, AdaptiveRate
+from engine.client.ratelimit import MIN_RATE, UNDER_ACCEPTED, AdaptiveRate
 from engine.config import BackoffConfig
 
 pytestmark = pytest.mark.timeout(30)
@@ -62,15 +62,19 @@ def test_throttle_halves_and_recovers_additively():
     assert r.limit == 100 and not r.throttled
 
 
-def test_throttle_goes_straight_to_what_the_smsc_accepted():
+def test_throttle_goes_straight_to_just_under_what_the_smsc_accepted():
+    """Not to exactly what it accepted over our last second, which is not the SMSC's
+    counting second: it can hold the ends of two of them, more than the limit."""
     r = AdaptiveRate(0)
     r.on_accepted(1, 0.0)
     for i in range(2000):  # 2000/s for a second, 400 of them accepted
         r.delay(1, i * 0.0005)
     r.on_accepted(399, 0.9)
+    r.on_refused(1600)
     r.on_accepted(0, 1.0)  # a full second counted: 400/s
     r.on_throttle(1.0)
-    assert r.limit == pytest.approx(400, rel=0.01) and r.ceiling == pytest.approx(400, rel=0.01)
+    assert r.limit == pytest.approx(UNDER_ACCEPTED * 400, rel=0.01)
+    assert r.ceiling == pytest.approx(UNDER_ACCEPTED * 400, rel=0.01)
 
 
 def test_rate_based_throttling_settles_under_the_smsc_limit():  # noqa: C901
@@ -102,6 +106,7 @@ def test_throttle_of_an_unlimited_bind_starts_from_the_measured_rate():
     for _ in range(2000):  # 1000/s for 2 s
         r.delay(1, t)
         t += 0.001
+    r.on_refused(100)  # and nothing accepted: half of what was sent
     r.on_throttle(t)
     assert 400 <= r.limit <= 600, r.limit
     r.delay(1, t + 20)
@@ -114,8 +119,9 @@ def test_limit_never_drops_below_the_floor():
         r.on_throttle(1.0)
     assert r.limit == 2.5  # a quarter of the configured (contract) rate
     u = AdaptiveRate(0)
-    u.delay(1, 0.0)
+    u.delay(1000, 0.0)
     for _ in range(50):
+        u.on_refused(100)  # nothing accepted: each throttle halves what was sent
         u.on_throttle(1.0)
     assert u.limit == MIN_RATE
 
