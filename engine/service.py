@@ -1368,3 +1368,5 @@ class Service:
                     await self.consumer.touch(old)
             except _REDIS_ERRORS as exc:
                 log.debug("housekeeping skipped: Redis unavailable (%s)", exc)
+            except Exception:  # noqa: BLE001 - a bug must not end the touches of long in-flight entries
+                log.exception("housekeeping failed; tried again next round")

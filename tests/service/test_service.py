@@ -359,3 +359,36 @@ def test_status_events_final_publishes_one_event_per_message(redis_url, prefix):
 
     states = run_bounded(main(), 60)
     assert len(states) == 30 and set(states) == {"delivered"}
+
+
+def test_a_bug_in_one_housekeeping_round_does_not_end_housekeeping(redis_url, prefix, monkeypatch):
+    """A round that fails with anything but a Redis error is logged; the next round runs
+    (before, the task ended: long in-flight entries were no longer touched)."""
+    import engine.service as S
+
+    monkeypatch.setattr(S, "HOUSEKEEPING_INTERVAL", 0.2)
+
+    async def main():
+        async with Simulator(receipt_delay=None) as sim:
+            cfg = make_config(config_dict(redis_url, prefix, sim.port, binds=1))
+            redis = connect(redis_url)
+            service = Service(cfg, redis=redis)
+            rounds: list[int] = []
+
+            async def sweep(*, matched=None, now=None):
+                rounds.append(len(rounds))
+                if len(rounds) == 1:
+                    raise RuntimeError("a bug in the sweep")
+                return 0
+
+            service.tracker.sweep = sweep  # type: ignore[method-assign]
+            await service.start(serve_metrics=False)
+            try:
+                await asyncio.sleep(1.2)
+            finally:
+                await service.close()
+                await redis.aclose()
+            return rounds
+
+    rounds = run_bounded(main(), 30)
+    assert len(rounds) >= 3, rounds
