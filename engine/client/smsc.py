@@ -184,12 +184,14 @@ def build_submits_many(messages: Sequence[OutboundMessage | PlainMessage], cfg: 
     gsm_dc = cfg.gsm_data_coding
     dst_ton, dst_npi = cfg.addr.destination
     for (encoding, concat), idx in groups.items():
-        texts = [messages[i].text for i in idx]
+        # A message is in a group only with a text (_plain).
+        texts: list[str | bytes] = [messages[i].text for i in idx]  # type: ignore[misc]
         bits = _REF_BITS.get(concat)
         # Encoded with reference 0 first; the few that need parts are encoded again
         # with their destination's next reference (a counter is only consumed by a
         # message that has parts, as in build_submits).
         ref0 = {"ref": 0} if bits else {}
+        encoded: list[Any]
         try:
             encoded = _encode_batch(texts, encoding=encoding, concat=concat, packed=cfg.gsm_packed,
                                     national=cfg.national, **ref0)
@@ -311,12 +313,10 @@ def _mo_from(bind: str, m: Any) -> MoMessage:
     from engine.smpp.reassembly import Incomplete
 
     if isinstance(m, Incomplete):
+        # The text of what arrived, decoded by the reassembler as a whole message's parts
+        # are (part by part for packed GSM: joined, the octets would be read shifted).
         data = b"".join(p.data for p in m.parts)
-        try:
-            text = _decoder()(data, m.data_coding, False).text
-        except (ValueError, EncodingError):
-            text = None
-        return MoMessage(bind, m.source, m.destination, text, data, m.data_coding, m.total, False, m.missing,
+        return MoMessage(bind, m.source, m.destination, m.text, data, m.data_coding, m.total, False, m.missing,
                          None, m, m.parts[-1].pdu if m.parts else None)
     return MoMessage(bind, m.source, m.destination, m.text, m.data, m.data_coding, m.total, True, (),
                      m.decode_error, m, m.parts[-1].pdu if m.parts else None)

@@ -90,7 +90,9 @@ class Incomplete:
     """A message whose parts did not all arrive in time (or that was evicted).
 
     ``parts``: those that arrived, in sequence order; ``missing``: the sequence numbers
-    that did not. ``reason``: "timeout" or "evicted" (over MAX_PENDING).
+    that did not. ``reason``: "timeout" or "evicted" (over MAX_PENDING). ``text``: what
+    arrived, decoded as a whole message's parts are (part by part for packed GSM), or
+    None when that fails.
     """
 
     source: str
@@ -104,6 +106,7 @@ class Incomplete:
     first_at: float
     expired_at: float
     reason: str
+    text: str | None = None
 
 
 @dataclass(slots=True)
@@ -415,9 +418,9 @@ class Reassembler:
             note=note,
         )
 
-    def _finish(self, p: _Pending, now: float) -> Message:
-        parts = tuple(p.parts[i] for i in sorted(p.parts))
-        data = b"".join(part.data for part in parts)
+    def _text(self, p: _Pending, parts: tuple[Part, ...], data: bytes) -> tuple[str | None, str | None]:
+        """The text of ``parts`` (their payloads joined in ``data``) and the decoding
+        error: part by part when the message needs it (packed GSM, shift tables)."""
         if p.per_part:
             texts, error = [], None
             for part in parts:
@@ -425,9 +428,13 @@ class Reassembler:
                 if text is None:
                     break
                 texts.append(text)
-            joined = None if error is not None or len(texts) != len(parts) else "".join(texts)
-        else:
-            joined, error = self._decode(data, p.data_coding, False, p.packed)
+            return (None if error is not None or len(texts) != len(parts) else "".join(texts)), error
+        return self._decode(data, p.data_coding, False, p.packed)
+
+    def _finish(self, p: _Pending, now: float) -> Message:
+        parts = tuple(p.parts[i] for i in sorted(p.parts))
+        data = b"".join(part.data for part in parts)
+        joined, error = self._text(p, parts, data)
         return Message(
             source=p.source,
             destination=p.destination,
@@ -445,6 +452,8 @@ class Reassembler:
         )
 
     def _incomplete(self, p: _Pending, now: float, reason: str) -> Incomplete:
+        parts = tuple(p.parts[i] for i in sorted(p.parts))
+        text, _ = self._text(p, parts, b"".join(part.data for part in parts))
         return Incomplete(
             source=p.source,
             destination=p.destination,
@@ -452,11 +461,12 @@ class Reassembler:
             ref=p.ref,
             total=p.total,
             data_coding=p.data_coding,
-            parts=tuple(p.parts[i] for i in sorted(p.parts)),
+            parts=parts,
             missing=tuple(i for i in range(1, p.total + 1) if i not in p.parts),
             first_at=p.first_at,
             expired_at=now,
             reason=reason,
+            text=text,
         )
 
     def _evict_oldest(self, now: float) -> None:

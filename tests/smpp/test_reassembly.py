@@ -64,6 +64,26 @@ def test_packed_gsm_decodes_part_by_part():
     assert msg.text == LONG_GSM
 
 
+def test_an_incomplete_packed_message_keeps_the_text_of_what_arrived():
+    pdus = mo_parts(LONG_GSM, packed=True)
+    whole = feed(Reassembler(packed=True), pdus)[0]
+    r = Reassembler(packed=True, timeout=60.0)
+    r.add(pdus[0], 0.0)
+    r.add(pdus[2], 1.0)
+    (gone,) = r.expire(60.0)
+    # Part by part, as the whole message is decoded: parts 1 and 3 of its text.
+    per_part = [R.decode(p.short_message, p.data_coding, True, packed=True).text for p in pdus]
+    assert "".join(per_part) == whole.text == LONG_GSM
+    assert gone.text == per_part[0] + per_part[2]
+    # Unpacked, the joined payload is decoded, as before.
+    plain = mo_parts(LONG_GSM)
+    r = Reassembler(timeout=60.0)
+    r.add(plain[0], 0.0)
+    (gone,) = r.expire(60.0)
+    first = R.decode(plain[0].short_message, plain[0].data_coding, True).text
+    assert gone.text == first and LONG_GSM.startswith(first) and len(first) > 100
+
+
 def test_duplicated_parts_are_ignored():
     pdus = mo_parts(LONG_GSM)
     r = Reassembler()
