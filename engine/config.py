@@ -179,6 +179,11 @@ class SourceTonNpi:
         return addr, *self.destination
 
 
+# An unlimited bind never adapts below this many segments/s unless ``min_rate`` says
+# otherwise (engine.client.ratelimit: a limit of ~0 would stall the bind).
+DEFAULT_MIN_RATE = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class BindConfig:
     """Everything one SMPP connection needs. ``name`` is ``<smsc>/<index>``."""
@@ -194,6 +199,9 @@ class BindConfig:
     window: int = 10
     # Segments (submit_sm PDUs) per second; 0 means no limit.
     rate: float = 0.0
+    # The lowest rate an unlimited bind slows down to when the SMSC throttles (segments/s;
+    # a configured rate has its own floor, a quarter of it). engine.client.ratelimit.
+    min_rate: float = DEFAULT_MIN_RATE
     connect_timeout: float = 5.0
     bind_timeout: float = 5.0
     response_timeout: float = 10.0
@@ -378,7 +386,7 @@ def _secret(key: str, value: Any, env: Mapping[str, str], *, required: bool, max
 _BIND_KEYS = frozenset(
     {
         "host", "port", "tls", "system_id", "password_env", "system_type", "bind_type",
-        "window", "rate", "connect_timeout", "bind_timeout", "response_timeout",
+        "window", "rate", "min_rate", "connect_timeout", "bind_timeout", "response_timeout",
         "enquire_link_interval", "drain_timeout", "reconnect", "throttle_pause", "concat",
         "gsm_packed", "gsm_data_coding", "message_id_format", "registered_delivery",
         "national", "source_ton_npi", "interface_version", "mo_reassembly_timeout",
@@ -455,6 +463,7 @@ def _bind(key: str, name: str, s: Mapping[str, Any], env: Mapping[str, str], ori
         tls=tls,
         window=_int(f"{at('window')}", s.get("window", d["window"].default), 1, MAX_WINDOW),
         rate=_number(f"{at('rate')}", s.get("rate", 0.0), 0, 1_000_000),
+        min_rate=_number(f"{at('min_rate')}", s.get("min_rate", d["min_rate"].default), 0, 1_000_000, lo_open=True),
         connect_timeout=_number(f"{at('connect_timeout')}", s.get("connect_timeout", d["connect_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
         bind_timeout=_number(f"{at('bind_timeout')}", s.get("bind_timeout", d["bind_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),
         response_timeout=_number(f"{at('response_timeout')}", s.get("response_timeout", d["response_timeout"].default), 0, MAX_TIMEOUT_S, lo_open=True),

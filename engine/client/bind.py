@@ -153,7 +153,7 @@ class Bind(asyncio.Protocol):
         self.on_receipt_rows: Callable[[Bind, list[tuple]], Any] | None = None
         self.state = BindState.CLOSED
         self.window = config.window
-        self.rate = AdaptiveRate(config.rate)
+        self.rate = AdaptiveRate(config.rate, config.min_rate)
         self.backoff = Backoff(config.reconnect, rng)
         self.last_error: str | None = None
         self.late_responses = 0

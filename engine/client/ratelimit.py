@@ -40,13 +40,15 @@ from __future__ import annotations
 
 from collections import deque
 
+from engine.config import DEFAULT_MIN_RATE
+
 __all__ = ["AdaptiveRate", "MIN_RATE"]
 
-# An unlimited bind never adapts below this many segments/s (``min_rate`` overrides it
-# per bind): a limit of ~0 would stall the bind on a run of throttles instead of probing
-# again. Low enough for the smallest SMSC contracts we know of (a few per second go
-# through the bind's throttle pauses; configure ``rate`` for those).
-MIN_RATE = 10.0
+# An unlimited bind never adapts below this many segments/s (the bind setting ``min_rate``
+# overrides it): a limit of ~0 would stall the bind on a run of throttles instead of
+# probing again. Low enough for the smallest SMSC contracts we know of (a few per second
+# go through the bind's throttle pauses; configure ``rate`` for those).
+MIN_RATE = DEFAULT_MIN_RATE
 # A configured rate is the SMSC's contract: never adapt below this share of it.
 CONFIGURED_FLOOR_FRACTION = 1 / 4
 # Seconds of sending at full rate the bucket may save up. Small, so a pause is not

@@ -141,3 +141,16 @@ def test_status_events_all_or_final():
     assert parse_config({"engine": {"status_events": "final"}}, ENV).engine.status_events == "final"
     with pytest.raises(ConfigError, match=r'^engine.status_events: must be one of all, final, got "every"'):
         parse_config({"engine": {"status_events": "every"}}, ENV)
+
+
+def test_min_rate_is_a_bind_setting_the_limiter_takes():
+    from engine.client.bind import Bind
+    from engine.client.ratelimit import MIN_RATE
+
+    cfg = parse_config({"smscs": [smsc(min_rate=50, binds=[{}, {"min_rate": 2.5}])]}, ENV)
+    a, b = cfg.smscs[0].binds
+    assert (a.min_rate, b.min_rate) == (50.0, 2.5)
+    assert Bind(a).rate.min_rate == 50.0 and Bind(b).rate.min_rate == 2.5
+    assert parse_config({"smscs": [smsc()]}, ENV).smscs[0].binds[0].min_rate == MIN_RATE == 10.0
+    with pytest.raises(ConfigError, match=r"smscs\[0\]\.min_rate: must be a number greater than 0"):
+        parse_config({"smscs": [smsc(min_rate=0)]}, ENV)
