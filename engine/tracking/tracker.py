@@ -235,15 +235,16 @@ def _check_part(msg_id: Any, part: Any, parts: Any) -> None:
         raise ValueError(f"message {msg_id!r}: part must be an integer from 1 to parts={parts}, got {part!r}")
 
 
-def _parsed_fields(rid: str | None, ms: int | None, stat: str | None, word: str | None,
-                   err: str | None) -> tuple[str, str, str, str]:
-    """``_receipt_fields`` of a receipt the SMPP layer parsed (message id, message_state
-    TLV, stat word, the parser's state, err)."""
+def _parsed_fields(rid: Any, ms: Any, stat: Any, word: Any, err: Any) -> tuple[str, str, str, str]:
+    """``receipt_fields`` from a receipt's message id, message_state TLV, stat word,
+    state word and err; the TLV's state wins."""
     if ms is not None and int(ms) in MESSAGE_STATE_STATES:
         state = MESSAGE_STATE_STATES[int(ms)]
     elif word in _RECEIPT_VOCABULARY:
         state = word
     else:
+        # Tolerant of spelled-out and vendor words (FAILED -> undeliverable); a word it
+        # cannot name is "unknown", a final state, with the raw word kept beside it.
         state = state_from_stat(stat or word)
     return str(rid or ""), state, "" if err is None else str(err), str(stat or word or "")
 
@@ -256,13 +257,8 @@ def receipt_row_fields(row: tuple) -> tuple[str, str, str, str]:
 
 
 def receipt_fields(r: Any) -> tuple[str, str, str, str]:
-    """(raw id, state, err, raw stat) of a receipt object: what
-    :meth:`Tracker.apply_receipt_fields` takes."""
-    return _receipt_fields(r)
-
-
-def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
-    """(raw id, state, err, raw stat) of a receipt; the TLVs are preferred.
+    """(raw id, state, err, raw stat) of a receipt object, what
+    :meth:`Tracker.apply_receipt_fields` takes; the TLVs are preferred.
 
     Accepts :class:`Receipt`, ``engine.smpp.receipts.Receipt`` (``state`` already in
     the vocabulary) and ``engine.client.Receipt`` (its ``parsed`` is used when the
@@ -276,21 +272,11 @@ def _receipt_fields(r: Any) -> tuple[str, str, str, str]:
         # getattr probes for the names it does not have (id, receipted_message_id, err).
         return _parsed_fields(r.message_id, r.message_state, r.stat, r.state, r.error)
     rid = getattr(r, "receipted_message_id", None) or getattr(r, "message_id", None) or getattr(r, "id", None) or ""
-    ms = getattr(r, "message_state", None)
-    stat = getattr(r, "stat", None)
-    word = getattr(r, "state", None)
-    if ms is not None and int(ms) in MESSAGE_STATE_STATES:
-        state = MESSAGE_STATE_STATES[int(ms)]
-    elif word in _RECEIPT_VOCABULARY:
-        state = word
-    else:
-        # Tolerant of spelled-out and vendor words (FAILED -> undeliverable); a word it
-        # cannot name is "unknown", a final state, with the raw word kept beside it.
-        state = state_from_stat(stat or word)
     err = getattr(r, "err", None)
     if err is None:
         err = getattr(r, "error", None)
-    return str(rid), state, "" if err is None else str(err), str(stat or word or "")
+    return _parsed_fields(rid, getattr(r, "message_state", None), getattr(r, "stat", None),
+                          getattr(r, "state", None), err)
 
 
 # Part numbers as the strings the script wants (0..MAX_PARTS), without str() per record.
@@ -530,7 +516,7 @@ class Tracker:
         Receipts that match nothing are held (a submit_sm_resp may still be on its
         way); after ``early_hold`` seconds a held receipt goes to the unmatched stream.
         """
-        return await self.apply_receipt_fields([_receipt_fields(r) for r in batch], account, now=now)
+        return await self.apply_receipt_fields([receipt_fields(r) for r in batch], account, now=now)
 
     async def apply_receipt_fields(self, fields: list[tuple[str, str, str, str]], account: str, *,
                                    now: float | None = None) -> ReceiptResult:
