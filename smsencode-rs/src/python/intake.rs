@@ -9,12 +9,13 @@
 //! objects equal the reference's, field for field (tests/native/test_intake_lane.py).
 
 use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use pyo3::{intern, IntoPyObjectExt};
 use std::borrow::Cow;
+
+use super::pdu::{new_slotted, slotted_with};
 
 /// `Message`'s fields, in its dataclass order: the lane fills exactly these.
 const MESSAGE_FIELDS: [&str; 14] = [
@@ -32,45 +33,16 @@ struct Classes {
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 
-fn slotted_with(py: Python<'_>, cls: &Bound<'_, PyType>, names: &[&str]) -> PyResult<bool> {
-    let fields: Vec<String> = py
-        .import("dataclasses")?
-        .getattr("fields")?
-        .call1((cls,))?
-        .try_iter()?
-        .map(|f| f.and_then(|f| f.getattr("name")?.extract::<String>()))
-        .collect::<PyResult<_>>()?;
-    Ok(cls.getattr("__dictoffset__")?.extract::<isize>()? == 0 && fields.iter().map(String::as_str).eq(names.iter().copied()))
-}
-
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
     CLASSES.get_or_try_init(py, || {
         let message = py.import("engine.queue.message")?.getattr("Message")?.cast_into::<PyType>()?;
         let entry = py.import("engine.queue.consumer")?.getattr("Entry")?.cast_into::<PyType>()?;
         // Message has a __post_init__ (its checks): the lane makes those checks itself,
         // as Message.from_dict does when it fills the slots directly.
-        let fast = slotted_with(py, &message, &MESSAGE_FIELDS)? && slotted_with(py, &entry, &ENTRY_FIELDS)?
+        let fast = slotted_with(&message, &MESSAGE_FIELDS)? && slotted_with(&entry, &ENTRY_FIELDS)?
             && !entry.hasattr("__post_init__")?;
         Ok(Classes { message: message.unbind(), entry: entry.unbind(), fast })
     })
-}
-
-/// An instance of the slotted `cls` with `values` in its slots (names in field order).
-fn fill<'py>(py: Python<'py>, cls: &Bound<'py, PyType>, names: &[&Bound<'py, PyString>], values: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: as `make_pdu` in pdu.rs: object.__new__ of a plain slotted dataclass
-    // (checked in `classes`), every slot then set through the type's own descriptors.
-    unsafe {
-        let tp_new = (*std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)).tp_new.expect("object has tp_new");
-        let args = PyTuple::empty(py);
-        let raw = tp_new(cls.as_type_ptr(), args.as_ptr(), std::ptr::null_mut());
-        let obj = Bound::from_owned_ptr_or_err(py, raw)?;
-        for (k, v) in names.iter().zip(values) {
-            if ffi::PyObject_GenericSetAttr(obj.as_ptr(), k.as_ptr(), v.as_ptr()) != 0 {
-                return Err(PyErr::fetch(py));
-            }
-        }
-        Ok(obj)
-    }
 }
 
 /// A JSON value as the lane reads it. Objects and arrays of anything but strings are
@@ -405,7 +377,8 @@ fn message<'py>(py: Python<'py>, cls: &Bound<'py, PyType>, raw: &str) -> PyResul
         seg.into_bound_py_any(py)?,
         ts.into_bound_py_any(py)?,
     ];
-    fill(py, cls, &names, values).map(Some)
+    let fields: Vec<_> = names.into_iter().zip(values).collect();
+    new_slotted(py, cls, &fields).map(Some)
 }
 
 /// For each `(entry_id, fields)` of an XREADGROUP reply's stream (`fields` the dict
@@ -473,7 +446,8 @@ pub fn intake_entries<'py>(py: Python<'py>, items: &Bound<'py, PyAny>, stream: &
             0i64.into_bound_py_any(py)?,
             now.into_bound_py_any(py)?,
         ];
-        out.append(fill(py, entry_cls, &names, values)?)?;
+        let fields: Vec<_> = names.iter().copied().zip(values).collect();
+        out.append(new_slotted(py, entry_cls, &fields)?)?;
     }
     Ok(out)
 }

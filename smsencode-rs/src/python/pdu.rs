@@ -114,7 +114,6 @@ const SM_FIELDS: [&str; 20] = [
 fn classes(py: Python<'_>) -> PyResult<&Vec<(u32, PduClass)>> {
     CLASSES.get_or_try_init(py, || {
         let module = py.import(PDU_MODULE)?;
-        let fields_fn = py.import("dataclasses")?.getattr("fields")?;
         let table: [(u32, &str, &[&str]); 12] = [
             (cid::GENERIC_NACK, "GenericNack", &HEADER_FIELDS),
             (cid::UNBIND, "Unbind", &HEADER_FIELDS),
@@ -132,18 +131,26 @@ fn classes(py: Python<'_>) -> PyResult<&Vec<(u32, PduClass)>> {
         let mut out = Vec::with_capacity(table.len());
         for (id, name, expected) in table {
             let cls = module.getattr(name)?.cast_into::<PyType>()?;
-            let names: Vec<String> = fields_fn
-                .call1((&cls,))?
-                .try_iter()?
-                .map(|f| f.and_then(|f| f.getattr("name")?.extract::<String>()))
-                .collect::<PyResult<_>>()?;
-            // Instances without a __dict__ and no __post_init__: all state is in the slots.
-            let slotted = cls.getattr("__dictoffset__")?.extract::<isize>()? == 0 && !cls.hasattr("__post_init__")?;
-            let fast = slotted && names.iter().map(String::as_str).eq(expected.iter().copied());
+            // No __post_init__ either: all an instance is, is its slots.
+            let fast = slotted_with(&cls, expected)? && !cls.hasattr("__post_init__")?;
             out.push((id, PduClass { cls: cls.unbind(), fast }));
         }
         Ok(out)
     })
+}
+
+/// Whether `cls` is a dataclass whose instances have no `__dict__` and whose fields are
+/// `expected`, in order: then `new_slotted` makes its instances.
+pub(super) fn slotted_with(cls: &Bound<'_, PyType>, expected: &[&str]) -> PyResult<bool> {
+    let py = cls.py();
+    let names: Vec<String> = py
+        .import("dataclasses")?
+        .getattr("fields")?
+        .call1((cls,))?
+        .try_iter()?
+        .map(|f| f.and_then(|f| f.getattr("name")?.extract::<String>()))
+        .collect::<PyResult<_>>()?;
+    Ok(cls.getattr("__dictoffset__")?.extract::<isize>()? == 0 && names.iter().map(String::as_str).eq(expected.iter().copied()))
 }
 
 fn class_for(py: Python<'_>, command_id: u32) -> PyResult<&PduClass> {
@@ -164,12 +171,18 @@ fn make_pdu<'py>(py: Python<'py>, class: &PduClass, fields: &[(&Bound<'py, PyStr
         }
         return cls.call((), Some(&kwargs));
     }
-    // SAFETY: object.__new__ for a plain slotted dataclass (checked in `classes`):
+    new_slotted(py, cls, fields)
+}
+
+/// An instance of the plain slotted dataclass `cls` (the caller checked it is one, and
+/// that `fields` names every slot) without its `__init__`.
+pub(super) fn new_slotted<'py>(py: Python<'py>, cls: &Bound<'py, PyType>, fields: &[(&Bound<'py, PyString>, Bound<'py, PyAny>)]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: object.__new__ for a plain slotted dataclass (checked by the caller):
     // tp_new of object with empty args allocates the instance with every slot
     // empty; every slot is then set through the type's own member descriptors
     // (PyObject_GenericSetAttr bypasses only the frozen dataclass's __setattr__,
     // which exists to stop callers, not the constructor). A slot left empty would
-    // only raise AttributeError; `fields` covers them all (checked in `classes`).
+    // only raise AttributeError; `fields` covers them all (checked by the caller).
     unsafe {
         let tp_new = (*std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)).tp_new.expect("object has tp_new");
         let args = PyTuple::empty(py);
@@ -318,25 +331,13 @@ impl PyFramer {
     /// The PDUs and PduErrors completed by `data`, in stream order.
     fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        let mut failure: Option<PyErr> = None;
-        with_octets(data, |octets| {
-            self.inner.feed(octets, |item| {
-                if failure.is_some() {
-                    return;
-                }
-                let obj = match item {
-                    Item::Frame(f) => frame_object(py, f),
-                    Item::Fatal(e) => py_error(py, &e),
-                };
-                if let Err(e) = obj.and_then(|o| out.append(o)) {
-                    failure = Some(e);
-                }
-            });
+        self.each(data, |item| {
+            out.append(match item {
+                Item::Frame(f) => frame_object(py, f)?,
+                Item::Fatal(e) => py_error(py, &e)?,
+            })
         })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        Ok(out)
     }
 
     /// `feed`, with the common delivery receipts taken out of the stream:
@@ -353,75 +354,43 @@ impl PyFramer {
         let out = PyList::empty(py);
         let rows = PyList::empty(py);
         let mut lane = true;
-        let mut failure: Option<PyErr> = None;
-        with_octets(data, |octets| {
-            self.inner.feed(octets, |item| {
-                if failure.is_some() {
-                    return;
-                }
-                let obj = match item {
-                    Item::Frame(f) => match dec::decode(f) {
-                        Err(e) => {
-                            lane = false;
-                            py_error(py, &e)
-                        }
-                        Ok(d) => {
-                            if lane {
-                                match receipt_row(py, &d) {
-                                    Some(Ok(row)) => {
-                                        if let Err(e) = rows.append(row) {
-                                            failure = Some(e);
-                                        }
-                                        return;
-                                    }
-                                    Some(Err(e)) => {
-                                        failure = Some(e);
-                                        return;
-                                    }
-                                    None => lane = LANE_KEEPS_OPEN.contains(&d.header.command_id),
-                                }
-                            }
-                            pdu_object(py, f, &d)
-                        }
-                    },
-                    Item::Fatal(e) => {
+        self.each(data, |item| {
+            let obj = match item {
+                Item::Frame(f) => match dec::decode(f) {
+                    Err(e) => {
                         lane = false;
-                        py_error(py, &e)
+                        py_error(py, &e)?
                     }
-                };
-                if let Err(e) = obj.and_then(|o| out.append(o)) {
-                    failure = Some(e);
+                    Ok(d) => {
+                        if lane {
+                            if let Some(row) = receipt_row(py, &d) {
+                                return rows.append(row?);
+                            }
+                            lane = LANE_KEEPS_OPEN.contains(&d.header.command_id);
+                        }
+                        pdu_object(py, f, &d)?
+                    }
+                },
+                Item::Fatal(e) => {
+                    lane = false;
+                    py_error(py, &e)?
                 }
-            });
+            };
+            out.append(obj)
         })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok((out, rows)),
-        }
+        Ok((out, rows))
     }
 
     /// The raw frames (bytes) completed by `data`, and the fatal error if any.
     fn feed_frames<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        let mut failure: Option<PyErr> = None;
-        with_octets(data, |octets| {
-            self.inner.feed(octets, |item| {
-                if failure.is_some() {
-                    return;
-                }
-                let obj = match item {
-                    Item::Frame(f) => Ok(PyBytes::new(py, f).into_any()),
-                    Item::Fatal(e) => py_error(py, &e),
-                };
-                if let Err(e) = obj.and_then(|o| out.append(o)) {
-                    failure = Some(e);
-                }
-            });
+        self.each(data, |item| {
+            out.append(match item {
+                Item::Frame(f) => PyBytes::new(py, f).into_any(),
+                Item::Fatal(e) => py_error(py, &e)?,
+            })
         })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        Ok(out)
     }
 
     #[getter]
@@ -437,6 +406,22 @@ impl PyFramer {
     #[getter]
     fn max_command_length(&self) -> u32 {
         self.inner.max_command_length()
+    }
+}
+
+impl PyFramer {
+    /// Feeds `data` to the framer and calls `f` for each item, in stream order; the first
+    /// error `f` returns stops the calls and is returned once the framer is done.
+    fn each(&mut self, data: &Bound<'_, PyAny>, mut f: impl FnMut(Item<'_>) -> PyResult<()>) -> PyResult<()> {
+        let mut failure: Option<PyErr> = None;
+        with_octets(data, |octets| {
+            self.inner.feed(octets, |item| {
+                if failure.is_none() {
+                    failure = f(item).err();
+                }
+            });
+        })?;
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -926,15 +911,7 @@ static RECEIPT_CLASS: PyOnceLock<PduClass> = PyOnceLock::new();
 fn receipt_class(py: Python<'_>) -> PyResult<&PduClass> {
     RECEIPT_CLASS.get_or_try_init(py, || {
         let cls = py.import("engine.smpp.receipts")?.getattr("Receipt")?.cast_into::<PyType>()?;
-        let names: Vec<String> = py
-            .import("dataclasses")?
-            .getattr("fields")?
-            .call1((&cls,))?
-            .try_iter()?
-            .map(|f| f.and_then(|f| f.getattr("name")?.extract::<String>()))
-            .collect::<PyResult<_>>()?;
-        let slotted = cls.getattr("__dictoffset__")?.extract::<isize>()? == 0 && !cls.hasattr("__post_init__")?;
-        let fast = slotted && names.iter().map(String::as_str).eq(RECEIPT_FIELDS.iter().copied());
+        let fast = slotted_with(&cls, &RECEIPT_FIELDS)? && !cls.hasattr("__post_init__")?;
         Ok(PduClass { cls: cls.unbind(), fast })
     })
 }
