@@ -58,6 +58,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench._common import header
 from engine.localredis import LocalRedis
@@ -291,7 +292,12 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
                 res.detail += f"; {name}:{i} is {st.state if st else 'missing'}, expected {want}"
                 break
     await service.close()
-    # Free Redis for the next contender (this run's keys only).
+    await _drop_keys(redis, prefix)
+    return res
+
+
+async def _drop_keys(redis: Any, prefix: str) -> None:
+    """Free Redis for the next contender (this run's keys only), and close the client."""
     cursor = 0
     while True:
         cursor, found = await redis.scan(cursor, match=prefix + "*", count=5000)
@@ -300,7 +306,6 @@ async def _run_one(name: str, redis_url: str, sim: _SimulatorProcess, redis_pid:
         if cursor == 0:
             break
     await redis.aclose()
-    return res
 
 
 # --- the engines' submit->response histograms (subprocess mode) -----------------------
@@ -602,14 +607,7 @@ async def _run_procs(name: str, redis_url: str, sim: _SimulatorProcess, redis_pi
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
-    cursor = 0
-    while True:
-        cursor, found = await redis.scan(cursor, match=prefix + "*", count=5000)
-        if found:
-            await redis.unlink(*found)
-        if cursor == 0:
-            break
-    await redis.aclose()
+    await _drop_keys(redis, prefix)
     return res
 
 
