@@ -341,14 +341,7 @@ class _Conn(asyncio.Protocol):
         if items:
             sim._push_receipts(items, time.monotonic())
         # A fatal framing error ends the read (after the frames before it).
-        bad = reader.take_fatal()
-        if bad is not None:
-            self._fatal(out, bad)
-            return
-        if out and not self.closed:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
-        if self.unbound:
-            self.close()
+        self._end_read(out, reader.take_fatal())
 
     def _data_quiet(self, frames: list[Any]) -> None:
         """The no-fault read in Python (without the extension): a submit_sm's receipt
@@ -466,11 +459,15 @@ class _Conn(asyncio.Protocol):
                 rec.max_outstanding = self.outstanding + submits
             if items:
                 sim._push_receipts(items, time.monotonic())
+        self._end_read(out, bad)
+
+    def _end_read(self, out: list[bytes], bad: Any) -> None:
+        """The end of a no-fault read: what it answered, then the close an unbind asked
+        for; or, after a fatal framing error, the generic_nack and the close."""
         if bad is not None:
             self._fatal(out, bad)
             return
-        if out and not self.closed:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+        self._write(out)
         if self.unbound:
             self.close()
 
