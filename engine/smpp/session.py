@@ -603,9 +603,13 @@ class Session:
         """Whether a deliver_sm from the peer is legal now and changes no state: then a
         transport may take receipts out of the stream (``Framer.feed_receipts``) and
         hand their sequence numbers to ``accept_requests``."""
+        return self._takes_request(CommandId.DELIVER_SM)
+
+    def _takes_request(self, command_id: int) -> bool:
+        """A deliver_sm / data_sm is legal from the peer now and changes no state."""
         st = self.state
-        return st is not State.CLOSED and may_receive(self.role, st, CommandId.DELIVER_SM, self.bound_state) and \
-            next_state(st, CommandId.DELIVER_SM) is st
+        return st is not State.CLOSED and command_id in _EMPTY_ANSWERED and \
+            may_receive(self.role, st, command_id, self.bound_state) and next_state(st, command_id) is st
 
     def accept_requests(self, command_id: int, seqs: list[int], now: float | None = None) -> bool:
         """deliver_sm / data_sm the transport took out of the stream itself (before the
@@ -615,9 +619,7 @@ class Session:
         (check ``takes_receipt_rows`` first)."""
         if now is not None:
             self._now = now
-        st = self.state
-        if st is State.CLOSED or command_id not in _EMPTY_ANSWERED or not may_receive(
-                self.role, st, command_id, self.bound_state) or next_state(st, command_id) is not st:
+        if not self._takes_request(command_id):
             return False
         if seqs:
             peer = self._peer_outstanding
